@@ -1,0 +1,256 @@
+//! The `aviso` command line (clap): pyaviso's options, messages and exit codes
+//! (0 success, 2 usage error, 255 error).
+
+mod logging;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, Parser, Subcommand};
+
+use crate::client::Aviso;
+use crate::config::{CliOverrides, ConfigSources, Program, Settings};
+use crate::notification::parse_parameters;
+
+/// Exit status of a failed command, as pyaviso's `sys.exit(-1)`.
+pub const EXIT_ERROR: i32 = 255;
+/// Exit status of a usage error.
+pub const EXIT_USAGE: i32 = 2;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "aviso",
+    about = "Aviso: notify time-critical events and run triggers when they happen.",
+    disable_version_flag = true,
+    disable_help_subcommand = true,
+    arg_required_else_help = true
+)]
+struct AvisoCli {
+    /// Show the version and exit.
+    #[arg(long, action = clap::ArgAction::SetTrue)]
+    version: bool,
+    #[command(subcommand)]
+    command: Option<AvisoCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+enum AvisoCommand {
+    /// Generate the key to send to the notification server according to the current schema
+    /// using the parameters defined.
+    #[command(override_usage = "aviso key [OPTIONS] PARAMETERS")]
+    Key {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+        /// key1=value1,key2=value2,...
+        #[arg(value_name = "PARAMETERS")]
+        parameters: String,
+    },
+}
+
+/// Options every subcommand takes.
+#[derive(Debug, Args)]
+struct CommonOptions {
+    /// User configuration file path.
+    #[arg(short = 'c', long = "config", value_name = "TEXT")]
+    config: Option<PathBuf>,
+    /// Logging configuration file path.
+    #[arg(short = 'l', long = "log", value_name = "TEXT")]
+    log: Option<PathBuf>,
+    /// Enable the debug log.
+    #[arg(short = 'd', long)]
+    debug: bool,
+    /// Suppress non-error messages from the console output.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+    /// Suppress any error exit code.
+    #[arg(long = "no-fail")]
+    no_fail: bool,
+    /// Username required to authenticate to the server.
+    #[arg(short = 'u', long, value_name = "TEXT")]
+    username: Option<String>,
+    /// File path to the key required to authenticate to the server.
+    #[arg(short = 'k', long = "key", value_name = "TEXT")]
+    key_file: Option<PathBuf>,
+}
+
+/// Options of the commands that talk to the notification server.
+#[derive(Debug, Args)]
+struct ServerOptions {
+    /// Notification server host.
+    #[arg(short = 'H', long, value_name = "TEXT")]
+    host: Option<String>,
+    /// Notification server port.
+    #[arg(short = 'P', long, value_name = "INTEGER")]
+    port: Option<u16>,
+    /// Activate TestMode.
+    #[arg(long)]
+    test: bool,
+}
+
+impl CommonOptions {
+    fn overrides(&self, server: &ServerOptions) -> CliOverrides {
+        CliOverrides {
+            host: server.host.clone(),
+            port: server.port,
+            test: server.test,
+            username: self.username.clone(),
+            key_file: self.key_file.clone(),
+            debug: self.debug,
+            quiet: self.quiet,
+            no_fail: self.no_fail,
+            log: self.log.clone(),
+            catchup: false,
+            now: false,
+        }
+    }
+}
+
+/// Runs `aviso` with these arguments and returns the process exit status.
+pub fn run_aviso<I, T>(args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match AvisoCli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => return report_usage_error(&error),
+    };
+    if cli.version {
+        println!("aviso, version {}", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let Some(command) = cli.command else {
+        // Unreachable in practice: clap prints the help when no argument is given.
+        let _ = AvisoCli::command().print_help();
+        return 0;
+    };
+    match command {
+        AvisoCommand::Key {
+            common,
+            server,
+            parameters,
+        } => {
+            let no_fail = common.no_fail;
+            let status = with_client(&common, &server, |aviso| {
+                let parameters = parse_parameters(&parameters)?;
+                let keys = aviso.key(&parameters)?;
+                writeln!(std::io::stdout(), "{}", keys.key)?;
+                Ok(())
+            });
+            exit_status(status, no_fail)
+        }
+    }
+}
+
+/// Loads settings and schema, sets up logging, runs `body`; errors are printed here.
+fn with_client(
+    common: &CommonOptions,
+    server: &ServerOptions,
+    body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
+) -> Result<(), ()> {
+    let sources = ConfigSources::from_process(
+        Program::Aviso,
+        common.config.clone(),
+        common.overrides(server),
+    );
+    let (settings, layers) = match Settings::load(&sources) {
+        Ok(loaded) => loaded,
+        Err(error) => {
+            logging::init_default();
+            tracing::error!("{error}");
+            return Err(());
+        }
+    };
+    let no_fail = settings.no_fail;
+    logging::init(&settings);
+    for (setting, origin) in &layers.unknown {
+        tracing::warn!("Unknown setting '{setting}' in {origin} is ignored");
+    }
+    let result = Aviso::new(settings)
+        .map_err(anyhow::Error::from)
+        .and_then(|aviso| body(&aviso));
+    match result {
+        Ok(()) => Ok(()),
+        Err(error) => {
+            tracing::error!("{error}");
+            if no_fail { Ok(()) } else { Err(()) }
+        }
+    }
+}
+
+fn exit_status(status: Result<(), ()>, no_fail: bool) -> i32 {
+    match status {
+        Ok(()) => 0,
+        Err(()) if no_fail => 0,
+        Err(()) => EXIT_ERROR,
+    }
+}
+
+/// Prints a clap error the way Click words it (`Error: No such option: --x`), with the usage
+/// line first; help and version requests are printed and succeed.
+fn report_usage_error(error: &clap::Error) -> i32 {
+    match error.kind() {
+        ErrorKind::DisplayHelp
+        | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        | ErrorKind::DisplayVersion => {
+            let _ = error.print();
+            return 0;
+        }
+        _ => {}
+    }
+    let context = |kind: ContextKind| -> Option<String> {
+        match error.get(kind)? {
+            ContextValue::String(s) => Some(s.clone()),
+            ContextValue::Strings(list) => Some(list.join(", ")),
+            ContextValue::StyledStr(s) => Some(s.to_string()),
+            other => Some(other.to_string()),
+        }
+    };
+    let argument = context(ContextKind::InvalidArg).unwrap_or_default();
+    let message = match error.kind() {
+        ErrorKind::UnknownArgument => format!("No such option: {argument}"),
+        ErrorKind::InvalidSubcommand => format!("No such command '{argument}'."),
+        ErrorKind::MissingRequiredArgument => {
+            let name = argument
+                .trim_start_matches('<')
+                .trim_end_matches('>')
+                .to_string();
+            format!("Missing argument '{name}'.")
+        }
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
+            // clap names the option with its value name ("--port <INTEGER>"); Click names the option.
+            let option = argument.split(' ').next().unwrap_or_default();
+            let value = context(ContextKind::InvalidValue).unwrap_or_default();
+            let detail = error.to_string();
+            let reason = detail
+                .lines()
+                .next()
+                .and_then(|l| l.rsplit_once(": "))
+                .map(|(_, r)| r)
+                .unwrap_or("");
+            format!("Invalid value for '{option}': '{value}' ({reason})")
+        }
+        _ => {
+            let rendered = error.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            first.trim_start_matches("error: ").to_string()
+        }
+    };
+    let mut stderr = std::io::stderr();
+    if let Some(usage) = context(ContextKind::Usage) {
+        let usage = usage.trim();
+        let command: Vec<&str> = usage
+            .trim_start_matches("Usage:")
+            .split_whitespace()
+            .take_while(|word| word.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+            .collect();
+        let _ = writeln!(stderr, "{usage}");
+        let _ = writeln!(stderr, "Try '{} -h' for help.\n", command.join(" "));
+    }
+    let _ = writeln!(stderr, "Error: {message}");
+    EXIT_USAGE
+}

@@ -1,0 +1,548 @@
+//! Layered settings, merged in pyaviso's order: defaults, `/etc/aviso/config.yaml`,
+//! `~/.aviso/config.yaml`, the file in `AVISO_CONFIG`, the `-c` file, environment, command line.
+
+mod layers;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use layers::{Layers, Origin};
+
+use crate::yaml::{self, YamlValue};
+
+/// A configuration error names the setting, the bad value and where it came from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("Invalid value '{value}' for setting {setting} (from {origin}): {expected}")]
+    InvalidValue {
+        setting: String,
+        value: String,
+        origin: Origin,
+        expected: String,
+    },
+    #[error("Not able to load {origin}: {message}")]
+    File { origin: Origin, message: String },
+}
+
+/// Which store a set of settings talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineType {
+    EtcdRest,
+    EtcdGrpc,
+    FileBased,
+}
+
+impl EngineType {
+    /// The name used in configuration files and in the schema's `endpoint.engine` lists.
+    pub fn name(self) -> &'static str {
+        match self {
+            EngineType::EtcdRest => "etcd_rest",
+            EngineType::EtcdGrpc => "etcd_grpc",
+            EngineType::FileBased => "file_based",
+        }
+    }
+
+    fn parse(text: &str) -> Option<EngineType> {
+        match text.to_ascii_lowercase().as_str() {
+            "etcd_rest" => Some(EngineType::EtcdRest),
+            "etcd_grpc" => Some(EngineType::EtcdGrpc),
+            "file_based" => Some(EngineType::FileBased),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for EngineType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthType {
+    None,
+    Etcd,
+    Ecmwf,
+    OpenId,
+    Plain,
+}
+
+impl AuthType {
+    fn parse(text: &str) -> Option<AuthType> {
+        match text.to_ascii_lowercase().as_str() {
+            "none" => Some(AuthType::None),
+            "etcd" => Some(AuthType::Etcd),
+            "ecmwf" => Some(AuthType::Ecmwf),
+            "openid" => Some(AuthType::OpenId),
+            "plain" => Some(AuthType::Plain),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SchemaParserKind {
+    Generic,
+    Ecmwf,
+}
+
+/// Settings of one store connection (`notification_engine` or `configuration_engine`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineSettings {
+    pub host: String,
+    pub port: u16,
+    pub https: bool,
+    pub engine_type: EngineType,
+    /// Seconds; `None` waits without limit.
+    pub timeout: Option<u64>,
+    /// Seconds between attempts when the store cannot be reached; `None` does not retry.
+    pub automatic_retry_delay: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NotificationEngineSettings {
+    pub engine: EngineSettings,
+    /// Seconds between polls where the store offers no watch.
+    pub polling_interval: u64,
+    /// Configuration service holding the remote schema.
+    pub service: String,
+    /// Deliver what was missed since the last run before new notifications.
+    pub catchup: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConfigurationEngineSettings {
+    pub engine: EngineSettings,
+    /// KiB; files above it (or above 1 MiB in any case) are not pushed.
+    pub max_file_size: u64,
+}
+
+/// Where log output goes and how much of it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LoggingSetting {
+    /// A YAML file in Python's `logging.config.dictConfig` form.
+    File(PathBuf),
+    /// The same, inline in the configuration file.
+    Inline(YamlValue),
+}
+
+/// The resolved configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub notification_engine: NotificationEngineSettings,
+    pub configuration_engine: ConfigurationEngineSettings,
+    pub auth_type: AuthType,
+    pub username: Option<String>,
+    /// When set, the username is read from this file and overrides `username` (as pyaviso).
+    pub username_file: Option<PathBuf>,
+    pub key_file: PathBuf,
+    /// Seconds; -1 means notifications do not expire.
+    pub key_ttl: i64,
+    pub schema_parser: SchemaParserKind,
+    pub remote_schema: bool,
+    pub debug: bool,
+    pub quiet: bool,
+    pub no_fail: bool,
+    pub logging: Option<LoggingSetting>,
+    /// The `listeners:` section, used when `listen` is given no listener file.
+    pub listeners: Option<YamlValue>,
+}
+
+/// Options given on the command line. A flag can only switch a setting on.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CliOverrides {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    /// `--test`: the embedded file-based store.
+    pub test: bool,
+    pub username: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub debug: bool,
+    pub quiet: bool,
+    pub no_fail: bool,
+    pub log: Option<PathBuf>,
+    pub catchup: bool,
+    pub now: bool,
+}
+
+/// Which program reads the configuration: `-H/-P` address the notification engine for `aviso`
+/// and the configuration engine for `aviso-config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Program {
+    Aviso,
+    AvisoConfig,
+}
+
+/// Everything the configuration is read from; `ConfigSources::from_process` gives the real ones.
+pub struct ConfigSources {
+    pub system_file: PathBuf,
+    pub home_dir: Option<PathBuf>,
+    /// `-c/--config`.
+    pub config_file: Option<PathBuf>,
+    pub env: Box<dyn Fn(&str) -> Option<String>>,
+    pub cli: CliOverrides,
+    pub program: Program,
+}
+
+impl ConfigSources {
+    pub fn from_process(program: Program, config_file: Option<PathBuf>, cli: CliOverrides) -> Self {
+        ConfigSources {
+            system_file: PathBuf::from("/etc/aviso/config.yaml"),
+            home_dir: home_dir(),
+            config_file,
+            env: Box::new(|name| std::env::var(name).ok()),
+            cli,
+            program,
+        }
+    }
+}
+
+/// `$HOME`, as Python's `os.path.expanduser("~")`.
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
+}
+
+impl Settings {
+    /// Reads every layer and resolves the settings.
+    pub fn load(sources: &ConfigSources) -> Result<(Settings, Layers), ConfigError> {
+        let mut layers = Layers::default();
+        layers.merge_file(&sources.system_file, true)?;
+        if let Some(home) = &sources.home_dir {
+            layers.merge_file(&home.join(".aviso").join("config.yaml"), true)?;
+        }
+        if let Some(path) = (sources.env)("AVISO_CONFIG").filter(|p| !p.is_empty()) {
+            layers.merge_file(&expand_home(&path, sources.home_dir.as_deref()), false)?;
+        }
+        if let Some(path) = &sources.config_file {
+            layers.merge_file(path, false)?;
+        }
+        layers.merge_environment(&*sources.env);
+        apply_cli(&mut layers, &sources.cli, sources.program);
+        let settings = Settings::resolve(&layers, sources.home_dir.as_deref())?;
+        Ok((settings, layers))
+    }
+
+    /// Resolves the settings from merged layers; anything not set takes its default.
+    pub fn resolve(layers: &Layers, home: Option<&Path>) -> Result<Settings, ConfigError> {
+        let r = Resolver { layers, home };
+        let engine = |section: &str| -> Result<EngineSettings, ConfigError> {
+            Ok(EngineSettings {
+                host: r.string(&format!("{section}.host"), "localhost")?,
+                port: r.port(&format!("{section}.port"), 2379)?,
+                https: r.bool(&format!("{section}.https"), false)?,
+                engine_type: r.parse(
+                    &format!("{section}.type"),
+                    EngineType::EtcdRest,
+                    EngineType::parse,
+                    "one of etcd_rest, etcd_grpc, file_based",
+                )?,
+                timeout: r.optional_seconds(&format!("{section}.timeout"), Some(60))?,
+                automatic_retry_delay: r
+                    .optional_seconds(&format!("{section}.automatic_retry_delay"), Some(15))?,
+            })
+        };
+        let notification_engine = NotificationEngineSettings {
+            engine: engine("notification_engine")?,
+            polling_interval: r.seconds("notification_engine.polling_interval", 30)?,
+            service: r.string("notification_engine.service", "aviso/v1")?,
+            catchup: r.bool("notification_engine.catchup", true)?,
+        };
+        let configuration_engine = ConfigurationEngineSettings {
+            engine: engine("configuration_engine")?,
+            max_file_size: r.seconds("configuration_engine.max_file_size", 500)?,
+        };
+        if configuration_engine.engine.engine_type == EngineType::FileBased {
+            let (value, origin) = r
+                .raw("configuration_engine.type")
+                .unwrap_or((YamlValue::plain("file_based"), Origin::Default));
+            return Err(ConfigError::InvalidValue {
+                setting: "configuration_engine.type".into(),
+                value: value.to_string(),
+                origin,
+                expected: "File_based engine not available as configuration engine".into(),
+            });
+        }
+        let logging = match r.raw("logging") {
+            None | Some((YamlValue::Null, _)) => None,
+            Some((YamlValue::Scalar(s), _)) => {
+                Some(LoggingSetting::File(expand_home(&s.text, home)))
+            }
+            Some((value @ YamlValue::Map(_), _)) => Some(LoggingSetting::Inline(value)),
+            Some((value, origin)) => {
+                return Err(r.invalid(
+                    "logging",
+                    &value,
+                    origin,
+                    "a path to a logging configuration file, or a logging mapping",
+                ));
+            }
+        };
+        let listeners = match r.raw("listeners") {
+            None | Some((YamlValue::Null, _)) => None,
+            Some((value, _)) => Some(value),
+        };
+        Ok(Settings {
+            notification_engine,
+            configuration_engine,
+            auth_type: r.parse(
+                "auth_type",
+                AuthType::None,
+                AuthType::parse,
+                "one of none, etcd, ecmwf, openid, plain",
+            )?,
+            username: r.optional_string("username")?,
+            username_file: r
+                .optional_string("username_file")?
+                .map(|p| expand_home(&p, home)),
+            key_file: expand_home(&r.string("key_file", "/etc/aviso/key")?, home),
+            key_ttl: r.integer("key_ttl", -1)?,
+            schema_parser: r.parse(
+                "schema_parser",
+                SchemaParserKind::Generic,
+                |t| match t.to_ascii_lowercase().as_str() {
+                    "generic" => Some(SchemaParserKind::Generic),
+                    "ecmwf" => Some(SchemaParserKind::Ecmwf),
+                    _ => None,
+                },
+                "one of generic, ecmwf",
+            )?,
+            remote_schema: r.bool("remote_schema", false)?,
+            debug: r.bool("debug", false)?,
+            quiet: r.bool("quiet", false)?,
+            no_fail: r.bool("no_fail", false)?,
+            logging,
+            listeners,
+        })
+    }
+
+    /// Defaults only, ignoring every file and the environment.
+    pub fn defaults() -> Settings {
+        Settings::resolve(&Layers::default(), None).expect("the defaults are valid")
+    }
+}
+
+fn apply_cli(layers: &mut Layers, cli: &CliOverrides, program: Program) {
+    let section = match program {
+        Program::Aviso => "notification_engine",
+        Program::AvisoConfig => "configuration_engine",
+    };
+    let (host_setting, port_setting): (&'static str, &'static str) =
+        if section == "notification_engine" {
+            ("notification_engine.host", "notification_engine.port")
+        } else {
+            ("configuration_engine.host", "configuration_engine.port")
+        };
+    if let Some(host) = &cli.host {
+        layers.set(
+            host_setting,
+            YamlValue::string(host.clone()),
+            Origin::Cli("--host"),
+        );
+    }
+    if let Some(port) = cli.port {
+        layers.set(
+            port_setting,
+            YamlValue::plain(port.to_string()),
+            Origin::Cli("--port"),
+        );
+    }
+    if cli.test {
+        layers.set(
+            "notification_engine.type",
+            YamlValue::plain("file_based"),
+            Origin::Cli("--test"),
+        );
+    }
+    if let Some(username) = &cli.username {
+        layers.set(
+            "username",
+            YamlValue::string(username.clone()),
+            Origin::Cli("--username"),
+        );
+    }
+    if let Some(key) = &cli.key_file {
+        layers.set(
+            "key_file",
+            YamlValue::string(key.display().to_string()),
+            Origin::Cli("--key"),
+        );
+    }
+    let flags: [(bool, &'static str, &'static str, &'static str); 5] = [
+        (cli.debug, "debug", "--debug", "true"),
+        (cli.quiet, "quiet", "--quiet", "true"),
+        (cli.no_fail, "no_fail", "--no-fail", "true"),
+        (
+            cli.catchup,
+            "notification_engine.catchup",
+            "--catchup",
+            "true",
+        ),
+        (cli.now, "notification_engine.catchup", "--now", "false"),
+    ];
+    for (given, setting, option, value) in flags {
+        if given {
+            layers.set(setting, YamlValue::plain(value), Origin::Cli(option));
+        }
+    }
+    if let Some(log) = &cli.log {
+        layers.set(
+            "logging",
+            YamlValue::string(log.display().to_string()),
+            Origin::Cli("--log"),
+        );
+    }
+}
+
+/// A leading `~` stands for the home directory, as in pyaviso's configuration loader.
+pub fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
+    match (path.strip_prefix('~'), home) {
+        (Some(rest), Some(home)) if rest.is_empty() || rest.starts_with('/') => {
+            home.join(rest.trim_start_matches('/'))
+        }
+        _ => PathBuf::from(path),
+    }
+}
+
+/// Typed reads of the merged layers, with errors naming setting, value and origin.
+struct Resolver<'a> {
+    layers: &'a Layers,
+    #[allow(dead_code)]
+    home: Option<&'a Path>,
+}
+
+impl Resolver<'_> {
+    fn raw(&self, setting: &str) -> Option<(YamlValue, Origin)> {
+        self.layers.get(setting).cloned()
+    }
+
+    fn invalid(
+        &self,
+        setting: &str,
+        value: &YamlValue,
+        origin: Origin,
+        expected: &str,
+    ) -> ConfigError {
+        ConfigError::InvalidValue {
+            setting: setting.to_string(),
+            value: value.to_string(),
+            origin,
+            expected: format!("expected {expected}"),
+        }
+    }
+
+    /// The scalar text of a setting, or `None` when unset or null; structures are errors.
+    fn scalar(
+        &self,
+        setting: &str,
+        expected: &str,
+    ) -> Result<Option<(String, Origin)>, ConfigError> {
+        match self.raw(setting) {
+            None | Some((YamlValue::Null, _)) => Ok(None),
+            Some((YamlValue::Scalar(s), origin)) => Ok(Some((s.text, origin))),
+            Some((value, origin)) => Err(self.invalid(setting, &value, origin, expected)),
+        }
+    }
+
+    fn string(&self, setting: &str, default: &str) -> Result<String, ConfigError> {
+        Ok(self
+            .optional_string(setting)?
+            .unwrap_or_else(|| default.to_string()))
+    }
+
+    fn optional_string(&self, setting: &str) -> Result<Option<String>, ConfigError> {
+        Ok(self.scalar(setting, "a string")?.map(|(text, _)| text))
+    }
+
+    fn bool(&self, setting: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.scalar(setting, "true or false")? {
+            None => Ok(default),
+            Some((text, origin)) => yaml::parse_yaml_bool(&text).ok_or_else(|| {
+                self.invalid(setting, &YamlValue::plain(text), origin, "true or false")
+            }),
+        }
+    }
+
+    fn integer(&self, setting: &str, default: i64) -> Result<i64, ConfigError> {
+        match self.scalar(setting, "an integer")? {
+            None => Ok(default),
+            Some((text, origin)) => text
+                .trim()
+                .parse()
+                .map_err(|_| self.invalid(setting, &YamlValue::plain(text), origin, "an integer")),
+        }
+    }
+
+    fn seconds(&self, setting: &str, default: u64) -> Result<u64, ConfigError> {
+        self.optional_seconds(setting, Some(default))?
+            .ok_or_else(|| {
+                let (value, origin) = self
+                    .raw(setting)
+                    .unwrap_or((YamlValue::Null, Origin::Default));
+                self.invalid(setting, &value, origin, "a whole number (0 or more)")
+            })
+    }
+
+    /// A non-negative whole number; `null` means "none".
+    fn optional_seconds(
+        &self,
+        setting: &str,
+        default: Option<u64>,
+    ) -> Result<Option<u64>, ConfigError> {
+        match self.raw(setting) {
+            None => Ok(default),
+            Some((YamlValue::Null, _)) => Ok(None),
+            Some((YamlValue::Scalar(s), origin)) => s.text.trim().parse().map(Some).map_err(|_| {
+                self.invalid(
+                    setting,
+                    &YamlValue::Scalar(s),
+                    origin,
+                    "a whole number (0 or more) or null",
+                )
+            }),
+            Some((value, origin)) => Err(self.invalid(
+                setting,
+                &value,
+                origin,
+                "a whole number (0 or more) or null",
+            )),
+        }
+    }
+
+    fn port(&self, setting: &str, default: u16) -> Result<u16, ConfigError> {
+        match self.scalar(setting, "a port number")? {
+            None => Ok(default),
+            Some((text, origin)) => text
+                .trim()
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    self.invalid(
+                        setting,
+                        &YamlValue::plain(text),
+                        origin,
+                        "a port number between 1 and 65535",
+                    )
+                }),
+        }
+    }
+
+    fn parse<T>(
+        &self,
+        setting: &str,
+        default: T,
+        parse: impl Fn(&str) -> Option<T>,
+        expected: &str,
+    ) -> Result<T, ConfigError> {
+        match self.scalar(setting, expected)? {
+            None => Ok(default),
+            Some((text, origin)) => parse(text.trim())
+                .ok_or_else(|| self.invalid(setting, &YamlValue::plain(text), origin, expected)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

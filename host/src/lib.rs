@@ -1,0 +1,15 @@
+//! Aviso: notify time-critical events through a key-value store and run triggers when they
+//! happen; wire-compatible with ECMWF's pyaviso 1.0.1.
+//!
+//! The library mirrors pyaviso's `NotificationManager` through [`Aviso`]; the `aviso` binary is
+//! a thin layer over it.
+
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod listener;
+pub mod notification;
+pub mod schema;
+pub mod yaml;
+
+pub use client::{Aviso, AvisoError};

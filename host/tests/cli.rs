@@ -1,0 +1,282 @@
+//! The `aviso` binary as a user runs it: output, messages and exit codes (reference §9, §13).
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
+
+/// Runs `aviso` with a private home and no `AVISO_*` variables from the caller.
+fn aviso(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aviso"));
+    command.args(args).env("HOME", home);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AVISO_") {
+            command.env_remove(name);
+        }
+    }
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    command.output().expect("aviso runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn key_prints_the_user_guide_key() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(home.path(), &["key", FLIGHT], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "/tmp/aviso/flight/20210101/italy/FCO/AZ203\n");
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn version_and_help() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(home.path(), &["--version"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        stdout(&out),
+        format!("aviso, version {}\n", env!("CARGO_PKG_VERSION"))
+    );
+
+    let out = aviso(home.path(), &["-h"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(stdout(&out).contains("key"), "{}", stdout(&out));
+
+    let out = aviso(home.path(), &["key", "-h"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = stdout(&out);
+    for option in [
+        "-c, --config",
+        "-l, --log",
+        "-d, --debug",
+        "-q, --quiet",
+        "--no-fail",
+        "-u, --username",
+        "-k, --key",
+        "-H, --host",
+        "-P, --port",
+        "--test",
+        "PARAMETERS",
+    ] {
+        assert!(help.contains(option), "help lacks {option}:\n{help}");
+    }
+}
+
+#[test]
+fn usage_errors_exit_2_with_click_wording() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(home.path(), &["key"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Error: Missing argument 'PARAMETERS'."),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = aviso(home.path(), &["key", "--foo", FLIGHT], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Error: No such option: --foo"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = aviso(home.path(), &["key", "-P", "notaport", FLIGHT], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Error: Invalid value for '--port': 'notaport'"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = aviso(home.path(), &["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("Error: No such command 'frobnicate'."),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn errors_exit_255_with_pyaviso_messages() {
+    let home = tempfile::tempdir().unwrap();
+    for (parameters, message) in [
+        (
+            "event=flight,country=Italy,airport=fco,date=20210101",
+            "Wrong parameters: number required",
+        ),
+        (
+            &format!("{FLIGHT},payload=Landed") as &str,
+            "Key payload is not allowed",
+        ),
+        (
+            "country=Italy,airport=fco",
+            "Invalid notification, 'event' could not be located",
+        ),
+        (
+            "event=flight2,country=Italy",
+            "Invalid notification, flight2 could not be located in the schema",
+        ),
+        (
+            "event=flight",
+            "Wrong structure for the notification string, it should be <key_name>=<key_value>,...",
+        ),
+        (
+            "event=flight,country",
+            "Wrong structure for the notification string, it should be <key_name>=<key_value>,...",
+        ),
+        (
+            "event=flight,country=Italy,airport=fco,date=2021-01-01,number=AZ203",
+            "Value 2021-01-01 is not valid for key date",
+        ),
+    ] {
+        let out = aviso(home.path(), &["key", parameters], &[]);
+        assert_eq!(out.status.code(), Some(255), "{parameters}");
+        assert_eq!(stdout(&out), "", "{parameters}");
+        assert!(
+            stderr(&out).contains(message),
+            "{parameters}: {}",
+            stderr(&out)
+        );
+    }
+}
+
+#[test]
+fn no_fail_turns_errors_into_success() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(
+        home.path(),
+        &["key", "--no-fail", "event=flight,country=Italy"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Wrong parameters: date required"),
+        "{}",
+        stderr(&out)
+    );
+    let out = aviso(
+        home.path(),
+        &["key", "event=flight,country=Italy"],
+        &[("AVISO_NO_FAIL", "true")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+}
+
+#[test]
+fn configuration_errors_name_the_setting_and_origin() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(
+        home.path(),
+        &["key", FLIGHT],
+        &[("AVISO_NOTIFICATION_ENGINE", "redis")],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("Invalid value 'redis' for setting notification_engine.type (from environment variable AVISO_NOTIFICATION_ENGINE)"),
+        "{}",
+        stderr(&out)
+    );
+
+    let out = aviso(
+        home.path(),
+        &["key", "-c", "/nonexistent/config.yaml", FLIGHT],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("No such file or directory"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(
+        stderr(&out).contains("/nonexistent/config.yaml"),
+        "{}",
+        stderr(&out)
+    );
+
+    std::fs::create_dir_all(home.path().join(".aviso")).unwrap();
+    std::fs::write(
+        home.path().join(".aviso/config.yaml"),
+        "notification_engine:\n  port: many\n",
+    )
+    .unwrap();
+    let out = aviso(home.path(), &["key", FLIGHT], &[]);
+    assert_eq!(out.status.code(), Some(255));
+    let expected = format!(
+        "Invalid value 'many' for setting notification_engine.port (from configuration file {})",
+        home.path().join(".aviso/config.yaml").display()
+    );
+    assert!(stderr(&out).contains(&expected), "{}", stderr(&out));
+}
+
+#[test]
+fn unknown_settings_are_warned_about_and_quiet_hides_warnings() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("c.yaml");
+    std::fs::write(&config, "notification_engine:\n  hots: x\n").unwrap();
+    let config = config.to_str().unwrap();
+    let out = aviso(home.path(), &["key", "-c", config, FLIGHT], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains("Unknown setting 'notification_engine.hots'"),
+        "{}",
+        stderr(&out)
+    );
+    let out = aviso(home.path(), &["key", "-q", "-c", config, FLIGHT], &[]);
+    assert_eq!(stderr(&out), "");
+}
+
+#[test]
+fn local_schema_from_home_is_used() {
+    let home = tempfile::tempdir().unwrap();
+    let folder = home.path().join(".aviso/service_configuration");
+    std::fs::create_dir_all(&folder).unwrap();
+    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/ecmwf/expanded_event_listener_schema.json");
+    std::fs::copy(schema, folder.join("event_listener_schema.json")).unwrap();
+    let diss = "event=dissemination,destination=foo,target=E1,class=od,expver=1,domain=g,time=0,stream=enfo,step=1,date=20210101";
+    let out = aviso(home.path(), &["key", diss], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "/ec/diss/FOO/date=20210101,target=E1,class=od,expver=0001,domain=g,time=00,stream=enfo,step=1\n"
+    );
+    // --test selects the schema's file_based endpoint.
+    let out = aviso(home.path(), &["key", "--test", diss], &[]);
+    assert_eq!(
+        stdout(&out),
+        "/tmp/aviso/diss/FOO/E1/od/0001/g/20210101/00/enfo/1\n"
+    );
+
+    std::fs::write(folder.join("event_listener_schema.json"), "{\"mars\": {}}").unwrap();
+    let out = aviso(home.path(), &["key", diss], &[]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("event 'mars': 'request' could not be located"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn remote_schema_is_refused_with_an_explanation() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(
+        home.path(),
+        &["key", FLIGHT],
+        &[("AVISO_REMOTE_SCHEMA", "true")],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert!(stderr(&out).contains("remote_schema"), "{}", stderr(&out));
+}
