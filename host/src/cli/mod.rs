@@ -213,7 +213,10 @@ fn report_usage_error(error: &clap::Error) -> i32 {
     let argument = context(ContextKind::InvalidArg).unwrap_or_default();
     let message = match error.kind() {
         ErrorKind::UnknownArgument => format!("No such option: {argument}"),
-        ErrorKind::InvalidSubcommand => format!("No such command '{argument}'."),
+        ErrorKind::InvalidSubcommand => {
+            let command = context(ContextKind::InvalidSubcommand).unwrap_or_default();
+            format!("No such command '{command}'.")
+        }
         ErrorKind::MissingRequiredArgument => {
             let name = argument
                 .trim_start_matches('<')

@@ -173,13 +173,16 @@ pub enum Program {
     AvisoConfig,
 }
 
+/// Looks up an environment variable (a closure, so tests can give their own environment).
+pub type EnvLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// Everything the configuration is read from; `ConfigSources::from_process` gives the real ones.
 pub struct ConfigSources {
     pub system_file: PathBuf,
     pub home_dir: Option<PathBuf>,
     /// `-c/--config`.
     pub config_file: Option<PathBuf>,
-    pub env: Box<dyn Fn(&str) -> Option<String>>,
+    pub env: EnvLookup,
     pub cli: CliOverrides,
     pub program: Program,
 }
@@ -324,16 +327,10 @@ impl Settings {
 }
 
 fn apply_cli(layers: &mut Layers, cli: &CliOverrides, program: Program) {
-    let section = match program {
-        Program::Aviso => "notification_engine",
-        Program::AvisoConfig => "configuration_engine",
+    let (host_setting, port_setting) = match program {
+        Program::Aviso => ("notification_engine.host", "notification_engine.port"),
+        Program::AvisoConfig => ("configuration_engine.host", "configuration_engine.port"),
     };
-    let (host_setting, port_setting): (&'static str, &'static str) =
-        if section == "notification_engine" {
-            ("notification_engine.host", "notification_engine.port")
-        } else {
-            ("configuration_engine.host", "configuration_engine.port")
-        };
     if let Some(host) = &cli.host {
         layers.set(
             host_setting,

@@ -268,7 +268,9 @@ impl Handler {
                             }
                         },
                         _ => {
-                            return Err("'range' must have two items: [lowest, highest]".to_string());
+                            return Err(
+                                "'range' must have two items: [lowest, highest]".to_string()
+                            );
                         }
                     },
                     Some(other) => {
