@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod listener;
 pub mod notification;
+pub mod plugin;
 pub mod schema;
 pub mod yaml;
 

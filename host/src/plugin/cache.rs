@@ -1,0 +1,145 @@
+//! Compiled plugin code on disk, keyed by the component's SHA-256 and the engine's
+//! compatibility hash. An entry is used only if its own checksum matches and wasmtime accepts
+//! it; anything else is recompiled and rewritten (written to a temporary file, then renamed).
+
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// Where compiled plugins are kept; `None` compiles in memory every time.
+#[derive(Debug, Clone, Default)]
+pub struct ComponentCache {
+    dir: Option<PathBuf>,
+}
+
+impl ComponentCache {
+    /// No disk cache.
+    pub fn in_memory() -> ComponentCache {
+        ComponentCache { dir: None }
+    }
+
+    /// A cache in `dir` (created with mode 0700). Compiled code in it runs as native code, so a
+    /// directory that other users can write to is refused.
+    pub fn in_dir(dir: impl Into<PathBuf>) -> Result<ComponentCache, String> {
+        let dir = dir.into();
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|e| format!("cannot create the plugin cache {}: {e}", dir.display()))?;
+        let metadata = std::fs::metadata(&dir)
+            .map_err(|e| format!("cannot use the plugin cache {}: {e}", dir.display()))?;
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if metadata.uid() != me || metadata.permissions().mode() & 0o022 != 0 {
+            return Err(format!(
+                "the plugin cache {} must belong to the current user and not be writable by others",
+                dir.display()
+            ));
+        }
+        Ok(ComponentCache { dir: Some(dir) })
+    }
+
+    /// `$XDG_CACHE_HOME/aviso/plugins` or `~/.cache/aviso/plugins`; in memory if neither can
+    /// be used (with a warning).
+    pub fn standard() -> ComponentCache {
+        let base = std::env::var_os("XDG_CACHE_HOME")
+            .filter(|d| !d.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| crate::config::home_dir().map(|h| h.join(".cache")));
+        match base.map(|b| ComponentCache::in_dir(b.join("aviso").join("plugins"))) {
+            Some(Ok(cache)) => cache,
+            Some(Err(reason)) => {
+                tracing::warn!("{reason}; compiling plugins in memory");
+                ComponentCache::in_memory()
+            }
+            None => ComponentCache::in_memory(),
+        }
+    }
+
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The component, from the cache when a valid entry exists, else compiled (and stored).
+    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
+        let Some(dir) = &self.dir else {
+            return compile(engine, wasm);
+        };
+        let entry = dir
+            .join(engine_fingerprint(engine))
+            .join(format!("{}.cwasm", hex(&Sha256::digest(wasm))));
+        if let Some(component) = read_entry(engine, &entry) {
+            return Ok(component);
+        }
+        let compiled = engine
+            .precompile_component(wasm)
+            .map_err(|e| format!("it is not a valid WebAssembly component: {e:#}"))?;
+        if let Err(e) = write_entry(&entry, &compiled) {
+            tracing::warn!("Cannot store compiled plugin in {}: {e}", entry.display());
+        }
+        // SAFETY: these bytes were produced by this engine just now.
+        unsafe { Component::deserialize(engine, &compiled) }.map_err(|e| format!("{e:#}"))
+    }
+}
+
+fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
+    Component::new(engine, wasm)
+        .map_err(|e| format!("it is not a valid WebAssembly component: {e:#}"))
+}
+
+/// Changes whenever wasmtime's version or the engine's code-relevant settings change.
+fn engine_fingerprint(engine: &Engine) -> String {
+    let mut hasher = DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    format!("wasmtime-48-{:016x}", hasher.finish())
+}
+
+/// A cache entry: the compiled code followed by its SHA-256 (32 bytes).
+fn read_entry(engine: &Engine, entry: &Path) -> Option<Component> {
+    let bytes = std::fs::read(entry).ok()?;
+    let (code, checksum) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
+    if Sha256::digest(code).as_slice() != checksum {
+        tracing::warn!(
+            "Compiled plugin {} is corrupt; recompiling",
+            entry.display()
+        );
+        return None;
+    }
+    // SAFETY: the entry lives in a directory only this user can write (checked in `in_dir`),
+    // was written by this program, and its checksum matches; wasmtime also refuses code
+    // compiled by another version or with other settings.
+    match unsafe { Component::deserialize(engine, code) } {
+        Ok(component) => Some(component),
+        Err(e) => {
+            tracing::warn!(
+                "Compiled plugin {} cannot be used ({e}); recompiling",
+                entry.display()
+            );
+            None
+        }
+    }
+}
+
+fn write_entry(entry: &Path, code: &[u8]) -> std::io::Result<()> {
+    let dir = entry.parent().expect("entries live in a directory");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    file.write_all(code)?;
+    file.write_all(&Sha256::digest(code))?;
+    file.as_file().sync_all()?;
+    file.persist(entry).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,102 @@
+//! The `post` trigger: sends the notification as a CloudEvent (structured mode, pyaviso's
+//! attributes) to an HTTP endpoint, through `wasi:http`. The host lets it reach only the
+//! configured endpoint's host and port. Any 2xx answer is success.
+
+mod cloudevent;
+mod http;
+
+use aviso_sdk::{Config, Error, Notification, Trigger, log};
+
+struct Post;
+
+/// The `protocol` block, validated.
+struct Protocol<'a> {
+    kind: ProtocolKind,
+    config: &'a Config,
+}
+
+enum ProtocolKind {
+    CloudEventsHttp,
+}
+
+fn protocol(section: &Config) -> Result<Protocol<'_>, Error> {
+    let kind = match section.optional_str("type")? {
+        None => {
+            return Err(Error::InvalidConfig(
+                "protocol type is a mandatory field".into(),
+            ));
+        }
+        Some(kind) => kind.to_ascii_lowercase(),
+    };
+    let kind = match kind.as_str() {
+        "cloudevents_http" => ProtocolKind::CloudEventsHttp,
+        "cloudevents_aws" => {
+            return Err(Error::InvalidConfig(
+                "protocol type cloudevents_aws is not supported by this version of aviso yet"
+                    .into(),
+            ));
+        }
+        other => {
+            return Err(Error::InvalidConfig(format!(
+                "protocol type {other} not recognised (use cloudevents_http or cloudevents_aws)"
+            )));
+        }
+    };
+    if matches!(kind, ProtocolKind::CloudEventsHttp) {
+        let url = section.require_str("url")?;
+        http::Url::parse(url)?;
+        section.string_map("headers")?;
+        section.optional_seconds("timeout")?;
+        cloudevent::Attributes::from_config(section)?;
+    }
+    Ok(Protocol {
+        kind,
+        config: section,
+    })
+}
+
+fn protocol_section(config: &Config) -> Result<Config, Error> {
+    config
+        .optional_section("protocol")?
+        .ok_or_else(|| Error::InvalidConfig("protocol is a mandatory field".into()))
+}
+
+impl Trigger for Post {
+    fn validate(config: &Config) -> Result<(), Error> {
+        let section = protocol_section(config)?;
+        protocol(&section).map(|_| ())
+    }
+
+    fn run(config: &Config, notification: &Notification) -> Result<(), Error> {
+        let section = protocol_section(config)?;
+        let protocol = protocol(&section)?;
+        match protocol.kind {
+            ProtocolKind::CloudEventsHttp => {
+                let config = protocol.config;
+                let url = config.require_str("url")?;
+                let attributes = cloudevent::Attributes::from_config(config)?;
+                let body = cloudevent::structured(&attributes, notification);
+                let mut headers: Vec<(String, String)> = config
+                    .string_map("headers")?
+                    .into_iter()
+                    .filter(|(name, _)| !name.eq_ignore_ascii_case("content-type"))
+                    .collect();
+                headers.push(("content-type".into(), "application/cloudevents+json".into()));
+                let timeout = config.optional_seconds("timeout")?.unwrap_or(60.0);
+                let response =
+                    http::post(&http::Url::parse(url)?, &headers, body.as_bytes(), timeout)?;
+                if !(200..300).contains(&response.status) {
+                    return Err(Error::Failed(format!(
+                        "Not able to POST CloudEvents notification to {url}, status {}, {}",
+                        response.status,
+                        String::from_utf8_lossy(&response.body)
+                    )));
+                }
+                log::info("CloudEvents notification sent successfully");
+                Ok(())
+            }
+        }
+    }
+}
+
+aviso_sdk::export_trigger!(Post);
