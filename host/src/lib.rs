@@ -11,6 +11,7 @@ pub mod listener;
 pub mod notification;
 pub mod plugin;
 pub mod schema;
+pub mod trigger;
 pub mod yaml;
 
 pub use client::{Aviso, AvisoError};

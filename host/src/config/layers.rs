@@ -62,6 +62,7 @@ pub(super) const KNOWN_SETTINGS: &[&str] = &[
     "no_fail",
     "logging",
     "listeners",
+    "plugins",
 ];
 
 const SECTIONS: &[&str] = &["notification_engine", "configuration_engine"];

@@ -146,6 +146,8 @@ pub struct Settings {
     pub logging: Option<LoggingSetting>,
     /// The `listeners:` section, used when `listen` is given no listener file.
     pub listeners: Option<YamlValue>,
+    /// The `plugins:` section: site policy for user plugins.
+    pub plugins: Option<YamlValue>,
 }
 
 /// Options given on the command line. A flag can only switch a setting on.
@@ -282,10 +284,12 @@ impl Settings {
                 ));
             }
         };
-        let listeners = match r.raw("listeners") {
+        let section = |name: &str| match r.raw(name) {
             None | Some((YamlValue::Null, _)) => None,
             Some((value, _)) => Some(value),
         };
+        let listeners = section("listeners");
+        let plugins = section("plugins");
         Ok(Settings {
             notification_engine,
             configuration_engine,
@@ -317,6 +321,7 @@ impl Settings {
             no_fail: r.bool("no_fail", false)?,
             logging,
             listeners,
+            plugins,
         })
     }
 

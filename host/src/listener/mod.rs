@@ -6,12 +6,13 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 
-use crate::notification::format_key;
+use crate::notification::{Notification, format_key};
 use crate::schema::{Purpose, Schema, ValidationError};
 use crate::yaml::{self, YamlValue};
 
-/// Trigger types a listener may name (case-insensitive).
-pub const TRIGGER_TYPES: &[&str] = &["echo", "log", "command", "post"];
+/// Trigger types a listener file may name (case-insensitive). `function` triggers exist only
+/// in the Rust API.
+pub const TRIGGER_TYPES: &[&str] = &["echo", "log", "command", "post", "plugin"];
 
 /// The listeners of one file (or of the configuration's `listeners:` section).
 #[derive(Debug, Clone)]
@@ -39,6 +40,47 @@ pub struct TriggerSpec {
     pub kind: String,
     /// All of the trigger's settings (including `type`), typed as YAML types them.
     pub settings: serde_json::Value,
+    /// The Rust function of a `function` trigger.
+    pub function: Option<FunctionTrigger>,
+}
+
+impl TriggerSpec {
+    /// A trigger that calls a Rust function with each notification, like pyaviso's
+    /// `{"type": "function", "function": callable}`.
+    pub fn function(
+        f: impl Fn(&Notification) -> Result<(), String> + Send + Sync + 'static,
+    ) -> TriggerSpec {
+        TriggerSpec {
+            kind: "function".into(),
+            settings: serde_json::json!({"type": "function"}),
+            function: Some(FunctionTrigger(std::sync::Arc::new(f))),
+        }
+    }
+}
+
+/// The signature of a `function` trigger.
+pub type TriggerFunction = dyn Fn(&Notification) -> Result<(), String> + Send + Sync;
+
+/// The function of a `function` trigger.
+#[derive(Clone)]
+pub struct FunctionTrigger(std::sync::Arc<TriggerFunction>);
+
+impl FunctionTrigger {
+    pub fn call(&self, notification: &Notification) -> Result<(), String> {
+        (self.0)(notification)
+    }
+}
+
+impl fmt::Debug for FunctionTrigger {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FunctionTrigger")
+    }
+}
+
+impl PartialEq for FunctionTrigger {
+    fn eq(&self, other: &Self) -> bool {
+        std::sync::Arc::ptr_eq(&self.0, &other.0)
+    }
 }
 
 /// A listener definition that cannot be used. Messages are pyaviso's; the source and the
@@ -269,12 +311,16 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, String> 
                     .map(str::to_lowercase)
                     .unwrap_or_else(|| t.to_string()),
             };
+            if kind == "function" {
+                return Err("Trigger type function can only be used from the Rust API".into());
+            }
             if !TRIGGER_TYPES.contains(&kind.as_str()) {
                 return Err(format!("Trigger type {kind} not recognised"));
             }
             Ok(TriggerSpec {
                 kind,
                 settings: trigger.to_json(),
+                function: None,
             })
         })
         .collect()

@@ -11,8 +11,9 @@ use wasmtime::component::types::ComponentItem;
 /// What one plugin may use.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Grants {
-    /// Origins the plugin may send HTTP requests to; empty means no outbound HTTP at all.
-    pub http: Vec<HttpOrigin>,
+    /// Origins the plugin may send HTTP requests to. `None`: no outbound HTTP at all (a
+    /// component importing it is refused); `Some` with an empty list: linked, every request denied.
+    pub http: Option<Vec<HttpOrigin>>,
     /// Host directories visible to the plugin.
     pub dirs: Vec<DirGrant>,
     /// Environment variables the plugin sees (name, value).
@@ -100,7 +101,7 @@ pub(super) fn check_imports(
                     .into(),
             );
         }
-        if name.starts_with("wasi:http/") && grants.http.is_empty() {
+        if name.starts_with("wasi:http/") && grants.http.is_none() {
             return Err(format!(
                 "it imports outbound HTTP ({name}), which was not granted: list the hosts it may reach in 'allow: http'"
             ));

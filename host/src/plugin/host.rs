@@ -81,7 +81,7 @@ impl HostState {
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             hooks: AllowListHooks {
-                allowed: Arc::new(grants.http.clone()),
+                allowed: Arc::new(grants.http.clone().unwrap_or_default()),
                 plugin: Arc::from(plugin),
             },
             limits: limits_builder,

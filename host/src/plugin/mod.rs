@@ -15,6 +15,7 @@ use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConf
 pub use cache::ComponentCache;
 pub use grants::{DirGrant, Grants, HttpOrigin};
 use host::HostState;
+pub use host::sanitize;
 
 /// The bindings of our WIT package (`wit/plugin.wit`).
 pub mod bindings {
@@ -197,7 +198,7 @@ fn build_linker(engine: &Engine, grants: &Grants) -> wasmtime::Result<Linker<Hos
     if grants.command {
         bindings::aviso::plugin::command::add_to_linker::<_, HasSelf<_>>(&mut linker, |s| s)?;
     }
-    if !grants.http.is_empty() {
+    if grants.http.is_some() {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
     }
     Ok(linker)

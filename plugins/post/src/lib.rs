@@ -79,9 +79,13 @@ impl Trigger for Post {
                 let mut headers: Vec<(String, String)> = config
                     .string_map("headers")?
                     .into_iter()
-                    .filter(|(name, _)| !name.eq_ignore_ascii_case("content-type"))
+                    .filter(|(name, _)| {
+                        !name.eq_ignore_ascii_case("content-type")
+                            && !name.eq_ignore_ascii_case("content-length")
+                    })
                     .collect();
                 headers.push(("content-type".into(), "application/cloudevents+json".into()));
+                headers.push(("content-length".into(), body.len().to_string()));
                 let timeout = config.optional_seconds("timeout")?.unwrap_or(60.0);
                 let response =
                     http::post(&http::Url::parse(url)?, &headers, body.as_bytes(), timeout)?;

@@ -1,0 +1,576 @@
+//! Triggers: a listener's trigger entries turned into sandboxed plugins (with their
+//! configuration, grants and limits), and running them for a notification. Every trigger of a
+//! notification runs, in file order; one failing does not skip the others.
+
+mod policy;
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use crate::listener::{FunctionTrigger, TriggerSpec};
+use crate::notification::Notification;
+use crate::plugin::{
+    ComponentCache, DirGrant, Grants, HttpOrigin, Limits, Output, Plugin, PluginEngine,
+    PluginError, PluginNotification, builtin,
+};
+pub use policy::PluginPolicy;
+
+/// A trigger that cannot be set up; raised when listeners load, before anything runs.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Trigger {trigger} could not be created: {reason}")]
+pub struct TriggerError {
+    /// The trigger as the user wrote it (type and main setting).
+    pub trigger: String,
+    pub reason: String,
+}
+
+/// Where what plugins print on stdout goes.
+#[derive(Debug, Clone, Default)]
+pub enum OutputSink {
+    /// Aviso's own stdout (the echo trigger's output is for the user to see).
+    #[default]
+    Stdout,
+    /// A buffer, for programs that embed Aviso and for tests.
+    Buffer(Arc<Mutex<Vec<u8>>>),
+}
+
+impl OutputSink {
+    /// A new, empty buffer sink.
+    pub fn buffer() -> OutputSink {
+        OutputSink::Buffer(Arc::default())
+    }
+
+    /// What a buffer sink holds so far (empty for stdout).
+    pub fn contents(&self) -> String {
+        match self {
+            OutputSink::Stdout => String::new(),
+            OutputSink::Buffer(buffer) => {
+                String::from_utf8_lossy(&buffer.lock().expect("not poisoned")).into_owned()
+            }
+        }
+    }
+
+    fn write(&self, text: &str) {
+        match self {
+            OutputSink::Stdout => {
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+                let _ = stdout.flush();
+            }
+            OutputSink::Buffer(buffer) => buffer
+                .lock()
+                .expect("not poisoned")
+                .extend_from_slice(text.as_bytes()),
+        }
+    }
+}
+
+/// Loads plugins and keeps what can be shared between triggers.
+#[derive(Clone)]
+pub struct TriggerRuntime {
+    engine: PluginEngine,
+    policy: Arc<PluginPolicy>,
+    output: OutputSink,
+    /// User plugin files already read, by path.
+    files: Arc<Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>>,
+}
+
+impl TriggerRuntime {
+    pub fn new(cache: ComponentCache, policy: PluginPolicy) -> Result<TriggerRuntime, PluginError> {
+        Ok(TriggerRuntime {
+            engine: PluginEngine::new(cache)?,
+            policy: Arc::new(policy),
+            output: OutputSink::Stdout,
+            files: Arc::default(),
+        })
+    }
+
+    /// Sends what plugins print to `sink` instead of stdout.
+    pub fn with_output(mut self, sink: OutputSink) -> TriggerRuntime {
+        self.output = sink;
+        self
+    }
+
+    pub fn engine(&self) -> &PluginEngine {
+        &self.engine
+    }
+
+    /// Builds and validates the triggers of one listener.
+    pub async fn load(&self, specs: &[TriggerSpec]) -> Result<TriggerSet, TriggerError> {
+        let mut triggers = Vec::with_capacity(specs.len());
+        for spec in specs {
+            triggers.push(self.load_one(spec).await?);
+        }
+        Ok(TriggerSet { triggers })
+    }
+
+    async fn load_one(&self, spec: &TriggerSpec) -> Result<Trigger, TriggerError> {
+        let label = label(spec);
+        let error = |reason: String| TriggerError {
+            trigger: label.clone(),
+            reason,
+        };
+        let settings = match &spec.settings {
+            Value::Object(map) => map.clone(),
+            other => return Err(error(format!("expected a mapping, found {other}"))),
+        };
+        let common = CommonSettings::read(&settings, spec.kind.as_str()).map_err(error)?;
+        if spec.kind == "function" {
+            let function = spec.function.clone().ok_or_else(|| {
+                error("'function' is a mandatory field for the 'Function' trigger".into())
+            })?;
+            return Ok(Trigger {
+                label,
+                action: Action::Function(function),
+                common,
+                output: self.output.clone(),
+            });
+        }
+        let setup = match spec.kind.as_str() {
+            "echo" => {
+                PluginSetup::builtin("echo", builtin::ECHO, Grants::default(), &common, settings)
+            }
+            "log" => {
+                let (grants, config) = log_grants(settings).map_err(error)?;
+                PluginSetup {
+                    local_time: true,
+                    ..PluginSetup::builtin("log", builtin::LOG, grants, &common, config)
+                }
+            }
+            "command" => {
+                let grants = Grants {
+                    command: true,
+                    ..Grants::default()
+                };
+                PluginSetup::builtin("command", builtin::COMMAND, grants, &common, settings)
+            }
+            "post" => {
+                let grants = Grants {
+                    http: Some(post_origin(&settings).into_iter().collect()),
+                    ..Grants::default()
+                };
+                PluginSetup::builtin("post", builtin::POST, grants, &common, settings)
+            }
+            "plugin" => {
+                let user =
+                    policy::UserPlugin::read(&settings, &self.policy, &common).map_err(error)?;
+                PluginSetup {
+                    name: user.path.display().to_string(),
+                    wasm: self.read_plugin_file(&user.path).map_err(error)?,
+                    grants: user.grants,
+                    limits: user.limits,
+                    config: user.config,
+                    local_time: false,
+                }
+            }
+            other => return Err(error(format!("Trigger type {other} not recognised"))),
+        };
+        let PluginSetup {
+            name,
+            wasm,
+            grants,
+            limits,
+            config,
+            local_time,
+        } = setup;
+        let plugin = self
+            .engine
+            .load(&name, &wasm, grants, limits)
+            .map_err(|e| error(e.to_string()))?;
+        let config = Value::Object(config).to_string();
+        // The plugin checks its own settings now, so a listener with a broken trigger never starts.
+        plugin
+            .validate(&config)
+            .await
+            .map_err(|(e, _)| error(e.to_string()))?;
+        Ok(Trigger {
+            label,
+            action: Action::Plugin {
+                plugin,
+                config,
+                local_time,
+            },
+            common,
+            output: self.output.clone(),
+        })
+    }
+
+    fn read_plugin_file(&self, path: &Path) -> Result<Arc<Vec<u8>>, String> {
+        let mut files = self.files.lock().expect("not poisoned");
+        if let Some(bytes) = files.get(path) {
+            return Ok(bytes.clone());
+        }
+        let bytes = Arc::new(
+            std::fs::read(path)
+                .map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?,
+        );
+        files.insert(path.to_path_buf(), bytes.clone());
+        Ok(bytes)
+    }
+}
+
+/// Everything needed to load one trigger's plugin.
+struct PluginSetup {
+    name: String,
+    wasm: Arc<Vec<u8>>,
+    grants: Grants,
+    limits: Limits,
+    config: Map<String, Value>,
+    /// Give the plugin the local time zone's offset on each call.
+    local_time: bool,
+}
+
+impl PluginSetup {
+    fn builtin(
+        name: &str,
+        wasm: &'static [u8],
+        grants: Grants,
+        common: &CommonSettings,
+        config: Map<String, Value>,
+    ) -> PluginSetup {
+        PluginSetup {
+            name: name.to_string(),
+            wasm: Arc::new(wasm.to_vec()),
+            grants,
+            limits: common.limits(),
+            config,
+            local_time: false,
+        }
+    }
+}
+
+/// How the user will recognise a trigger in messages: its type and main setting.
+fn label(spec: &TriggerSpec) -> String {
+    let main = ["path", "command"]
+        .iter()
+        .find_map(|key| spec.settings.get(key).and_then(Value::as_str))
+        .or_else(|| {
+            spec.settings
+                .get("protocol")
+                .and_then(|p| p.get("url"))
+                .and_then(Value::as_str)
+        });
+    match main {
+        Some(main) => format!("{} ({main})", spec.kind),
+        None => spec.kind.clone(),
+    }
+}
+
+/// The log plugin may write only in the directory of its file, which must exist.
+fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, Value>), String> {
+    let path = match settings.get("path") {
+        Some(Value::String(p)) => PathBuf::from(p),
+        Some(other) => return Err(format!("path must be a string, found {other}")),
+        None => return Err("path is a mandatory field".into()),
+    };
+    let absolute = std::path::absolute(&path)
+        .map_err(|e| format!("path {} cannot be used: {e}", path.display()))?;
+    let dir = absolute
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .ok_or_else(|| format!("path {} has no directory", absolute.display()))?
+        .to_path_buf();
+    if !dir.is_dir() {
+        return Err(format!(
+            "the directory {} of the log file does not exist",
+            dir.display()
+        ));
+    }
+    settings.insert("path".into(), Value::String(absolute.display().to_string()));
+    let grants = Grants {
+        dirs: vec![DirGrant {
+            path: dir,
+            writable: true,
+        }],
+        ..Grants::default()
+    };
+    Ok((grants, settings))
+}
+
+/// The post plugin may reach only the origin of its URL.
+fn post_origin(settings: &Map<String, Value>) -> Option<HttpOrigin> {
+    let url = settings.get("protocol")?.get("url")?.as_str()?;
+    HttpOrigin::of_url(url)
+}
+
+/// Settings every trigger takes besides its own.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct CommonSettings {
+    timeout: Duration,
+    retries: u32,
+    required: bool,
+}
+
+/// Delay before the first retry; it doubles each time, up to `MAX_BACKOFF`.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+const MAX_BACKOFF: Duration = Duration::from_secs(60);
+
+impl CommonSettings {
+    fn read(settings: &Map<String, Value>, kind: &str) -> Result<CommonSettings, String> {
+        let default_timeout = match kind {
+            "command" => Duration::from_secs(6 * 3600),
+            "post" | "plugin" => Duration::from_secs(120),
+            _ => Duration::from_secs(30),
+        };
+        let timeout = match settings.get("timeout") {
+            None | Some(Value::Null) => default_timeout,
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .filter(|s| *s > 0.0 && s.is_finite())
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    format!("timeout must be a positive number of seconds, found {n}")
+                })?,
+            Some(other) => {
+                return Err(format!(
+                    "timeout must be a positive number of seconds, found {other}"
+                ));
+            }
+        };
+        let retries = match settings.get("retries") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_u64()
+                .and_then(|r| u32::try_from(r).ok())
+                .filter(|r| *r <= 100)
+                .ok_or_else(|| {
+                    format!("retries must be a whole number from 0 to 100, found {v}")
+                })?,
+        };
+        let required = match settings.get("required") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(other) => return Err(format!("required must be true or false, found {other}")),
+        };
+        Ok(CommonSettings {
+            timeout,
+            retries,
+            required,
+        })
+    }
+
+    fn limits(&self) -> Limits {
+        Limits {
+            timeout: self.timeout,
+            ..Limits::default()
+        }
+    }
+}
+
+/// The triggers of one listener, ready to run.
+#[derive(Debug, Clone)]
+pub struct TriggerSet {
+    triggers: Vec<Trigger>,
+}
+
+#[derive(Debug, Clone)]
+struct Trigger {
+    label: String,
+    action: Action,
+    common: CommonSettings,
+    output: OutputSink,
+}
+
+#[derive(Debug, Clone)]
+enum Action {
+    Plugin {
+        plugin: Plugin,
+        config: String,
+        /// Give the plugin the local time zone's offset (the log line uses local time).
+        local_time: bool,
+    },
+    Function(FunctionTrigger),
+}
+
+/// What happened to one trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TriggerOutcome {
+    pub trigger: String,
+    pub required: bool,
+    /// `Err` holds the last failure, after every retry.
+    pub result: Result<(), String>,
+    pub attempts: u32,
+}
+
+/// What happened to the triggers of one notification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub triggers: Vec<TriggerOutcome>,
+}
+
+impl Outcome {
+    pub fn all_succeeded(&self) -> bool {
+        self.triggers.iter().all(|t| t.result.is_ok())
+    }
+
+    /// Whether a failed trigger is marked `required`, so the notification must not count as
+    /// delivered.
+    pub fn required_failed(&self) -> bool {
+        self.triggers
+            .iter()
+            .any(|t| t.required && t.result.is_err())
+    }
+}
+
+impl TriggerSet {
+    pub fn len(&self) -> usize {
+        self.triggers.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.triggers.is_empty()
+    }
+
+    /// Runs every trigger for the notification stored at `key` (revision `revision`).
+    pub async fn run(&self, notification: &Notification, key: &str, revision: u64) -> Outcome {
+        let wit_notification = PluginNotification {
+            event: notification.event.clone(),
+            request: notification
+                .request
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            payload_field: notification.payload_field.clone(),
+            payload: notification.payload.clone(),
+            key: key.to_string(),
+            revision,
+        };
+        let mut outcomes = Vec::with_capacity(self.triggers.len());
+        for trigger in &self.triggers {
+            outcomes.push(trigger.run(notification, &wit_notification).await);
+        }
+        Outcome { triggers: outcomes }
+    }
+}
+
+impl Trigger {
+    async fn run(
+        &self,
+        notification: &Notification,
+        wit_notification: &PluginNotification,
+    ) -> TriggerOutcome {
+        let mut attempts = 0;
+        let mut backoff = FIRST_BACKOFF;
+        loop {
+            attempts += 1;
+            let (result, retryable) = self.attempt(notification, wit_notification).await;
+            match result {
+                Ok(()) => {
+                    tracing::debug!("Trigger {} completed", self.label);
+                    return self.outcome(Ok(()), attempts);
+                }
+                Err(reason) if retryable && attempts <= self.common.retries => {
+                    tracing::warn!(
+                        "Trigger {} failed (attempt {attempts} of {}): {reason}; trying again in {backoff:?}",
+                        self.label,
+                        self.common.retries + 1
+                    );
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+                Err(reason) => {
+                    tracing::error!("Trigger {} could not be executed: {reason}", self.label);
+                    return self.outcome(Err(reason), attempts);
+                }
+            }
+        }
+    }
+
+    fn outcome(&self, result: Result<(), String>, attempts: u32) -> TriggerOutcome {
+        TriggerOutcome {
+            trigger: self.label.clone(),
+            required: self.common.required,
+            result,
+            attempts,
+        }
+    }
+
+    /// One attempt; the flag says whether a failure is worth retrying.
+    async fn attempt(
+        &self,
+        notification: &Notification,
+        wit_notification: &PluginNotification,
+    ) -> (Result<(), String>, bool) {
+        match &self.action {
+            Action::Plugin {
+                plugin,
+                config,
+                local_time,
+            } => {
+                let config = if *local_time {
+                    with_local_offset(config)
+                } else {
+                    config.clone()
+                };
+                match plugin.run(&config, wit_notification).await {
+                    Ok(output) => {
+                        show_output(&self.label, &output, &self.output);
+                        (Ok(()), false)
+                    }
+                    Err((error, output)) => {
+                        show_output(&self.label, &output, &self.output);
+                        let retryable = !matches!(
+                            error,
+                            PluginError::InvalidConfig(_) | PluginError::Denied(_)
+                        );
+                        (Err(error.to_string()), retryable)
+                    }
+                }
+            }
+            Action::Function(function) => {
+                let function = function.clone();
+                let notification = notification.clone();
+                let call = tokio::task::spawn_blocking(move || function.call(&notification));
+                match tokio::time::timeout(self.common.timeout, call).await {
+                    Ok(Ok(result)) => (result, true),
+                    Ok(Err(join_error)) => {
+                        (Err(format!("the function panicked: {join_error}")), true)
+                    }
+                    Err(_) => (
+                        Err(format!(
+                            "stopped after the time limit of {:?}",
+                            self.common.timeout
+                        )),
+                        true,
+                    ),
+                }
+            }
+        }
+    }
+}
+
+/// Adds `utc_offset_seconds` (the local time zone's current offset) to a JSON config.
+fn with_local_offset(config: &str) -> String {
+    let offset = chrono::Local::now().offset().local_minus_utc();
+    match serde_json::from_str::<Value>(config) {
+        Ok(Value::Object(mut map)) => {
+            map.insert("utc_offset_seconds".into(), Value::from(offset));
+            Value::Object(map).to_string()
+        }
+        _ => config.to_string(),
+    }
+}
+
+/// A plugin's stdout goes to aviso's stdout, its stderr to the log; terminal control characters
+/// are neutralised in both.
+fn show_output(label: &str, output: &Output, sink: &OutputSink) {
+    if !output.stdout.is_empty() {
+        sink.write(&crate::plugin::sanitize(&String::from_utf8_lossy(
+            &output.stdout,
+        )));
+    }
+    if !output.stderr.is_empty() {
+        let text = crate::plugin::sanitize(&String::from_utf8_lossy(&output.stderr));
+        for line in text.lines() {
+            tracing::info!("Trigger {label}: {line}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

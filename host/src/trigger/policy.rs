@@ -1,0 +1,339 @@
+//! User plugins (`type: plugin`) and the site policy that bounds what a listener may grant them
+//! (the configuration's `plugins:` section).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+
+use super::CommonSettings;
+use crate::plugin::{DirGrant, Grants, HttpOrigin, Limits, MAX_MEMORY_BYTES};
+
+/// The most any listener may grant a user plugin. Without a `plugins:` section, a listener may
+/// grant any HTTP origin, directory and environment variable, but never the command capability.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PluginPolicy {
+    /// `None`: any origin.
+    pub http: Option<Vec<HttpOrigin>>,
+    /// Directories (and everything below them) that may be granted read-only; `None`: any.
+    pub read: Option<Vec<PathBuf>>,
+    /// Directories that may be granted read-write; `None`: any.
+    pub write: Option<Vec<PathBuf>>,
+    /// Environment variables that may be passed; `None`: any.
+    pub env: Option<Vec<String>>,
+    pub command: bool,
+    pub max_memory_bytes: usize,
+    pub max_timeout: Duration,
+}
+
+impl Default for PluginPolicy {
+    fn default() -> Self {
+        PluginPolicy {
+            http: None,
+            read: None,
+            write: None,
+            env: None,
+            command: false,
+            max_memory_bytes: 256 << 20,
+            max_timeout: Duration::from_secs(3600),
+        }
+    }
+}
+
+impl PluginPolicy {
+    /// Reads the configuration's `plugins:` section (as JSON).
+    pub fn from_json(section: &Value) -> Result<PluginPolicy, String> {
+        let mut policy = PluginPolicy::default();
+        let Some(section) = section.as_object() else {
+            return Err(format!("'plugins' must be a mapping, found {section}"));
+        };
+        if let Some(unknown) = section
+            .keys()
+            .find(|k| !matches!(k.as_str(), "allow" | "limits"))
+        {
+            return Err(format!(
+                "plugins.{unknown} is not a setting (use plugins.allow and plugins.limits)"
+            ));
+        }
+        if let Some(allow) = section.get("allow") {
+            let allow = allow
+                .as_object()
+                .ok_or_else(|| format!("plugins.allow must be a mapping, found {allow}"))?;
+            for (key, value) in allow {
+                match key.as_str() {
+                    "http" => policy.http = any_or(value, "plugins.allow.http", origin)?,
+                    "read" => {
+                        policy.read = any_or(value, "plugins.allow.read", |t| Ok(PathBuf::from(t)))?
+                    }
+                    "write" => {
+                        policy.write =
+                            any_or(value, "plugins.allow.write", |t| Ok(PathBuf::from(t)))?
+                    }
+                    "env" => {
+                        policy.env = any_or(value, "plugins.allow.env", |t| Ok(t.to_string()))?
+                    }
+                    "command" => {
+                        policy.command = value.as_bool().ok_or_else(|| {
+                            format!("plugins.allow.command must be true or false, found {value}")
+                        })?
+                    }
+                    other => {
+                        return Err(format!(
+                            "plugins.allow.{other} is not a capability (http, read, write, env, command)"
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(limits) = section.get("limits") {
+            let limits = limits
+                .as_object()
+                .ok_or_else(|| format!("plugins.limits must be a mapping, found {limits}"))?;
+            for (key, value) in limits {
+                match key.as_str() {
+                    "memory" => policy.max_memory_bytes = memory(value, "plugins.limits.memory")?,
+                    "timeout" => policy.max_timeout = seconds(value, "plugins.limits.timeout")?,
+                    other => {
+                        return Err(format!(
+                            "plugins.limits.{other} is not a limit (memory, timeout)"
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(policy)
+    }
+}
+
+/// `"*"` means any; otherwise a list.
+fn any_or<T>(
+    value: &Value,
+    setting: &str,
+    parse: impl Fn(&str) -> Result<T, String>,
+) -> Result<Option<Vec<T>>, String> {
+    match value {
+        Value::String(s) if s == "*" => Ok(None),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| {
+                item.as_str()
+                    .ok_or_else(|| format!("{setting} must list strings, found {item}"))
+                    .and_then(&parse)
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some),
+        other => Err(format!("{setting} must be a list or \"*\", found {other}")),
+    }
+}
+
+fn origin(text: &str) -> Result<HttpOrigin, String> {
+    HttpOrigin::of_url(text)
+        .ok_or_else(|| format!("{text:?} is not an http:// or https:// address"))
+}
+
+/// MiB, as a number.
+fn memory(value: &Value, setting: &str) -> Result<usize, String> {
+    value
+        .as_u64()
+        .filter(|m| *m > 0)
+        .map(|m| (m as usize) << 20)
+        .filter(|bytes| *bytes <= MAX_MEMORY_BYTES)
+        .ok_or_else(|| {
+            format!(
+                "{setting} must be a whole number of MiB from 1 to {}, found {value}",
+                MAX_MEMORY_BYTES >> 20
+            )
+        })
+}
+
+fn seconds(value: &Value, setting: &str) -> Result<Duration, String> {
+    value
+        .as_f64()
+        .filter(|s| *s > 0.0 && s.is_finite())
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("{setting} must be a positive number of seconds, found {value}"))
+}
+
+/// A `type: plugin` trigger: its component, configuration, grants and limits.
+pub(super) struct UserPlugin {
+    pub path: PathBuf,
+    pub config: Map<String, Value>,
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+impl UserPlugin {
+    pub fn read(
+        settings: &Map<String, Value>,
+        policy: &PluginPolicy,
+        common: &CommonSettings,
+    ) -> Result<UserPlugin, String> {
+        for key in settings.keys() {
+            if !matches!(
+                key.as_str(),
+                "type"
+                    | "path"
+                    | "config"
+                    | "allow"
+                    | "limits"
+                    | "timeout"
+                    | "retries"
+                    | "required"
+            ) {
+                return Err(format!(
+                    "'{key}' is not a setting of plugin triggers (path, config, allow, limits, timeout, retries, required)"
+                ));
+            }
+        }
+        let path = match settings.get("path") {
+            Some(Value::String(p)) => PathBuf::from(p),
+            None => return Err("path is a mandatory field".into()),
+            Some(other) => return Err(format!("path must be a string, found {other}")),
+        };
+        let config = match settings.get("config") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(map)) => map.clone(),
+            Some(other) => return Err(format!("config must be a mapping, found {other}")),
+        };
+        let mut grants = Grants::default();
+        if let Some(allow) = settings.get("allow") {
+            let allow = allow
+                .as_object()
+                .ok_or_else(|| format!("allow must be a mapping, found {allow}"))?;
+            for (key, value) in allow {
+                match key.as_str() {
+                    "http" => {
+                        for text in strings(value, "allow.http")? {
+                            let origin = origin(&text)?;
+                            if policy
+                                .http
+                                .as_ref()
+                                .is_some_and(|allowed| !allowed.contains(&origin))
+                            {
+                                return Err(format!(
+                                    "allow.http {origin} is not allowed by the site policy (plugins.allow.http)"
+                                ));
+                            }
+                            grants.http.get_or_insert_with(Vec::new).push(origin);
+                        }
+                    }
+                    "read" | "write" => {
+                        let writable = key == "write";
+                        let allowed = if writable {
+                            &policy.write
+                        } else {
+                            &policy.read
+                        };
+                        for text in strings(value, &format!("allow.{key}"))? {
+                            let dir = std::path::absolute(&text)
+                                .map_err(|e| format!("allow.{key} {text}: {e}"))?;
+                            if !dir.is_dir() {
+                                return Err(format!(
+                                    "allow.{key}: {} is not a directory",
+                                    dir.display()
+                                ));
+                            }
+                            if allowed.as_ref().is_some_and(|roots| {
+                                !roots.iter().any(|root| dir.starts_with(root))
+                            }) {
+                                return Err(format!(
+                                    "allow.{key} {} is not allowed by the site policy (plugins.allow.{key})",
+                                    dir.display()
+                                ));
+                            }
+                            grants.dirs.push(DirGrant {
+                                path: dir,
+                                writable,
+                            });
+                        }
+                    }
+                    "env" => {
+                        for name in strings(value, "allow.env")? {
+                            if policy
+                                .env
+                                .as_ref()
+                                .is_some_and(|allowed| !allowed.contains(&name))
+                            {
+                                return Err(format!(
+                                    "allow.env {name} is not allowed by the site policy (plugins.allow.env)"
+                                ));
+                            }
+                            if let Ok(v) = std::env::var(&name) {
+                                grants.env.push((name, v));
+                            }
+                        }
+                    }
+                    "command" => {
+                        let wanted = value.as_bool().ok_or_else(|| {
+                            format!("allow.command must be true or false, found {value}")
+                        })?;
+                        if wanted && !policy.command {
+                            return Err("allow.command is not allowed by the site policy (set plugins.allow.command: true to permit it)".into());
+                        }
+                        grants.command = wanted;
+                    }
+                    other => {
+                        return Err(format!(
+                            "allow.{other} is not a capability (http, read, write, env, command)"
+                        ));
+                    }
+                }
+            }
+        }
+        let mut limits = common.limits();
+        if let Some(section) = settings.get("limits") {
+            let section = section
+                .as_object()
+                .ok_or_else(|| format!("limits must be a mapping, found {section}"))?;
+            for (key, value) in section {
+                match key.as_str() {
+                    "memory" => limits.memory_bytes = memory(value, "limits.memory")?,
+                    "timeout" => limits.timeout = seconds(value, "limits.timeout")?,
+                    other => {
+                        return Err(format!("limits.{other} is not a limit (memory, timeout)"));
+                    }
+                }
+            }
+        }
+        if limits.memory_bytes > policy.max_memory_bytes {
+            return Err(format!(
+                "limits.memory {} MiB is above the site policy's {} MiB (plugins.limits.memory)",
+                limits.memory_bytes >> 20,
+                policy.max_memory_bytes >> 20
+            ));
+        }
+        if limits.timeout > policy.max_timeout {
+            return Err(format!(
+                "timeout {:?} is above the site policy's {:?} (plugins.limits.timeout)",
+                limits.timeout, policy.max_timeout
+            ));
+        }
+        Ok(UserPlugin {
+            path: absolute_or_same(&path),
+            config,
+            grants,
+            limits,
+        })
+    }
+}
+
+fn strings(value: &Value, setting: &str) -> Result<Vec<String>, String> {
+    match value {
+        Value::String(s) => Ok(vec![s.clone()]),
+        Value::Array(items) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| format!("{setting} must list strings, found {i}"))
+            })
+            .collect(),
+        other => Err(format!(
+            "{setting} must be a list of strings, found {other}"
+        )),
+    }
+}
+
+fn absolute_or_same(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
