@@ -10,11 +10,16 @@ export PYAVISO_BIN
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
+(cd plugins && cargo fmt --all -- --check)
+(cd sdk && cargo fmt -- --check)
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
+(cd plugins && cargo clippy --locked --target wasm32-wasip2 --target-dir ../target/wasm-plugins --workspace -- -D warnings)
 echo "== cargo test" >&2
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
+# The SDK and the command trigger's script translation have unit tests of their own (host target).
+(cd plugins && cargo test --locked --target-dir ../target/plugin-tests -p aviso-sdk -p aviso-plugin-command-bridge) 2>&1 | tee -a "$log"
 # One closing line for the whole run, summing every test binary's result line.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
