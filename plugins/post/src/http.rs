@@ -110,13 +110,13 @@ pub fn post(
     };
     let status = response.status();
     let mut collected = Vec::new();
-    if let Ok(incoming) = response.consume() {
-        if let Ok(stream) = incoming.stream() {
-            while collected.len() < MAX_RESPONSE_BODY {
-                match stream.blocking_read(4096) {
-                    Ok(bytes) => collected.extend_from_slice(&bytes),
-                    Err(StreamError::Closed) | Err(StreamError::LastOperationFailed(_)) => break,
-                }
+    if let Ok(incoming) = response.consume()
+        && let Ok(stream) = incoming.stream()
+    {
+        while collected.len() < MAX_RESPONSE_BODY {
+            match stream.blocking_read(4096) {
+                Ok(bytes) => collected.extend_from_slice(&bytes),
+                Err(StreamError::Closed) | Err(StreamError::LastOperationFailed(_)) => break,
             }
         }
     }
