@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use crate::config::{SchemaParserKind, Settings, home_dir};
 use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
+use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
+use crate::trigger::{PluginPolicy, TriggerRuntime};
 
 /// Any error of the library API.
 #[derive(Debug, thiserror::Error)]
@@ -19,6 +21,13 @@ pub enum AvisoError {
     Parameters(#[from] ParameterError),
     #[error(transparent)]
     Listener(#[from] ListenerError),
+    #[error(transparent)]
+    Trigger(#[from] crate::trigger::TriggerError),
+    #[error(transparent)]
+    Plugin(#[from] crate::plugin::PluginError),
+    /// The configuration's `plugins:` section is not usable.
+    #[error("Invalid plugins section in the configuration: {0}")]
+    PluginPolicy(String),
     /// A setting asks for something this build cannot do yet; the message says what.
     #[error("{0}")]
     Unsupported(String),
@@ -73,6 +82,25 @@ impl Aviso {
         Ok(notification
             .keys(&self.schema, self.engine_name())
             .map_err(ParameterError::from)?)
+    }
+
+    /// The site policy for user plugins: the configuration's `plugins:` section, or the default.
+    pub fn plugin_policy(&self) -> Result<PluginPolicy, AvisoError> {
+        match &self.settings.plugins {
+            None => Ok(PluginPolicy::default()),
+            Some(section) => {
+                PluginPolicy::from_json(&section.to_json()).map_err(AvisoError::PluginPolicy)
+            }
+        }
+    }
+
+    /// The plugin host for this configuration's triggers: site policy, and compiled plugins
+    /// cached in `~/.cache/aviso/plugins`.
+    pub fn trigger_runtime(&self) -> Result<TriggerRuntime, AvisoError> {
+        Ok(TriggerRuntime::new(
+            ComponentCache::standard(),
+            self.plugin_policy()?,
+        )?)
     }
 
     /// Reads listener files, or the configuration's `listeners:` section when no file is given.

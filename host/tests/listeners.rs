@@ -131,3 +131,30 @@ fn one_bad_file_stops_everything_and_is_named() {
         )
     );
 }
+
+#[test]
+fn the_plugins_section_is_the_site_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.yaml");
+    std::fs::write(
+        &config,
+        "plugins:\n  allow:\n    http: ['https://hooks.example.com']\n    command: true\n  limits: {memory: 128, timeout: 30}\n",
+    )
+    .unwrap();
+    let aviso = Aviso::with_schema(settings_from(Some(&config)), Schema::default_schema());
+    let policy = aviso.plugin_policy().unwrap();
+    assert!(policy.command);
+    assert_eq!(policy.max_memory_bytes, 128 << 20);
+    assert_eq!(
+        policy.http.unwrap()[0].to_string(),
+        "https://hooks.example.com:443"
+    );
+
+    std::fs::write(&config, "plugins:\n  allow: {sockets: true}\n").unwrap();
+    let aviso = Aviso::with_schema(settings_from(Some(&config)), Schema::default_schema());
+    let error = aviso.plugin_policy().unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "Invalid plugins section in the configuration: plugins.allow.sockets is not a capability (http, read, write, env, command)"
+    );
+}

@@ -143,3 +143,71 @@ fn write_entry(entry: &Path, code: &[u8]) -> std::io::Result<()> {
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entries(dir: &Path) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        for fingerprint in std::fs::read_dir(dir).unwrap() {
+            for entry in std::fs::read_dir(fingerprint.unwrap().path()).unwrap() {
+                found.push(entry.unwrap().path());
+            }
+        }
+        found
+    }
+
+    #[test]
+    fn compiled_code_is_stored_and_a_corrupt_entry_is_recompiled() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ComponentCache::in_dir(dir.path().join("plugins")).unwrap();
+        let engine = Engine::default();
+        cache.load(&engine, crate::plugin::builtin::ECHO).unwrap();
+        let stored = entries(cache.dir().unwrap());
+        assert_eq!(stored.len(), 1);
+        let good = std::fs::read(&stored[0]).unwrap();
+
+        // A flipped byte: the checksum no longer matches, so the entry is rebuilt.
+        let mut corrupt = good.clone();
+        corrupt[good.len() / 2] ^= 0xff;
+        std::fs::write(&stored[0], &corrupt).unwrap();
+        cache.load(&engine, crate::plugin::builtin::ECHO).unwrap();
+        assert_eq!(std::fs::read(&stored[0]).unwrap(), good);
+
+        // A truncated entry is rebuilt too.
+        std::fs::write(&stored[0], &good[..10]).unwrap();
+        cache.load(&engine, crate::plugin::builtin::ECHO).unwrap();
+        assert_eq!(std::fs::read(&stored[0]).unwrap(), good);
+
+        // Another component gets its own entry.
+        cache.load(&engine, crate::plugin::builtin::LOG).unwrap();
+        assert_eq!(entries(cache.dir().unwrap()).len(), 2);
+    }
+
+    #[test]
+    fn a_cache_others_can_write_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = dir.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let error = ComponentCache::in_dir(&shared).unwrap_err();
+        assert!(
+            error.contains("must belong to the current user and not be writable by others"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bytes_that_are_not_a_component_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = ComponentCache::in_dir(dir.path()).unwrap();
+        let error = cache
+            .load(&Engine::default(), b"\0asm garbage")
+            .unwrap_err();
+        assert!(
+            error.starts_with("it is not a valid WebAssembly component"),
+            "{error}"
+        );
+    }
+}
