@@ -19,14 +19,23 @@ fn main() {
         .parent()
         .expect("host/ is inside the repository")
         .to_path_buf();
-    for watched in ["plugins", "sdk/src", "sdk/Cargo.toml", "wit"] {
+    for watched in [
+        "plugins",
+        "sdk/src",
+        "sdk/Cargo.toml",
+        "wit",
+        "examples/plugin-rust/src",
+        "examples/plugin-rust/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     let target_dir = match env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => PathBuf::from(dir).join("wasm-plugins"),
         None => root.join("target").join("wasm-plugins"),
     };
-    build_plugins(&root, &target_dir);
+    // The built-in and test plugins, then the documented example plugin (tests run it).
+    build_plugins(&root.join("plugins"), &target_dir);
+    build_plugins(&root.join("examples").join("plugin-rust"), &target_dir);
 
     let release = target_dir.join("wasm32-wasip2").join("release");
     // Tests find the test-only plugins (plugins/testing) here.
@@ -52,11 +61,12 @@ fn main() {
     std::fs::write(out, generated).expect("OUT_DIR is writable");
 }
 
-fn build_plugins(root: &Path, target_dir: &Path) {
+/// Builds the workspace in `dir` for wasm32-wasip2.
+fn build_plugins(dir: &Path, target_dir: &Path) {
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command
-        .current_dir(root.join("plugins"))
+        .current_dir(dir)
         .args([
             "build",
             "--release",
@@ -65,7 +75,7 @@ fn build_plugins(root: &Path, target_dir: &Path) {
             "--target-dir",
         ])
         .arg(target_dir);
-    if root.join("plugins").join("Cargo.lock").exists() {
+    if dir.join("Cargo.lock").exists() {
         command.arg("--locked");
     }
     // Settings meant for the host build must not leak into the wasm build.
@@ -81,6 +91,7 @@ fn build_plugins(root: &Path, target_dir: &Path) {
     let status = command.status().expect("cargo can be started");
     assert!(
         status.success(),
-        "building the built-in plugins for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)"
+        "building {} for wasm32-wasip2 failed (is the target installed? `rustup target add wasm32-wasip2`)",
+        dir.display()
     );
 }

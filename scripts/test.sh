@@ -7,6 +7,12 @@ bash scripts/setup.sh
 # pyaviso 1.0.1 from PyPI, the reference implementation the interoperability tests compare with.
 PYAVISO_BIN="$(bash scripts/pyaviso.sh)"
 export PYAVISO_BIN
+# moto's AWS emulator, for the SNS tests.
+MOTO_SERVER="$(bash scripts/moto.sh)"
+export MOTO_SERVER
+# The Python example plugin, built with componentize-py.
+AVISO_PYTHON_PLUGIN="$(bash examples/plugin-python/build.sh)"
+export AVISO_PYTHON_PLUGIN
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check
@@ -20,6 +26,6 @@ log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # The SDK and the command trigger's script translation have unit tests of their own (host target).
-(cd plugins && cargo test --locked --target-dir ../target/plugin-tests -p aviso-sdk -p aviso-plugin-command-bridge) 2>&1 | tee -a "$log"
+(cd plugins && cargo test --locked --target-dir ../target/plugin-tests -p aviso-sdk -p aviso-plugin-command-bridge -p aviso-plugin-post) 2>&1 | tee -a "$log"
 # One closing line for the whole run, summing every test binary's result line.
 awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"

@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 #[doc(hidden)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "trigger-plugin",
+        world: "command-trigger-plugin",
         path: "../wit",
         pub_export_macro: true,
         export_macro_name: "__export_trigger_world",

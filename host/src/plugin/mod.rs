@@ -20,7 +20,7 @@ pub use host::sanitize;
 /// The bindings of our WIT package (`wit/plugin.wit`).
 pub mod bindings {
     wasmtime::component::bindgen!({
-        world: "trigger-plugin",
+        world: "command-trigger-plugin",
         path: "../wit",
         imports: { default: async | trappable },
         exports: { default: async },
@@ -174,7 +174,7 @@ impl PluginEngine {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| load_error(format!("{e:#}")))?;
-        let pre = bindings::TriggerPluginPre::new(pre).map_err(|e| {
+        let pre = bindings::CommandTriggerPluginPre::new(pre).map_err(|e| {
             load_error(format!(
                 "it is not an Aviso trigger plugin (aviso:plugin/trigger@0.1.0): {e:#}"
             ))
@@ -227,7 +227,7 @@ pub struct Plugin {
 
 struct PluginInner {
     name: String,
-    pre: bindings::TriggerPluginPre<HostState>,
+    pre: bindings::CommandTriggerPluginPre<HostState>,
     grants: Arc<Grants>,
     limits: Limits,
 }
@@ -286,7 +286,7 @@ impl Plugin {
     async fn call<F>(&self, body: F) -> Result<Output, (PluginError, Output)>
     where
         F: for<'a> FnOnce(
-            &'a bindings::TriggerPlugin,
+            &'a bindings::CommandTriggerPlugin,
             &'a mut Store<HostState>,
         ) -> std::pin::Pin<
             Box<dyn Future<Output = wasmtime::Result<Result<(), WitError>>> + Send + 'a>,

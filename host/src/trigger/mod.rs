@@ -2,6 +2,7 @@
 //! configuration, grants and limits), and running them for a notification. Every trigger of a
 //! notification runs, in file order; one failing does not skip the others.
 
+mod aws;
 mod policy;
 
 use std::collections::HashMap;
@@ -150,11 +151,8 @@ impl TriggerRuntime {
                 PluginSetup::builtin("command", builtin::COMMAND, grants, &common, settings)
             }
             "post" => {
-                let grants = Grants {
-                    http: Some(post_origin(&settings).into_iter().collect()),
-                    ..Grants::default()
-                };
-                PluginSetup::builtin("post", builtin::POST, grants, &common, settings)
+                let (grants, config) = post_grants(settings);
+                PluginSetup::builtin("post", builtin::POST, grants, &common, config)
             }
             "plugin" => {
                 let user =
@@ -292,10 +290,30 @@ fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, V
     Ok((grants, settings))
 }
 
-/// The post plugin may reach only the origin of its URL.
-fn post_origin(settings: &Map<String, Value>) -> Option<HttpOrigin> {
-    let url = settings.get("protocol")?.get("url")?.as_str()?;
-    HttpOrigin::of_url(url)
+/// The post plugin may reach only the origin of its URL (or of the SNS endpoint); for SNS it
+/// also gets the credentials the sandbox cannot look up.
+fn post_grants(mut settings: Map<String, Value>) -> (Grants, Map<String, Value>) {
+    let mut origin = None;
+    if let Some(Value::Object(protocol)) = settings.get_mut("protocol") {
+        let kind = protocol
+            .get("type")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase);
+        if kind.as_deref() == Some("cloudevents_aws") {
+            origin = aws::sns_origin(protocol);
+            aws::add_credentials(protocol);
+        } else {
+            origin = protocol
+                .get("url")
+                .and_then(Value::as_str)
+                .and_then(HttpOrigin::of_url);
+        }
+    }
+    let grants = Grants {
+        http: Some(origin.into_iter().collect()),
+        ..Grants::default()
+    };
+    (grants, settings)
 }
 
 /// Settings every trigger takes besides its own.

@@ -27,12 +27,13 @@ impl Attributes {
     }
 }
 
-/// The event's JSON text.
-pub fn structured(attributes: &Attributes, notification: &Notification) -> String {
+/// The event's JSON text, and its id.
+pub fn structured(attributes: &Attributes, notification: &Notification) -> (String, String) {
     let now = clock::now(0);
+    let id = uuid4();
     let mut event = Map::new();
     event.insert("specversion".into(), Value::String("1.0".into()));
-    event.insert("id".into(), Value::String(uuid4()));
+    event.insert("id".into(), Value::String(id.clone()));
     event.insert("source".into(), Value::String(attributes.source.clone()));
     event.insert("type".into(), Value::String(attributes.kind.clone()));
     event.insert(
@@ -43,7 +44,7 @@ pub fn structured(attributes: &Attributes, notification: &Notification) -> Strin
         )),
     );
     event.insert("data".into(), notification.to_json());
-    pyjson::dumps(&Value::Object(event), None, false)
+    (pyjson::dumps(&Value::Object(event), None, false), id)
 }
 
 /// A random (version 4) UUID from the host's secure random source.

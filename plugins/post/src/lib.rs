@@ -4,6 +4,7 @@
 
 mod cloudevent;
 mod http;
+mod sns;
 
 use aviso_sdk::{Config, Error, Notification, Trigger, log};
 
@@ -17,6 +18,7 @@ struct Protocol<'a> {
 
 enum ProtocolKind {
     CloudEventsHttp,
+    CloudEventsAws,
 }
 
 fn protocol(section: &Config) -> Result<Protocol<'_>, Error> {
@@ -30,25 +32,26 @@ fn protocol(section: &Config) -> Result<Protocol<'_>, Error> {
     };
     let kind = match kind.as_str() {
         "cloudevents_http" => ProtocolKind::CloudEventsHttp,
-        "cloudevents_aws" => {
-            return Err(Error::InvalidConfig(
-                "protocol type cloudevents_aws is not supported by this version of aviso yet"
-                    .into(),
-            ));
-        }
+        "cloudevents_aws" => ProtocolKind::CloudEventsAws,
         other => {
             return Err(Error::InvalidConfig(format!(
                 "protocol type {other} not recognised (use cloudevents_http or cloudevents_aws)"
             )));
         }
     };
-    if matches!(kind, ProtocolKind::CloudEventsHttp) {
-        let url = section.require_str("url")?;
-        http::Url::parse(url)?;
-        section.string_map("headers")?;
-        section.optional_seconds("timeout")?;
-        cloudevent::Attributes::from_config(section)?;
+    match kind {
+        ProtocolKind::CloudEventsHttp => {
+            let url = section.require_str("url")?;
+            http::Url::parse(url)?;
+            section.string_map("headers")?;
+        }
+        ProtocolKind::CloudEventsAws => {
+            sns::Target::from_config(section)?;
+            sns::Credentials::from_config(section)?;
+        }
     }
+    section.optional_seconds("timeout")?;
+    cloudevent::Attributes::from_config(section)?;
     Ok(Protocol {
         kind,
         config: section,
@@ -75,7 +78,7 @@ impl Trigger for Post {
                 let config = protocol.config;
                 let url = config.require_str("url")?;
                 let attributes = cloudevent::Attributes::from_config(config)?;
-                let body = cloudevent::structured(&attributes, notification);
+                let (body, _) = cloudevent::structured(&attributes, notification);
                 let mut headers: Vec<(String, String)> = config
                     .string_map("headers")?
                     .into_iter()
@@ -97,6 +100,24 @@ impl Trigger for Post {
                     )));
                 }
                 log::info("CloudEvents notification sent successfully");
+                Ok(())
+            }
+            ProtocolKind::CloudEventsAws => {
+                let config = protocol.config;
+                let target = sns::Target::from_config(config)?;
+                let credentials = sns::Credentials::from_config(config)?;
+                let attributes = cloudevent::Attributes::from_config(config)?;
+                let (event, id) = cloudevent::structured(&attributes, notification);
+                let timeout = config.optional_seconds("timeout")?.unwrap_or(60.0);
+                sns::publish(
+                    &target,
+                    &credentials,
+                    &attributes.kind,
+                    &id,
+                    &event,
+                    timeout,
+                )?;
+                log::info("CloudEvents notification sent successfully to SNS");
                 Ok(())
             }
         }
