@@ -20,6 +20,8 @@ pub struct Grants {
     pub env: Vec<(String, String)>,
     /// The host's command capability.
     pub command: bool,
+    /// Accept any TLS certificate on outbound HTTPS (a trigger's `verify: false`).
+    pub insecure_tls: bool,
 }
 
 /// A scheme, host and port, e.g. `https://sns.eu-west-1.amazonaws.com:443`.

@@ -45,7 +45,12 @@ impl Pipes {
 }
 
 impl HostState {
-    pub fn new(plugin: &str, grants: &Arc<Grants>, limits: Limits) -> (HostState, Pipes) {
+    pub fn new(
+        plugin: &str,
+        grants: &Arc<Grants>,
+        tls: Option<Arc<rustls::ClientConfig>>,
+        limits: Limits,
+    ) -> (HostState, Pipes) {
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
         let stderr = MemoryOutputPipe::new(limits.output_bytes);
         let mut wasi = WasiCtxBuilder::new();
@@ -83,6 +88,7 @@ impl HostState {
             hooks: AllowListHooks {
                 allowed: Arc::new(grants.http.clone().unwrap_or_default()),
                 plugin: Arc::from(plugin),
+                tls,
             },
             limits: limits_builder,
             plugin: Arc::from(plugin),
@@ -116,6 +122,7 @@ impl WasiHttpView for HostState {
 struct AllowListHooks {
     allowed: Arc<Vec<HttpOrigin>>,
     plugin: Arc<str>,
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 impl WasiHttpHooks for AllowListHooks {
@@ -138,7 +145,8 @@ impl WasiHttpHooks for AllowListHooks {
             HttpOrigin::of_authority(uri.scheme() == Some(&http::uri::Scheme::HTTPS), a.as_str())
         });
         let allowed = origin.as_ref().is_some_and(|o| self.allowed.contains(o));
-        if !allowed {
+        let tls = self.tls.clone().filter(|_| allowed);
+        let Some(tls) = tls else {
             let shown = origin
                 .map(|o| o.to_string())
                 .unwrap_or_else(|| uri.to_string());
@@ -147,16 +155,8 @@ impl WasiHttpHooks for AllowListHooks {
                 self.plugin
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
-        }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io)
-                    as Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
-            ))
-        })
+        };
+        Box::new(super::outbound::send(request, options, tls))
     }
 }
 

@@ -5,6 +5,7 @@
 mod cache;
 mod grants;
 mod host;
+mod outbound;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -171,6 +172,10 @@ impl PluginEngine {
         let component = self.cache.load(&self.engine, wasm).map_err(load_error)?;
         grants::check_imports(&self.engine, &component, &grants).map_err(load_error)?;
         let linker = build_linker(&self.engine, &grants).map_err(|e| load_error(e.to_string()))?;
+        let tls = match grants.http {
+            Some(_) => Some(outbound::tls_config(!grants.insecure_tls).map_err(load_error)?),
+            None => None,
+        };
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| load_error(format!("{e:#}")))?;
@@ -184,6 +189,7 @@ impl PluginEngine {
                 name: name.to_string(),
                 pre,
                 grants: Arc::new(grants),
+                tls,
                 limits,
             }),
         })
@@ -229,6 +235,8 @@ struct PluginInner {
     name: String,
     pre: bindings::CommandTriggerPluginPre<HostState>,
     grants: Arc<Grants>,
+    /// TLS settings for outbound HTTPS, when HTTP is granted.
+    tls: Option<Arc<rustls::ClientConfig>>,
     limits: Limits,
 }
 
@@ -294,7 +302,7 @@ impl Plugin {
     {
         let inner = &self.inner;
         let limits = inner.limits;
-        let (state, pipes) = HostState::new(&inner.name, &inner.grants, limits);
+        let (state, pipes) = HostState::new(&inner.name, &inner.grants, inner.tls.clone(), limits);
         let mut store = Store::new(inner.pre.engine(), state);
         store.limiter(|state| &mut state.limits);
         store.set_hostcall_fuel(HOSTCALL_LIMIT_BYTES);

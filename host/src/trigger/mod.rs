@@ -294,7 +294,9 @@ fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, V
 /// also gets the credentials the sandbox cannot look up.
 fn post_grants(mut settings: Map<String, Value>) -> (Grants, Map<String, Value>) {
     let mut origin = None;
+    let mut insecure_tls = false;
     if let Some(Value::Object(protocol)) = settings.get_mut("protocol") {
+        insecure_tls = protocol.get("verify") == Some(&Value::Bool(false));
         let kind = protocol
             .get("type")
             .and_then(Value::as_str)
@@ -311,6 +313,7 @@ fn post_grants(mut settings: Map<String, Value>) -> (Grants, Map<String, Value>)
     }
     let grants = Grants {
         http: Some(origin.into_iter().collect()),
+        insecure_tls,
         ..Grants::default()
     };
     (grants, settings)

@@ -51,6 +51,8 @@ fn protocol(section: &Config) -> Result<Protocol<'_>, Error> {
         }
     }
     section.optional_seconds("timeout")?;
+    // `verify: false` is applied by the host, which owns the TLS connection.
+    section.optional_bool("verify")?;
     cloudevent::Attributes::from_config(section)?;
     Ok(Protocol {
         kind,
