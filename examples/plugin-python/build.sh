@@ -3,5 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 componentize_py="$(bash ../../scripts/componentize-py.sh)"
-"$componentize_py" -d ../../wit -w trigger-plugin componentize app -o flight_summary.wasm
+"$componentize_py" -d ../../wit -w trigger-plugin componentize app -o flight_summary.wasm >&2
 echo "$(pwd)/flight_summary.wasm"

@@ -289,6 +289,31 @@ async fn site_policy_bounds_what_listeners_grant() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_policy_defaults_apply_when_the_listener_says_nothing() {
+    let policy =
+        PluginPolicy::from_json(&serde_json::json!({"defaults": {"memory": 16, "timeout": 1}}))
+            .unwrap();
+    let (runtime, _) = runtime_with(policy);
+    let yaml = format!(
+        "      - type: plugin\n        path: {}\n        config: {{attack: memory}}\n        allow: {{http: []}}\n",
+        test_plugin("evil")
+    );
+    let triggers = runtime.load(&specs(&yaml)).await.unwrap();
+    let outcome = triggers.run(&flight(None), FLIGHT_KEY, 1).await;
+    assert_eq!(
+        outcome.triggers[0].result,
+        Err("memory limit of 16 MiB exceeded".into())
+    );
+    let looping = yaml.replace("attack: memory", "attack: loop");
+    let triggers = runtime.load(&specs(&looping)).await.unwrap();
+    let outcome = triggers.run(&flight(None), FLIGHT_KEY, 1).await;
+    assert_eq!(
+        outcome.triggers[0].result,
+        Err("stopped after the time limit of 1s".into())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_that_is_not_a_component_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let fake = dir.path().join("fake.wasm");

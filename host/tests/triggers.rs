@@ -143,6 +143,7 @@ async fn command_offers_every_pyaviso_substitution() {
           printf '%s\\n' ${{request.date}} ${{request.number}} ${{event}} ${{payload}} > subs.txt;
           printf '%s' ${{json}} > json.txt;
           cat ${{jsonpath}} > jsonpath.txt; echo ${{jsonpath}} > jsonpath-name.txt;
+          stat -c %a \"$(dirname ${{jsonpath}})\" > jsonpath-mode.txt;
           printf '%s' \"$AIRPORT\" > env.txt
         environment:
           AIRPORT: ${{request.airport}}
@@ -158,7 +159,8 @@ async fn command_offers_every_pyaviso_substitution() {
     assert_eq!(read("json.txt"), expected);
     assert_eq!(read("jsonpath.txt"), expected);
     assert_eq!(read("env.txt"), "FCO");
-    // The ${jsonpath} file is private and removed once the command finished.
+    // The ${jsonpath} file is private (its directory is 0700) and removed once the command finished.
+    assert_eq!(read("jsonpath-mode.txt"), "700\n");
     let jsonpath = read("jsonpath-name.txt");
     assert!(
         !std::path::Path::new(jsonpath.trim()).exists(),

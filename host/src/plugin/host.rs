@@ -204,6 +204,7 @@ async fn run_command(
         Some(content) => {
             let dir = tempfile::Builder::new()
                 .prefix("aviso-")
+                .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
                 .tempdir()
                 .map_err(|e| failed(format!("cannot create the ${{jsonpath}} file: {e}")))?;
             let path = dir.path().join("notification.json");

@@ -22,6 +22,10 @@ pub struct PluginPolicy {
     /// Environment variables that may be passed; `None`: any.
     pub env: Option<Vec<String>>,
     pub command: bool,
+    /// Memory a plugin gets when its listener does not say (`plugins.defaults.memory`).
+    pub default_memory_bytes: usize,
+    /// Time limit a plugin gets when its listener does not say (`plugins.defaults.timeout`).
+    pub default_timeout: Option<Duration>,
     pub max_memory_bytes: usize,
     pub max_timeout: Duration,
 }
@@ -34,6 +38,8 @@ impl Default for PluginPolicy {
             write: None,
             env: None,
             command: false,
+            default_memory_bytes: Limits::default().memory_bytes,
+            default_timeout: None,
             max_memory_bytes: 256 << 20,
             max_timeout: Duration::from_secs(3600),
         }
@@ -49,10 +55,10 @@ impl PluginPolicy {
         };
         if let Some(unknown) = section
             .keys()
-            .find(|k| !matches!(k.as_str(), "allow" | "limits"))
+            .find(|k| !matches!(k.as_str(), "allow" | "defaults" | "limits"))
         {
             return Err(format!(
-                "plugins.{unknown} is not a setting (use plugins.allow and plugins.limits)"
+                "plugins.{unknown} is not a setting (use plugins.allow, plugins.defaults and plugins.limits)"
             ));
         }
         if let Some(allow) = section.get("allow") {
@@ -80,6 +86,26 @@ impl PluginPolicy {
                     other => {
                         return Err(format!(
                             "plugins.allow.{other} is not a capability (http, read, write, env, command)"
+                        ));
+                    }
+                }
+            }
+        }
+        if let Some(defaults) = section.get("defaults") {
+            let defaults = defaults
+                .as_object()
+                .ok_or_else(|| format!("plugins.defaults must be a mapping, found {defaults}"))?;
+            for (key, value) in defaults {
+                match key.as_str() {
+                    "memory" => {
+                        policy.default_memory_bytes = memory(value, "plugins.defaults.memory")?
+                    }
+                    "timeout" => {
+                        policy.default_timeout = Some(seconds(value, "plugins.defaults.timeout")?)
+                    }
+                    other => {
+                        return Err(format!(
+                            "plugins.defaults.{other} is not a limit (memory, timeout)"
                         ));
                     }
                 }
@@ -203,6 +229,8 @@ impl UserPlugin {
             for (key, value) in allow {
                 match key.as_str() {
                     "http" => {
+                        // Even an empty list links outbound HTTP, with every request denied.
+                        grants.http.get_or_insert_with(Vec::new);
                         for text in strings(value, "allow.http")? {
                             let origin = origin(&text)?;
                             if policy
@@ -280,7 +308,13 @@ impl UserPlugin {
                 }
             }
         }
-        let mut limits = common.limits();
+        let mut limits = Limits {
+            memory_bytes: policy.default_memory_bytes,
+            ..common.limits()
+        };
+        if let (None, Some(default)) = (settings.get("timeout"), policy.default_timeout) {
+            limits.timeout = default;
+        }
         if let Some(section) = settings.get("limits") {
             let section = section
                 .as_object()
