@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
-use crate::config::{SchemaParserKind, Settings, home_dir};
+use crate::config::{EngineType, SchemaParserKind, Settings, home_dir};
+use crate::delivery::{self, ActiveListener, Cursor};
 use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
+use crate::store::{FileStore, status};
 use crate::trigger::{PluginPolicy, TriggerRuntime};
 
 /// Any error of the library API.
@@ -28,6 +30,8 @@ pub enum AvisoError {
     /// The configuration's `plugins:` section is not usable.
     #[error("Invalid plugins section in the configuration: {0}")]
     PluginPolicy(String),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
     /// A setting asks for something this build cannot do yet; the message says what.
     #[error("{0}")]
     Unsupported(String),
@@ -82,6 +86,142 @@ impl Aviso {
         Ok(notification
             .keys(&self.schema, self.engine_name())
             .map_err(ParameterError::from)?)
+    }
+
+    /// The store of the configured engine. This version has the embedded store only.
+    pub fn open_store(&self) -> Result<FileStore, AvisoError> {
+        match self.settings.notification_engine.engine.engine_type {
+            EngineType::FileBased => Ok(FileStore::open(&FileStore::standard_path())?),
+            other => Err(AvisoError::Unsupported(format!(
+                "the {other} engine is not available in this version of aviso yet; use the embedded store (--test, or notification_engine.type: file_based)"
+            ))),
+        }
+    }
+
+    /// Writes a notification (parameters including `event`, the payload field and `ttl`), with
+    /// its status and admin keys, in one transaction. Returns its keys.
+    pub fn notify(&self, parameters: &[(String, String)]) -> Result<NotificationKeys, AvisoError> {
+        let notification =
+            Notification::from_parameters(parameters, &self.schema, ParameterUse::Notify)?;
+        let keys = notification
+            .keys(&self.schema, self.engine_name())
+            .map_err(ParameterError::from)?;
+        let store = self.open_store()?;
+        let writer = status::Writer::current(&self.engine_name().to_ascii_uppercase(), None);
+        let message = format!("notification to key {}", keys.key);
+        let previous = store.get(&keys.base)?;
+        let now = chrono::Utc::now();
+        let status = match status::new_status(
+            &writer,
+            &message,
+            now,
+            previous
+                .as_ref()
+                .map(|kv| (keys.base.as_str(), kv.value.as_slice(), kv.mod_revision)),
+        ) {
+            Ok(status) => status,
+            Err(error) => {
+                // pyaviso fails here; a broken record must not stop notifications.
+                tracing::warn!("{error}; writing a new status without links");
+                status::new_status(&writer, &message, now, None)
+                    .expect("a status without links always builds")
+            }
+        };
+        let value = notification
+            .payload
+            .clone()
+            .unwrap_or_else(|| "None".into())
+            .into_bytes();
+        let mut pairs = vec![
+            (keys.key.clone(), value),
+            (keys.base.clone(), status.into_bytes()),
+        ];
+        if let Some(admin) = &keys.admin {
+            pairs.push((admin.clone(), b"None".to_vec()));
+        }
+        let ttl = notification.ttl.unwrap_or(self.settings.key_ttl);
+        let ttl = u64::try_from(ttl).ok();
+        store.put_all(&pairs, ttl)?;
+        Ok(keys)
+    }
+
+    /// The stored value of the notification described by `parameters`; `None` when there is none.
+    pub fn value(&self, parameters: &[(String, String)]) -> Result<Option<Vec<u8>>, AvisoError> {
+        let keys = self.key(parameters)?;
+        Ok(self.open_store()?.get(&keys.key)?.map(|kv| kv.value))
+    }
+
+    /// Listens with the listeners of `files` (or of the configuration) until `stop` turns true.
+    /// With `catch_up`, each listener first receives what it missed since it last ran.
+    pub async fn listen(
+        &self,
+        files: &[PathBuf],
+        catch_up: bool,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), AvisoError> {
+        let sets = self.load_listeners(files)?;
+        let store = self.open_store()?;
+        let runtime = self.trigger_runtime()?;
+        let current = store.revision()?;
+        let cursor_dir = home_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join(".aviso")
+            .join("cursors");
+        let mut active = Vec::new();
+        for set in sets {
+            for listener in set.listeners {
+                let triggers = runtime.load(&listener.triggers).await?;
+                let event = self
+                    .schema
+                    .event(&listener.event)
+                    .map_err(ParameterError::from)?;
+                let endpoint = event
+                    .endpoint(self.engine_name())
+                    .map_err(ParameterError::from)?
+                    .clone();
+                let identity = format!(
+                    "{}|{}|{:?}|{:?}|{:?}",
+                    store.path().display(),
+                    listener.event,
+                    listener.request,
+                    listener.watch_keys,
+                    listener
+                        .triggers
+                        .iter()
+                        .map(|t| t.settings.to_string())
+                        .collect::<Vec<_>>()
+                );
+                let cursor =
+                    Cursor::open(Cursor::path_for(&cursor_dir, &identity), catch_up, current);
+                active.push(ActiveListener {
+                    listener,
+                    triggers,
+                    endpoint,
+                    payload_field: self.schema.payload_field.clone(),
+                    cursor,
+                });
+            }
+        }
+        let mut keys: Vec<&str> = active
+            .iter()
+            .flat_map(|a| a.listener.watch_keys.iter().map(String::as_str))
+            .collect();
+        keys.sort_unstable();
+        keys.dedup();
+        tracing::info!(
+            "Listening to {} in the embedded store {}...",
+            keys.join(","),
+            store.path().display()
+        );
+        let retry = std::time::Duration::from_secs(
+            self.settings
+                .notification_engine
+                .engine
+                .automatic_retry_delay
+                .unwrap_or(15),
+        );
+        delivery::run(&store, active, delivery::EMBEDDED_POLL, retry, stop).await?;
+        Ok(())
     }
 
     /// The site policy for user plugins: the configuration's `plugins:` section, or the default.

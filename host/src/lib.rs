@@ -7,10 +7,12 @@
 pub mod cli;
 pub mod client;
 pub mod config;
+pub mod delivery;
 pub mod listener;
 pub mod notification;
 pub mod plugin;
 pub mod schema;
+pub mod store;
 pub mod trigger;
 pub mod yaml;
 

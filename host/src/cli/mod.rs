@@ -49,6 +49,58 @@ enum AvisoCommand {
         #[arg(value_name = "PARAMETERS")]
         parameters: String,
     },
+    /// Return the value on the server corresponding to the key which is generated according to
+    /// the current schema and the parameters defined.
+    #[command(override_usage = "aviso value [OPTIONS] PARAMETERS")]
+    Value {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+        /// key1=value1,key2=value2,...
+        #[arg(value_name = "PARAMETERS")]
+        parameters: String,
+    },
+    /// Create a notification with the parameters passed and submit it to the notification server.
+    #[command(override_usage = "aviso notify [OPTIONS] PARAMETERS")]
+    Notify {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+        /// key1=value1,key2=value2,...
+        #[arg(value_name = "PARAMETERS")]
+        parameters: String,
+    },
+    /// This method allows the user to execute the listeners defined in the YAML listener file.
+    #[command(override_usage = "aviso listen [OPTIONS] [LISTENER_FILES]...")]
+    Listen {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+        /// Replay notification from this date.
+        #[arg(long = "from", value_name = "%Y-%m-%dT%H:%M:%S.%fZ", value_parser = parse_replay_date)]
+        from: Option<chrono::NaiveDateTime>,
+        /// Replay notification to this date.
+        #[arg(long = "to", value_name = "%Y-%m-%dT%H:%M:%S.%fZ", value_parser = parse_replay_date)]
+        to: Option<chrono::NaiveDateTime>,
+        /// Ignore missed notifications, only listen to new ones.
+        #[arg(long)]
+        now: bool,
+        /// Retrieve first the missed notifications.
+        #[arg(long)]
+        catchup: bool,
+        /// YAML files defining the listeners; without them, the configuration's `listeners`.
+        #[arg(value_name = "LISTENER_FILES")]
+        listener_files: Vec<PathBuf>,
+    },
+}
+
+/// `--from`/`--to` dates, in pyaviso's one format (1 to 6 fractional digits).
+fn parse_replay_date(text: &str) -> Result<chrono::NaiveDateTime, String> {
+    crate::store::status::parse_date_time(text)
+        .ok_or_else(|| format!("'{text}' does not match the format '%Y-%m-%dT%H:%M:%S.%fZ'"))
 }
 
 /// Options every subcommand takes.
@@ -143,6 +195,122 @@ where
             });
             exit_status(status, no_fail)
         }
+        AvisoCommand::Value {
+            common,
+            server,
+            parameters,
+        } => {
+            let no_fail = common.no_fail;
+            let status = with_settings(&common, common.overrides(&server), true, |aviso| {
+                let parameters = parse_parameters(&parameters)?;
+                let text = match aviso.value(&parameters)? {
+                    Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
+                    None => "None".into(),
+                };
+                writeln!(std::io::stdout(), "{text}")?;
+                Ok(())
+            });
+            exit_status(status, no_fail)
+        }
+        AvisoCommand::Notify {
+            common,
+            server,
+            parameters,
+        } => {
+            let no_fail = common.no_fail;
+            let status = with_settings(&common, common.overrides(&server), true, |aviso| {
+                let parameters = parse_parameters(&parameters)?;
+                aviso.notify(&parameters)?;
+                writeln!(std::io::stdout(), "Done")?;
+                Ok(())
+            });
+            exit_status(status, no_fail)
+        }
+        AvisoCommand::Listen {
+            common,
+            server,
+            from,
+            to,
+            now,
+            catchup,
+            listener_files,
+        } => {
+            let no_fail = common.no_fail;
+            let status = listen(&common, &server, from, to, now, catchup, &listener_files);
+            exit_status(status, no_fail)
+        }
+    }
+}
+
+/// `aviso listen`: checks the replay options as pyaviso does, then listens until SIGTERM,
+/// SIGINT or SIGQUIT, which finish the running trigger and end with status 0.
+fn listen(
+    common: &CommonOptions,
+    server: &ServerOptions,
+    from: Option<chrono::NaiveDateTime>,
+    to: Option<chrono::NaiveDateTime>,
+    now: bool,
+    catchup: bool,
+    files: &[PathBuf],
+) -> Result<(), ()> {
+    let mut overrides = common.overrides(server);
+    overrides.now = now;
+    overrides.catchup = catchup;
+    with_settings(common, overrides, true, |aviso| {
+        let present = chrono::Utc::now().naive_utc();
+        if now && catchup {
+            anyhow::bail!("Only now or catchup can be specified at the same time");
+        }
+        if from.is_some_and(|f| f > present) {
+            anyhow::bail!("from_date must be in the past");
+        }
+        if to.is_some_and(|t| t > present) {
+            anyhow::bail!("to_date must be in the past");
+        }
+        if to.is_some() && from.is_none() {
+            anyhow::bail!("from_date is required if to_date is defined");
+        }
+        if let (Some(f), Some(t)) = (from, to)
+            && t <= f
+        {
+            anyhow::bail!("to_date must be later than from_date");
+        }
+        if from.is_some() {
+            anyhow::bail!("--from/--to replay is not available in this version of aviso yet");
+        }
+        let catch_up = aviso.settings().notification_engine.catchup;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            let (stop_sender, stop) = tokio::sync::watch::channel(false);
+            tokio::spawn(async move {
+                wait_for_stop_signal().await;
+                tracing::info!("Stopping: finishing the running trigger");
+                let _ = stop_sender.send(true);
+            });
+            aviso.listen(files, catch_up, stop).await
+        })?;
+        Ok(())
+    })
+}
+
+/// The first of SIGTERM, SIGINT and SIGQUIT.
+async fn wait_for_stop_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = quit.recv() => {}
     }
 }
 
@@ -152,11 +320,19 @@ fn with_client(
     server: &ServerOptions,
     body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
 ) -> Result<(), ()> {
-    let sources = ConfigSources::from_process(
-        Program::Aviso,
-        common.config.clone(),
-        common.overrides(server),
-    );
+    with_settings(common, common.overrides(server), false, body)
+}
+
+/// Like `with_client`; `uses_store` announces test mode as pyaviso does for the commands that
+/// talk to the store.
+fn with_settings(
+    common: &CommonOptions,
+    overrides: CliOverrides,
+    uses_store: bool,
+    body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
+) -> Result<(), ()> {
+    let test_mode = overrides.test && uses_store;
+    let sources = ConfigSources::from_process(Program::Aviso, common.config.clone(), overrides);
     let (settings, layers) = match Settings::load(&sources) {
         Ok(loaded) => loaded,
         Err(error) => {
@@ -169,6 +345,9 @@ fn with_client(
     logging::init(&settings);
     for (setting, origin) in &layers.unknown {
         tracing::warn!("Unknown setting '{setting}' in {origin} is ignored");
+    }
+    if test_mode {
+        tracing::warn!("TEST MODE");
     }
     let result = Aviso::new(settings)
         .map_err(anyhow::Error::from)

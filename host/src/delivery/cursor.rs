@@ -1,0 +1,104 @@
+//! A listener's cursor: the last revision it finished, in a file of its own (written to a
+//! temporary file, synced, then renamed, so a crash never leaves half a cursor).
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+#[derive(Debug)]
+pub struct Cursor {
+    path: PathBuf,
+    revision: u64,
+}
+
+impl Cursor {
+    /// The cursor file of the listener described by `identity` (its store, event, request and
+    /// triggers) in `dir`.
+    pub fn path_for(dir: &Path, identity: &str) -> PathBuf {
+        let digest = Sha256::digest(identity.as_bytes());
+        let name: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        dir.join(format!("{name}.json"))
+    }
+
+    /// Resumes from the saved cursor when `catch_up` and one exists, else starts at `current`.
+    pub fn open(path: PathBuf, catch_up: bool, current: u64) -> Cursor {
+        let saved = if catch_up { read(&path) } else { None };
+        match saved {
+            Some(revision) => {
+                tracing::info!("Starting from last notification received (revision {revision})");
+                Cursor { path, revision }
+            }
+            None => {
+                let mut cursor = Cursor {
+                    path,
+                    revision: current,
+                };
+                cursor.save();
+                cursor
+            }
+        }
+    }
+
+    pub fn revision(&self) -> u64 {
+        self.revision
+    }
+
+    pub fn advance(&mut self, revision: u64) {
+        self.revision = revision;
+        self.save();
+    }
+
+    fn save(&mut self) {
+        if let Err(error) = write(&self.path, self.revision) {
+            tracing::warn!(
+                "Cannot save the listener's position in {}: {error}",
+                self.path.display()
+            );
+        }
+    }
+}
+
+fn read(path: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let value: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(value) => value,
+        Err(error) => {
+            tracing::warn!(
+                "Ignoring the unreadable listener position {}: {error}",
+                path.display()
+            );
+            return None;
+        }
+    };
+    value.get("revision")?.as_u64()
+}
+
+fn write(path: &Path, revision: u64) -> std::io::Result<()> {
+    let dir = path.parent().expect("cursor files live in a directory");
+    std::fs::create_dir_all(dir)?;
+    let mut file = tempfile::NamedTempFile::new_in(dir)?;
+    writeln!(file, "{{\"revision\": {revision}}}")?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_survive_a_restart_unless_told_to_start_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cursor::path_for(dir.path(), "listener A");
+        assert_ne!(path, Cursor::path_for(dir.path(), "listener B"));
+        let mut cursor = Cursor::open(path.clone(), true, 5);
+        assert_eq!(cursor.revision(), 5);
+        cursor.advance(9);
+        assert_eq!(Cursor::open(path.clone(), true, 20).revision(), 9);
+        assert_eq!(Cursor::open(path.clone(), false, 20).revision(), 20);
+        std::fs::write(&path, "garbage").unwrap();
+        assert_eq!(Cursor::open(path, true, 30).revision(), 30);
+    }
+}

@@ -1,0 +1,360 @@
+//! `aviso notify`, `value` and `listen` on the embedded store (`--test`), as separate processes
+//! the way a user runs them: delivery, the status record, TTL, catch-up after a restart,
+//! `--now`, bad keys and values in the store, and stopping with SIGTERM.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use aviso::store::FileStore;
+
+const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
+
+fn aviso(home: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_aviso"));
+    command.env("HOME", home);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AVISO_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+fn run(home: &Path, args: &[&str]) -> Output {
+    aviso(home).args(args).output().expect("aviso runs")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A running `aviso listen`, stopped with SIGTERM when dropped.
+struct Listener {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Listener {
+    fn start(home: &Path, args: &[&str]) -> Listener {
+        let stdout = home.join(format!(
+            "listen-{}.out",
+            std::process::id() as u64 + rand_suffix()
+        ));
+        let stderr = stdout.with_extension("err");
+        let child = aviso(home)
+            .arg("listen")
+            .args(args)
+            .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
+            .spawn()
+            .unwrap();
+        let listener = Listener {
+            child,
+            stdout,
+            stderr,
+        };
+        listener.wait_for_log("Listening to");
+        listener
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default()
+    }
+
+    /// Waits (at most a minute) until the log contains `text` `times` times.
+    fn wait_for_log_count(&self, text: &str, times: usize) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.log().matches(text).count() < times {
+            assert!(
+                Instant::now() < deadline,
+                "waited for {text:?} x{times}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn wait_for_log(&self, text: &str) {
+        self.wait_for_log_count(text, 1);
+    }
+
+    /// SIGTERM, then the exit status.
+    fn stop(mut self) -> Option<i32> {
+        let pid = self.child.id() as i32;
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        status.code()
+    }
+}
+
+fn rand_suffix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64
+}
+
+fn echo_listener(home: &Path) -> String {
+    let path = home.join("echo.yaml");
+    std::fs::write(&path, "listeners:\n  - event: flight\n    request:\n      country: italy\n    triggers:\n      - type: echo\n").unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn notify_and_value_write_and_read_the_store() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=Landed")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out), "Done\n");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TEST MODE"));
+    assert_eq!(
+        stdout(&run(home.path(), &["value", "--test", FLIGHT])),
+        "Landed\n"
+    );
+    let other = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ999";
+    assert_eq!(
+        stdout(&run(home.path(), &["value", "--test", other])),
+        "None\n"
+    );
+    run(home.path(), &["notify", "--test", other]);
+    assert_eq!(
+        stdout(&run(home.path(), &["value", "--test", other])),
+        "None\n"
+    );
+
+    // The status record at the base key, in pyaviso's layout, linked to the previous one.
+    let store = FileStore::open(&home.path().join(".aviso/file_based/store.sqlite")).unwrap();
+    let status = store.get("/tmp/aviso/flight/").unwrap().unwrap();
+    let text = String::from_utf8(status.value).unwrap();
+    assert!(text.starts_with(r#"{"etcd_user": null, "message": "notification to key /tmp/aviso/flight/20210101/italy/FCO/AZ999", "unix_user": ""#), "{text}");
+    assert!(
+        text.contains(r#""aviso_version": "1.0.1", "engine": "FILE_BASED", "hostname": ""#),
+        "{text}"
+    );
+    assert!(text.ends_with(r#""prev_rev": 1}"#), "{text}");
+}
+
+#[test]
+fn notifications_with_a_ttl_expire() {
+    let home = tempfile::tempdir().unwrap();
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=Soon,ttl=1")],
+    );
+    assert_eq!(
+        stdout(&run(home.path(), &["value", "--test", FLIGHT])),
+        "Soon\n"
+    );
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        stdout(&run(home.path(), &["value", "--test", FLIGHT])),
+        "None\n"
+    );
+}
+
+#[test]
+fn listen_delivers_and_stops_cleanly_on_sigterm() {
+    let home = tempfile::tempdir().unwrap();
+    let listener = Listener::start(home.path(), &["--test", &echo_listener(home.path())]);
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=Landed")],
+    );
+    // Germany is not in the request: not delivered.
+    run(
+        home.path(),
+        &[
+            "notify",
+            "--test",
+            "event=flight,country=Germany,airport=muc,date=20210101,number=LH1",
+        ],
+    );
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=Departed")],
+    );
+    listener.wait_for_log_count("all succeeded", 2);
+    let output = listener.output();
+    assert!(output.contains("\"payload\": \"Landed\""), "{output}");
+    assert!(output.contains("\"payload\": \"Departed\""), "{output}");
+    assert!(
+        output.find("Landed") < output.find("Departed"),
+        "revision order: {output}"
+    );
+    assert!(!output.contains("LH1"), "{output}");
+    assert_eq!(listener.stop(), Some(0));
+}
+
+#[test]
+fn a_restarted_listener_catches_up_unless_told_now() {
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    let listener = Listener::start(home.path(), &["--test", &file]);
+    assert_eq!(listener.stop(), Some(0));
+    for payload in ["one", "two"] {
+        run(
+            home.path(),
+            &["notify", "--test", &format!("{FLIGHT},payload={payload}")],
+        );
+    }
+    let listener = Listener::start(home.path(), &["--test", &file]);
+    listener.wait_for_log_count("all succeeded", 2);
+    assert!(
+        listener
+            .log()
+            .contains("Starting from last notification received")
+    );
+    let output = listener.output();
+    assert!(
+        output.contains("\"payload\": \"one\"") && output.contains("\"payload\": \"two\""),
+        "{output}"
+    );
+    assert_eq!(listener.stop(), Some(0));
+
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=missed")],
+    );
+    let listener = Listener::start(home.path(), &["--test", "--now", &file]);
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=fresh")],
+    );
+    listener.wait_for_log("all succeeded");
+    let output = listener.output();
+    assert!(
+        output.contains("fresh") && !output.contains("missed"),
+        "{output}"
+    );
+    assert_eq!(listener.stop(), Some(0));
+}
+
+#[test]
+fn bad_keys_and_values_in_the_store_never_stop_a_listener() {
+    let home = tempfile::tempdir().unwrap();
+    let listener = Listener::start(home.path(), &["--test", &echo_listener(home.path())]);
+    let store = FileStore::open(&home.path().join(".aviso/file_based/store.sqlite")).unwrap();
+    store
+        .put_all(
+            &[(
+                "/tmp/aviso/flight/not/a/flight/key/at/all/x".into(),
+                b"x".to_vec(),
+            )],
+            None,
+        )
+        .unwrap();
+    store
+        .put_all(
+            &[(
+                "/tmp/aviso/flight/20210101/italy/FCO/AZ1".into(),
+                vec![0xff, 0xfe],
+            )],
+            None,
+        )
+        .unwrap();
+    store
+        .put_all(
+            &[(
+                "/tmp/aviso/flight/20210101/italy/FCO/AZ2".into(),
+                Vec::new(),
+            )],
+            None,
+        )
+        .unwrap();
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=after")],
+    );
+    listener.wait_for_log("revision 4");
+    let log = listener.log();
+    assert!(log.contains("is not UTF-8 text; skipped"), "{log}");
+    let output = listener.output();
+    assert!(
+        output.contains("\"number\": \"AZ2\"") && output.contains("\"payload\": \"\""),
+        "empty payload delivered: {output}"
+    );
+    assert!(output.contains("\"payload\": \"after\""), "{output}");
+    assert_eq!(listener.stop(), Some(0));
+}
+
+#[test]
+fn listen_refuses_bad_listeners_and_unsupported_options_before_starting() {
+    let home = tempfile::tempdir().unwrap();
+    let bad = home.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "listeners:\n  - event: flight\n    request: {country: italy}\n",
+    )
+    .unwrap();
+    let out = run(home.path(), &["listen", "--test", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(255));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("'triggers' is a mandatory field"));
+
+    let file = echo_listener(home.path());
+    for (args, message) in [
+        (
+            vec!["--now", "--catchup"],
+            "Only now or catchup can be specified at the same time",
+        ),
+        (
+            vec!["--to", "2020-01-20T00:00:00.0Z"],
+            "from_date is required if to_date is defined",
+        ),
+        (
+            vec!["--from", "2999-01-20T00:00:00.0Z"],
+            "from_date must be in the past",
+        ),
+        (
+            vec![
+                "--from",
+                "2020-01-21T00:00:00.0Z",
+                "--to",
+                "2020-01-20T00:00:00.0Z",
+            ],
+            "to_date must be later than from_date",
+        ),
+    ] {
+        let mut all = vec!["listen", "--test"];
+        all.extend(args);
+        all.push(&file);
+        let out = run(home.path(), &all);
+        assert_eq!(out.status.code(), Some(255), "{all:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(message),
+            "{all:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = run(
+        home.path(),
+        &["listen", "--test", "--from", "2020-01-20", &file],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid value for '--from'"));
+
+    // The etcd engines are not in this version: said plainly, exit 255.
+    let out = run(home.path(), &["notify", FLIGHT]);
+    assert_eq!(out.status.code(), Some(255));
+    let mut text = String::new();
+    out.stderr.as_slice().read_to_string(&mut text).unwrap();
+    assert!(
+        text.contains("the etcd_rest engine is not available in this version"),
+        "{text}"
+    );
+}
