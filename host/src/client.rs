@@ -9,7 +9,7 @@ use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
-use crate::store::{FileStore, status};
+use crate::store::{EtcdRest, FileStore, Store, status};
 use crate::trigger::{PluginPolicy, TriggerRuntime};
 
 /// Any error of the library API.
@@ -88,28 +88,38 @@ impl Aviso {
             .map_err(ParameterError::from)?)
     }
 
-    /// The store of the configured engine. This version has the embedded store only.
-    pub fn open_store(&self) -> Result<FileStore, AvisoError> {
-        match self.settings.notification_engine.engine.engine_type {
-            EngineType::FileBased => Ok(FileStore::open(&FileStore::standard_path())?),
+    /// The store of the configured engine.
+    pub fn open_store(&self) -> Result<Store, AvisoError> {
+        let engine = &self.settings.notification_engine.engine;
+        match engine.engine_type {
+            EngineType::FileBased => Ok(Store::File(FileStore::open(&FileStore::standard_path())?)),
+            EngineType::EtcdRest if !engine.https && self.settings.auth_type == crate::config::AuthType::None => Ok(Store::EtcdRest(
+                EtcdRest::new(&engine.host, engine.port, engine.timeout.map(std::time::Duration::from_secs)),
+            )),
+            EngineType::EtcdRest => Err(AvisoError::Unsupported(
+                "https and authentication for etcd_rest are not available in this version of aviso yet".into(),
+            )),
             other => Err(AvisoError::Unsupported(format!(
-                "the {other} engine is not available in this version of aviso yet; use the embedded store (--test, or notification_engine.type: file_based)"
+                "the {other} engine is not available in this version of aviso yet; use etcd_rest or the embedded store (--test)"
             ))),
         }
     }
 
     /// Writes a notification (parameters including `event`, the payload field and `ttl`), with
     /// its status and admin keys, in one transaction. Returns its keys.
-    pub fn notify(&self, parameters: &[(String, String)]) -> Result<NotificationKeys, AvisoError> {
+    pub async fn notify(
+        &self,
+        parameters: &[(String, String)],
+    ) -> Result<NotificationKeys, AvisoError> {
         let notification =
             Notification::from_parameters(parameters, &self.schema, ParameterUse::Notify)?;
         let keys = notification
             .keys(&self.schema, self.engine_name())
             .map_err(ParameterError::from)?;
         let store = self.open_store()?;
-        let writer = status::Writer::current(&self.engine_name().to_ascii_uppercase(), None);
+        let writer = status::Writer::current(store.engine_name(), None);
         let message = format!("notification to key {}", keys.key);
-        let previous = store.get(&keys.base)?;
+        let previous = store.get(&keys.base).await?;
         let now = chrono::Utc::now();
         let status = match status::new_status(
             &writer,
@@ -141,14 +151,18 @@ impl Aviso {
         }
         let ttl = notification.ttl.unwrap_or(self.settings.key_ttl);
         let ttl = u64::try_from(ttl).ok();
-        store.put_all(&pairs, ttl)?;
+        store.put_all(&pairs, ttl).await?;
         Ok(keys)
     }
 
     /// The stored value of the notification described by `parameters`; `None` when there is none.
-    pub fn value(&self, parameters: &[(String, String)]) -> Result<Option<Vec<u8>>, AvisoError> {
+    pub async fn value(
+        &self,
+        parameters: &[(String, String)],
+    ) -> Result<Option<Vec<u8>>, AvisoError> {
         let keys = self.key(parameters)?;
-        Ok(self.open_store()?.get(&keys.key)?.map(|kv| kv.value))
+        let store = self.open_store()?;
+        Ok(store.get(&keys.key).await?.map(|kv| kv.value))
     }
 
     /// Listens with the listeners of `files` (or of the configuration) until `stop` turns true.
@@ -162,7 +176,7 @@ impl Aviso {
         let sets = self.load_listeners(files)?;
         let store = self.open_store()?;
         let runtime = self.trigger_runtime()?;
-        let current = store.revision()?;
+        let current = store.revision().await?;
         let cursor_dir = home_dir()
             .unwrap_or_else(std::env::temp_dir)
             .join(".aviso")
@@ -181,7 +195,7 @@ impl Aviso {
                     .clone();
                 let identity = format!(
                     "{}|{}|{:?}|{:?}|{:?}",
-                    store.path().display(),
+                    store.describe(),
                     listener.event,
                     listener.request,
                     listener.watch_keys,
@@ -208,11 +222,7 @@ impl Aviso {
             .collect();
         keys.sort_unstable();
         keys.dedup();
-        tracing::info!(
-            "Listening to {} in the embedded store {}...",
-            keys.join(","),
-            store.path().display()
-        );
+        tracing::info!("Listening to {} at {}...", keys.join(","), store.describe());
         let retry = std::time::Duration::from_secs(
             self.settings
                 .notification_engine
@@ -220,7 +230,14 @@ impl Aviso {
                 .automatic_retry_delay
                 .unwrap_or(15),
         );
-        delivery::run(&store, active, delivery::EMBEDDED_POLL, retry, stop).await?;
+        // The embedded store is local and cheap to ask; etcd is asked every polling_interval.
+        let poll = match store {
+            Store::File(_) => delivery::EMBEDDED_POLL,
+            Store::EtcdRest(_) => std::time::Duration::from_secs(
+                self.settings.notification_engine.polling_interval.max(1),
+            ),
+        };
+        delivery::run(&store, active, poll, retry, stop).await?;
         Ok(())
     }
 

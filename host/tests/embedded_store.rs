@@ -348,13 +348,16 @@ fn listen_refuses_bad_listeners_and_unsupported_options_before_starting() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid value for '--from'"));
 
-    // The etcd engines are not in this version: said plainly, exit 255.
-    let out = run(home.path(), &["notify", FLIGHT]);
+    // Without --test the engine is etcd_rest; where nothing listens, that is said plainly.
+    let out = aviso(home.path())
+        .args(["notify", "-P", "9", FLIGHT])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(255));
     let mut text = String::new();
     out.stderr.as_slice().read_to_string(&mut text).unwrap();
     assert!(
-        text.contains("the etcd_rest engine is not available in this version"),
+        text.contains("Unable to connect to http://localhost:9/v3/"),
         "{text}"
     );
 }

@@ -203,7 +203,7 @@ where
             let no_fail = common.no_fail;
             let status = with_settings(&common, common.overrides(&server), true, |aviso| {
                 let parameters = parse_parameters(&parameters)?;
-                let text = match aviso.value(&parameters)? {
+                let text = match block_on(aviso.value(&parameters))? {
                     Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
                     None => "None".into(),
                 };
@@ -220,7 +220,7 @@ where
             let no_fail = common.no_fail;
             let status = with_settings(&common, common.overrides(&server), true, |aviso| {
                 let parameters = parse_parameters(&parameters)?;
-                aviso.notify(&parameters)?;
+                block_on(aviso.notify(&parameters))?;
                 writeln!(std::io::stdout(), "Done")?;
                 Ok(())
             });
@@ -435,4 +435,13 @@ fn report_usage_error(error: &clap::Error) -> i32 {
     }
     let _ = writeln!(stderr, "Error: {message}");
     EXIT_USAGE
+}
+
+/// Runs one store call from the synchronous CLI.
+fn block_on<F: Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime can be built")
+        .block_on(future)
 }

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use crate::listener::Listener;
 use crate::notification::Notification;
 use crate::schema::Endpoint;
-use crate::store::{FileStore, KeyValue, StoreError};
+use crate::store::{KeyValue, Store, StoreError};
 use crate::trigger::TriggerSet;
 pub use cursor::Cursor;
 
@@ -34,7 +34,7 @@ pub const EMBEDDED_POLL: Duration = Duration::from_millis(100);
 /// Delivers until `stop` turns true. A notification whose `required` trigger failed is tried
 /// again after `retry_delay`, and the listener does not move past it meanwhile.
 pub async fn run(
-    store: &FileStore,
+    store: &Store,
     mut listeners: Vec<ActiveListener>,
     poll: Duration,
     retry_delay: Duration,
@@ -60,7 +60,18 @@ pub async fn run(
             else {
                 continue;
             };
-            let changes = store.changes_since(base, from)?;
+            let changes = match store.changes_since(base, from).await {
+                Ok(changes) => changes,
+                Err(error) => {
+                    // An unreachable or failing store: warn, wait, and carry on from the cursor.
+                    tracing::warn!("{error}, trying again in {retry_delay:?}...");
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry_delay) => {}
+                        _ = stop.changed() => {}
+                    }
+                    continue;
+                }
+            };
             // A notification and its base key's status share one revision: a cursor moves
             // past a revision only once every key written at it was handled.
             for revision in changes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {

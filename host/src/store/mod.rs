@@ -1,11 +1,75 @@
-//! The key-value stores that hold notifications. This version has the embedded `file_based`
-//! store (SQLite, durable, safe for several processes, with revisions like etcd's); the etcd
-//! engines come next.
+//! The key-value stores that hold notifications: the embedded `file_based` store (SQLite,
+//! durable, safe for several processes, with revisions and history like etcd's) and etcd
+//! through its JSON gateway (`etcd_rest`).
 
+mod etcd_rest;
 mod file_based;
 pub mod status;
 
+pub use etcd_rest::EtcdRest;
 pub use file_based::FileStore;
+
+/// A store of one of the supported engines.
+#[derive(Debug)]
+pub enum Store {
+    File(FileStore),
+    EtcdRest(EtcdRest),
+}
+
+impl Store {
+    /// Where the store is, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Store::File(store) => format!("the embedded store {}", store.path().display()),
+            Store::EtcdRest(store) => store.address(),
+        }
+    }
+
+    /// The status record's `engine`.
+    pub fn engine_name(&self) -> &'static str {
+        match self {
+            Store::File(_) => "FILE_BASED",
+            Store::EtcdRest(_) => "ETCD_REST",
+        }
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        match self {
+            Store::File(store) => store.get(key),
+            Store::EtcdRest(store) => store.get(key).await,
+        }
+    }
+
+    pub async fn revision(&self) -> Result<u64, StoreError> {
+        match self {
+            Store::File(store) => store.revision(),
+            Store::EtcdRest(store) => store.revision().await,
+        }
+    }
+
+    pub async fn put_all(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        match self {
+            Store::File(store) => store.put_all(pairs, ttl_seconds),
+            Store::EtcdRest(store) => store.put_all(pairs, ttl_seconds).await,
+        }
+    }
+
+    /// What was written under `prefix` after `after_revision`, in revision order.
+    pub async fn changes_since(
+        &self,
+        prefix: &str,
+        after_revision: u64,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        match self {
+            Store::File(store) => store.changes_since(prefix, after_revision),
+            Store::EtcdRest(store) => store.changes_since(prefix, after_revision).await,
+        }
+    }
+}
 
 /// One key and its value, with etcd's revision bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,0 +1,269 @@
+//! etcd through its JSON gateway (`/v3/kv/range`, `/v3/kv/txn`, `/v3/lease/grant`), with the
+//! request bodies pyaviso sends: one kept-alive HTTP/1.1 connection, keys and values in base64.
+
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+use super::{KeyValue, StoreError};
+
+/// A connection to one etcd member's gateway.
+pub struct EtcdRest {
+    host: String,
+    port: u16,
+    timeout: Option<Duration>,
+    connection: Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
+}
+
+impl std::fmt::Debug for EtcdRest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EtcdRest({}:{})", self.host, self.port)
+    }
+}
+
+impl EtcdRest {
+    pub fn new(host: &str, port: u16, timeout: Option<Duration>) -> EtcdRest {
+        EtcdRest {
+            host: host.to_string(),
+            port,
+            timeout,
+            connection: Mutex::new(None),
+        }
+    }
+
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}:{}/v3/{path}", self.host, self.port)
+    }
+
+    /// POSTs `body` to `/v3/<path>` and returns the JSON answer.
+    async fn call(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
+        let request = async {
+            let mut connection = self.connection.lock().await;
+            // A kept-alive connection may have been closed by the server: reconnect once.
+            for attempt in 0..2 {
+                if connection.as_ref().is_none_or(|c| c.is_closed()) {
+                    *connection = Some(self.connect().await?);
+                }
+                let sender = connection.as_mut().expect("connected above");
+                let request = hyper::Request::post(format!("/v3/{path}"))
+                    .header("host", self.address())
+                    .header("content-type", "application/json")
+                    .body(Full::new(Bytes::from(body.to_string())))
+                    .map_err(|e| {
+                        StoreError(format!("cannot build a request to {}: {e}", self.url(path)))
+                    })?;
+                match sender.send_request(request).await {
+                    Ok(response) => {
+                        let status = response.status();
+                        let bytes = response
+                            .into_body()
+                            .collect()
+                            .await
+                            .map_err(|e| {
+                                StoreError(format!("Unable to read from {}: {e}", self.url(path)))
+                            })?
+                            .to_bytes();
+                        if !status.is_success() {
+                            return Err(StoreError(format!(
+                                "{} answered {status}: {}",
+                                self.url(path),
+                                String::from_utf8_lossy(&bytes)
+                            )));
+                        }
+                        return serde_json::from_slice(&bytes).map_err(|e| {
+                            StoreError(format!(
+                                "{} answered with invalid JSON: {e}",
+                                self.url(path)
+                            ))
+                        });
+                    }
+                    Err(_) if attempt == 0 => *connection = None,
+                    Err(e) => {
+                        return Err(StoreError(format!(
+                            "Unable to connect to {}: {e}",
+                            self.url(path)
+                        )));
+                    }
+                }
+            }
+            Err(StoreError(format!(
+                "Unable to connect to {}",
+                self.url(path)
+            )))
+        };
+        match self.timeout {
+            Some(limit) => tokio::time::timeout(limit, request).await.map_err(|_| {
+                StoreError(format!(
+                    "{} did not answer within {limit:?}",
+                    self.url(path)
+                ))
+            })?,
+            None => request.await,
+        }
+    }
+
+    async fn connect(
+        &self,
+    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, StoreError> {
+        let stream = TcpStream::connect((self.host.as_str(), self.port))
+            .await
+            .map_err(|e| StoreError(format!("Unable to connect to {}: {e}", self.url(""))))?;
+        let (sender, connection) =
+            hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream))
+                .await
+                .map_err(|e| StoreError(format!("Unable to connect to {}: {e}", self.url(""))))?;
+        tokio::spawn(connection);
+        Ok(sender)
+    }
+
+    /// The current value of `key` (B1, non-prefix).
+    pub async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let answer = self
+            .call("kv/range", &json!({"key": BASE64.encode(key)}))
+            .await?;
+        Ok(kvs(&answer)?.into_iter().next())
+    }
+
+    /// The store's current revision (B2).
+    pub async fn revision(&self) -> Result<u64, StoreError> {
+        let answer = self
+            .call(
+                "kv/range",
+                &json!({"key": BASE64.encode("/"), "keys_only": true}),
+            )
+            .await?;
+        revision_of(&answer)
+    }
+
+    /// Writes every pair in one transaction, all with one lease when `ttl_seconds` is given
+    /// (pyaviso's B3/B4). Returns the revision.
+    pub async fn put_all(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let lease = match ttl_seconds {
+            None => None,
+            Some(ttl) => {
+                let answer = self
+                    .call("lease/grant", &json!({"TTL": ttl, "ID": 0}))
+                    .await?;
+                Some(answer.get("ID").cloned().ok_or_else(|| {
+                    StoreError("Not able to request a lease, no ID in the answer".into())
+                })?)
+            }
+        };
+        let operations: Vec<Value> = pairs
+            .iter()
+            .map(|(key, value)| {
+                let mut put = json!({"key": BASE64.encode(key), "value": BASE64.encode(value)});
+                if let Some(lease) = &lease {
+                    put["lease"] = lease.clone();
+                }
+                json!({"requestPut": put})
+            })
+            .collect();
+        let answer = self.call("kv/txn", &json!({"success": operations})).await?;
+        if answer.get("succeeded").and_then(Value::as_bool) == Some(false) {
+            return Err(StoreError("Not able to execute the transaction".into()));
+        }
+        revision_of(&answer)
+    }
+
+    /// The current values of the keys under `prefix` last written after `after_revision`, in
+    /// revision order.
+    pub async fn changes_since(
+        &self,
+        prefix: &str,
+        after_revision: u64,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let body = json!({
+            "key": BASE64.encode(prefix),
+            "range_end": BASE64.encode(prefix_end(prefix)),
+            "min_mod_revision": after_revision + 1,
+            "sort_order": "ASCEND",
+            "sort_target": "MOD",
+        });
+        let answer = self.call("kv/range", &body).await?;
+        let mut values = kvs(&answer)?;
+        values.sort_by(|a, b| (a.mod_revision, &a.key).cmp(&(b.mod_revision, &b.key)));
+        Ok(values)
+    }
+}
+
+/// The end of a prefix range: the key with its last byte incremented.
+fn prefix_end(prefix: &str) -> Vec<u8> {
+    let mut end = prefix.as_bytes().to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![0]
+}
+
+/// int64 fields come back as JSON strings.
+fn number(value: Option<&Value>) -> u64 {
+    match value {
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_u64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn revision_of(answer: &Value) -> Result<u64, StoreError> {
+    answer
+        .get("header")
+        .map(|h| number(h.get("revision")))
+        .ok_or_else(|| StoreError("etcd answered without a header".into()))
+}
+
+/// The key-values of a range answer. A missing `value` is an empty value (pyaviso crashed on it).
+fn kvs(answer: &Value) -> Result<Vec<KeyValue>, StoreError> {
+    let Some(items) = answer.get("kvs").and_then(Value::as_array) else {
+        return Ok(Vec::new());
+    };
+    items
+        .iter()
+        .map(|item| {
+            let decode = |field: &str| -> Result<Vec<u8>, StoreError> {
+                match item.get(field).and_then(Value::as_str) {
+                    None => Ok(Vec::new()),
+                    Some(text) => BASE64
+                        .decode(text)
+                        .map_err(|e| StoreError(format!("etcd sent an invalid {field}: {e}"))),
+                }
+            };
+            Ok(KeyValue {
+                key: String::from_utf8_lossy(&decode("key")?).into_owned(),
+                value: decode("value")?,
+                create_revision: number(item.get("create_revision")),
+                mod_revision: number(item.get("mod_revision")),
+                version: number(item.get("version")),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn prefix_ends_increment_the_last_byte() {
+        assert_eq!(
+            super::prefix_end("/tmp/aviso/flight/"),
+            b"/tmp/aviso/flight0".to_vec()
+        );
+        assert_eq!(super::prefix_end("a\u{7f}"), b"a\x80".to_vec());
+    }
+}

@@ -1,0 +1,223 @@
+//! `notify`, `value` and `listen` on a real etcd through its JSON gateway, side by side with
+//! ECMWF's pyaviso 1.0.1 on the same store: what one writes, the other reads and delivers.
+//! pyaviso comes from `PYAVISO_BIN` (set by `scripts/test.sh`); without it the pyaviso halves
+//! are skipped locally and fail under CI.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use common::etcd::Etcd;
+
+const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
+
+fn pyaviso() -> Option<PathBuf> {
+    match std::env::var_os("PYAVISO_BIN") {
+        Some(path) => Some(PathBuf::from(path)),
+        None if std::env::var_os("CI").is_some() => panic!("PYAVISO_BIN must be set under CI"),
+        None => None,
+    }
+}
+
+/// A command for `program` talking to `etcd`, with a private home.
+fn command(program: &Path, home: &Path, etcd: &Etcd) -> Command {
+    let mut command = Command::new(program);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AVISO_") {
+            command.env_remove(name);
+        }
+    }
+    command
+        .env("HOME", home)
+        .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")
+        .env("AVISO_NOTIFICATION_PORT", etcd.port.to_string())
+        .env("AVISO_POLLING_INTERVAL", "1")
+        .env("PYTHONUNBUFFERED", "1");
+    command
+}
+
+fn ours() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aviso"))
+}
+
+fn run(program: &Path, home: &Path, etcd: &Etcd, args: &[&str]) -> Output {
+    command(program, home, etcd).args(args).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn echo_listener(home: &Path) -> String {
+    let path = home.join("echo.yaml");
+    std::fs::write(&path, "listeners:\n  - event: flight\n    request:\n      country: italy\n    triggers:\n      - type: echo\n").unwrap();
+    path.display().to_string()
+}
+
+/// A listener process whose stdout is collected in a file.
+struct Listening {
+    child: Child,
+    out: PathBuf,
+}
+
+impl Listening {
+    fn start(program: &Path, home: &Path, etcd: &Etcd, file: &str, ready: &str) -> Listening {
+        let out = home.join(format!(
+            "{}.out",
+            program.file_name().unwrap().to_string_lossy()
+        ));
+        let err = out.with_extension("err");
+        let child = command(program, home, etcd)
+            .args(["listen", file])
+            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+            .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !std::fs::read_to_string(&err)
+            .unwrap_or_default()
+            .contains(ready)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "listener not ready: {}",
+                std::fs::read_to_string(&err).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Listening { child, out }
+    }
+
+    fn wait_for_output(&self, text: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let output = std::fs::read_to_string(&self.out).unwrap_or_default();
+            if output.contains(text) {
+                return output;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited for {text:?}; got {output}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn notify_value_and_listen_on_etcd() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let listener = Listening::start(
+        &ours(),
+        home.path(),
+        &etcd,
+        &echo_listener(home.path()),
+        "Listening to",
+    );
+    let out = run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=Landed")],
+    );
+    assert_eq!(
+        stdout(&out),
+        "Done\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
+        "Landed\n"
+    );
+    let output = listener.wait_for_output("\"payload\": \"Landed\"");
+    assert!(output.contains("\"number\": \"AZ203\""), "{output}");
+}
+
+#[test]
+fn pyaviso_and_aviso_share_one_etcd() {
+    let Some(python) = pyaviso() else {
+        eprintln!("PYAVISO_BIN not set: skipping the comparison with pyaviso");
+        return;
+    };
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+
+    // Ours writes, pyaviso reads; pyaviso writes next (linking to our status), ours reads.
+    run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=ours")],
+    );
+    assert_eq!(
+        stdout(&run(&python, home.path(), &etcd, &["value", FLIGHT])),
+        "ours\n"
+    );
+    let out = run(
+        &python,
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=theirs")],
+    );
+    assert_eq!(
+        stdout(&out),
+        "Done\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
+        "theirs\n"
+    );
+    let out = run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=ours-again")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A notification without payload reads as None on both sides.
+    let other = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ999";
+    run(&python, home.path(), &etcd, &["notify", other]);
+    assert_eq!(
+        stdout(&run(&ours(), home.path(), &etcd, &["value", other])),
+        "None\n"
+    );
+
+    // pyaviso notifies, our listener delivers; we notify, pyaviso's listener delivers.
+    let file = echo_listener(home.path());
+    let our_listener = Listening::start(&ours(), home.path(), &etcd, &file, "Listening to");
+    let their_listener = Listening::start(&python, home.path(), &etcd, &file, "Listening to");
+    run(
+        &python,
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=from-pyaviso")],
+    );
+    our_listener.wait_for_output("\"payload\": \"from-pyaviso\"");
+    run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=from-aviso")],
+    );
+    let theirs = their_listener.wait_for_output("\"payload\": \"from-aviso\"");
+    assert!(theirs.contains("\"number\": \"AZ203\""), "{theirs}");
+}
