@@ -193,33 +193,36 @@ impl Aviso {
                     .endpoint(self.engine_name())
                     .map_err(ParameterError::from)?
                     .clone();
-                let identity = format!(
-                    "{}|{}|{:?}|{:?}|{:?}",
-                    store.describe(),
-                    listener.event,
-                    listener.request,
-                    listener.watch_keys,
-                    listener
-                        .triggers
-                        .iter()
-                        .map(|t| t.settings.to_string())
-                        .collect::<Vec<_>>()
-                );
-                let cursor =
-                    Cursor::open(Cursor::path_for(&cursor_dir, &identity), catch_up, current);
-                active.push(ActiveListener {
-                    listener,
-                    triggers,
-                    endpoint,
-                    payload_field: self.schema.payload_field.clone(),
-                    cursor,
-                });
+                for base in &listener.watch_keys {
+                    // One cursor per listener and base key: listeners never move each other.
+                    let identity = format!(
+                        "{}|{}|{}|{:?}|{:?}",
+                        store.describe(),
+                        base,
+                        listener.event,
+                        listener.request,
+                        listener
+                            .triggers
+                            .iter()
+                            .map(|t| t.settings.to_string())
+                            .collect::<Vec<_>>()
+                    );
+                    active.push(ActiveListener {
+                        listener: listener.clone(),
+                        base: base.clone(),
+                        triggers: triggers.clone(),
+                        endpoint: endpoint.clone(),
+                        payload_field: self.schema.payload_field.clone(),
+                        cursor: Cursor::open(
+                            Cursor::path_for(&cursor_dir, &identity),
+                            catch_up,
+                            current,
+                        ),
+                    });
+                }
             }
         }
-        let mut keys: Vec<&str> = active
-            .iter()
-            .flat_map(|a| a.listener.watch_keys.iter().map(String::as_str))
-            .collect();
+        let mut keys: Vec<&str> = active.iter().map(|a| a.base.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
         tracing::info!("Listening to {} at {}...", keys.join(","), store.describe());
@@ -237,7 +240,7 @@ impl Aviso {
                 self.settings.notification_engine.polling_interval.max(1),
             ),
         };
-        delivery::run(&store, active, poll, retry, stop).await?;
+        delivery::run(std::sync::Arc::new(store), active, poll, retry, stop).await?;
         Ok(())
     }
 

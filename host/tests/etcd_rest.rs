@@ -34,6 +34,7 @@ fn command(program: &Path, home: &Path, etcd: &Etcd) -> Command {
         .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")
         .env("AVISO_NOTIFICATION_PORT", etcd.port.to_string())
         .env("AVISO_POLLING_INTERVAL", "1")
+        .env("AVISO_AUTOMATIC_RETRY_DELAY", "1")
         .env("PYTHONUNBUFFERED", "1");
     command
 }
@@ -220,4 +221,45 @@ fn pyaviso_and_aviso_share_one_etcd() {
     );
     let theirs = their_listener.wait_for_output("\"payload\": \"from-aviso\"");
     assert!(theirs.contains("\"number\": \"AZ203\""), "{theirs}");
+}
+
+#[test]
+fn a_restarted_listener_gets_every_write_it_missed_and_survives_an_etcd_restart() {
+    let mut etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    drop(Listening::start(
+        &ours(),
+        home.path(),
+        &etcd,
+        &file,
+        "Listening to",
+    ));
+    // Three writes of one key while nobody listens: all three come, in order.
+    for payload in ["first", "second", "third"] {
+        run(
+            &ours(),
+            home.path(),
+            &etcd,
+            &["notify", &format!("{FLIGHT},payload={payload}")],
+        );
+    }
+    let listener = Listening::start(&ours(), home.path(), &etcd, &file, "Listening to");
+    let output = listener.wait_for_output("\"payload\": \"third\"");
+    let first = output.find("first").expect("first delivered");
+    let second = output.find("second").expect("second delivered");
+    assert!(
+        first < second && second < output.find("third").unwrap(),
+        "{output}"
+    );
+
+    // etcd goes away and comes back: the listener carries on.
+    etcd.restart();
+    run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=after-restart")],
+    );
+    listener.wait_for_output("\"payload\": \"after-restart\"");
 }

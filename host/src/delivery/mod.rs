@@ -1,25 +1,31 @@
-//! Delivering notifications to listeners: what changed under each watched base key is read in
-//! revision order, matched against every listener's request, and handed to its triggers. Each
-//! listener has a cursor (the last revision it finished), saved after every notification, so a
-//! restart goes on where it stopped: at least once, never zero times.
+//! Delivering notifications to listeners. One feed per watched base key reads what is written
+//! under it, in revision order (an etcd watch from the oldest cursor, history included; the
+//! embedded store is asked every tenth of a second), and hands each revision to every listener
+//! of that base. Each listener runs on its own: it matches the keys against its request, runs
+//! its triggers, and saves its cursor (the last revision it finished) after every revision, so
+//! a restart goes on where it stopped: at least once, never zero times.
 
 mod cursor;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 
 use crate::listener::Listener;
 use crate::notification::Notification;
 use crate::schema::Endpoint;
-use crate::store::{KeyValue, Store, StoreError};
+use crate::store::{KeyValue, Store, StoreError, WatchUpdate};
 use crate::trigger::TriggerSet;
 pub use cursor::Cursor;
 
-/// A listener ready to receive notifications.
+/// One listener on one base key (a listener whose request lists several values of the base
+/// has one per base key, each with its own cursor).
 pub struct ActiveListener {
     pub listener: Listener,
+    /// The base key this one receives from.
+    pub base: String,
     pub triggers: TriggerSet,
     /// The event's endpoint for this store, to read request values back out of keys.
     pub endpoint: Endpoint,
@@ -31,93 +37,162 @@ pub struct ActiveListener {
 /// How often the embedded store is asked for changes.
 pub const EMBEDDED_POLL: Duration = Duration::from_millis(100);
 
-/// Delivers until `stop` turns true. A notification whose `required` trigger failed is tried
-/// again after `retry_delay`, and the listener does not move past it meanwhile.
+/// The writes of one revision under one base key.
+type Revision = Arc<Vec<KeyValue>>;
+
+/// Delivers until `stop` turns true; then finishes the running triggers and returns.
 pub async fn run(
-    store: &Store,
-    mut listeners: Vec<ActiveListener>,
+    store: Arc<Store>,
+    listeners: Vec<ActiveListener>,
+    poll: Duration,
+    retry_delay: Duration,
+    stop: watch::Receiver<bool>,
+) -> Result<(), StoreError> {
+    let mut by_base: BTreeMap<String, (u64, Vec<mpsc::UnboundedSender<Revision>>)> =
+        BTreeMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    for active in listeners {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let entry = by_base
+            .entry(active.base.clone())
+            .or_insert((u64::MAX, Vec::new()));
+        entry.0 = entry.0.min(active.cursor.revision());
+        entry.1.push(sender);
+        tasks.spawn(listen(active, receiver, retry_delay, stop.clone()));
+    }
+    for (base, (from, subscribers)) in by_base {
+        tokio::spawn(feed(
+            store.clone(),
+            base,
+            from,
+            subscribers,
+            poll,
+            retry_delay,
+            stop.clone(),
+        ));
+    }
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Reads every revision after `from` under `base` and sends it to the subscribers, until stopped.
+async fn feed(
+    store: Arc<Store>,
+    base: String,
+    from: u64,
+    subscribers: Vec<mpsc::UnboundedSender<Revision>>,
     poll: Duration,
     retry_delay: Duration,
     mut stop: watch::Receiver<bool>,
-) -> Result<(), StoreError> {
-    let mut waiting_until: Vec<Option<Instant>> = vec![None; listeners.len()];
-    loop {
-        if *stop.borrow() {
-            return Ok(());
-        }
-        // One read per base key, however many listeners watch it.
-        let mut by_base: BTreeMap<String, Vec<usize>> = BTreeMap::new();
-        for (index, active) in listeners.iter().enumerate() {
-            for key in &active.listener.watch_keys {
-                by_base.entry(key.clone()).or_default().push(index);
-            }
-        }
-        for (base, indices) in &by_base {
-            let Some(from) = indices
-                .iter()
-                .map(|i| listeners[*i].cursor.revision())
-                .min()
-            else {
+) {
+    let mut last = from;
+    let send = |changes: Vec<KeyValue>, last: &mut u64| {
+        for group in changes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {
+            if group[0].mod_revision <= *last {
                 continue;
-            };
-            let changes = match store.changes_since(base, from).await {
-                Ok(changes) => changes,
-                Err(error) => {
-                    // An unreachable or failing store: warn, wait, and carry on from the cursor.
-                    tracing::warn!("{error}, trying again in {retry_delay:?}...");
+            }
+            *last = group[0].mod_revision;
+            let revision: Revision = Arc::new(group.to_vec());
+            for subscriber in &subscribers {
+                let _ = subscriber.send(revision.clone());
+            }
+        }
+    };
+    while !*stop.borrow() {
+        let outcome: Result<(), StoreError> = async {
+            match &*store {
+                Store::File(file) => loop {
+                    send(file.changes_since(&base, last)?, &mut last);
                     tokio::select! {
-                        _ = tokio::time::sleep(retry_delay) => {}
-                        _ = stop.changed() => {}
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = stop.changed() => return Ok(()),
                     }
-                    continue;
-                }
-            };
-            // A notification and its base key's status share one revision: a cursor moves
-            // past a revision only once every key written at it was handled.
-            for revision in changes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {
-                let revision_number = revision[0].mod_revision;
-                for &index in indices {
-                    let active = &mut listeners[index];
-                    if active.cursor.revision() >= revision_number {
-                        continue;
-                    }
-                    if waiting_until[index].is_some_and(|until| Instant::now() < until) {
-                        continue;
-                    }
-                    let mut delivered = true;
-                    for kv in revision {
-                        if *stop.borrow() {
-                            return Ok(());
+                },
+                Store::EtcdRest(etcd) => {
+                    let mut watch = etcd.watch(&base, last + 1).await?;
+                    loop {
+                        let update = tokio::select! {
+                            update = watch.next() => update?,
+                            _ = stop.changed() => return Ok(()),
+                        };
+                        match update {
+                            None => return Err(StoreError("the etcd watch stream was closed".into())),
+                            Some(WatchUpdate::Puts(puts)) => send(puts, &mut last),
+                            Some(WatchUpdate::Compacted(revision)) => {
+                                // The history we needed is gone: deliver the current value of
+                                // every key written since, then watch on from there.
+                                tracing::warn!(
+                                    "History of {base} before revision {revision} was compacted; delivering the current values written since revision {last}"
+                                );
+                                let now = etcd.revision().await?;
+                                send(etcd.changes_since(&base, last).await?, &mut last);
+                                last = last.max(now);
+                                return Ok(());
+                            }
                         }
-                        if !deliver(active, base, kv).await {
-                            delivered = false;
-                            tracing::warn!(
-                                "A required trigger failed for {} (revision {}); trying again in {retry_delay:?}",
-                                kv.key,
-                                kv.mod_revision
-                            );
-                            break;
-                        }
-                    }
-                    if delivered {
-                        waiting_until[index] = None;
-                        active.cursor.advance(revision_number);
-                    } else {
-                        waiting_until[index] = Some(Instant::now() + retry_delay);
                     }
                 }
             }
         }
-        tokio::select! {
-            _ = tokio::time::sleep(poll) => {}
-            _ = stop.changed() => {}
+        .await;
+        if let Err(error) = outcome {
+            tracing::warn!("{error}, trying again in {retry_delay:?}...");
+            tokio::select! {
+                _ = tokio::time::sleep(retry_delay) => {}
+                _ = stop.changed() => {}
+            }
         }
     }
 }
 
+/// One listener: every revision it receives, in order; a revision whose required trigger
+/// failed is tried again after `retry_delay`, and the listener does not move past it.
+async fn listen(
+    mut active: ActiveListener,
+    mut revisions: mpsc::UnboundedReceiver<Revision>,
+    retry_delay: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let revision = tokio::select! {
+            revision = revisions.recv() => match revision {
+                Some(revision) => revision,
+                None => return,
+            },
+            _ = stop.changed() => return,
+        };
+        let number = revision[0].mod_revision;
+        if active.cursor.revision() >= number {
+            continue;
+        }
+        while !deliver_revision(&active, &revision).await {
+            tracing::warn!(
+                "A required trigger failed for revision {number}; trying again in {retry_delay:?}"
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(retry_delay) => {}
+                _ = stop.changed() => return,
+            }
+        }
+        active.cursor.advance(number);
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn deliver_revision(active: &ActiveListener, revision: &[KeyValue]) -> bool {
+    for kv in revision {
+        if !deliver(active, kv).await {
+            return false;
+        }
+    }
+    true
+}
+
 /// Hands one stored key to one listener; `false` when a required trigger failed.
-async fn deliver(active: &ActiveListener, base: &str, kv: &KeyValue) -> bool {
-    if kv.key == base {
+async fn deliver(active: &ActiveListener, kv: &KeyValue) -> bool {
+    if kv.key == active.base {
         return true; // the base key's status record
     }
     let Some(fields) = active.endpoint.parse_key(&kv.key) else {

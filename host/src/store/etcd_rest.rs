@@ -201,6 +201,104 @@ impl EtcdRest {
     }
 }
 
+/// What a watch reports.
+pub enum WatchUpdate {
+    /// Keys written, each with its revision, in order.
+    Puts(Vec<KeyValue>),
+    /// The start revision was compacted away; history from `0` on is gone.
+    Compacted(u64),
+}
+
+/// A live `/v3/watch` stream on one prefix.
+pub struct Watch {
+    body: hyper::body::Incoming,
+    buffer: Vec<u8>,
+}
+
+impl Watch {
+    /// The next update; `Ok(None)` when the server closed the stream.
+    pub async fn next(&mut self) -> Result<Option<WatchUpdate>, StoreError> {
+        loop {
+            // grpc-gateway writes one JSON object per line.
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let message: Value = serde_json::from_slice(&line)
+                    .map_err(|e| StoreError(format!("etcd sent an invalid watch message: {e}")))?;
+                let Some(result) = message.get("result") else {
+                    let text = String::from_utf8_lossy(&line).into_owned();
+                    return Err(StoreError(format!(
+                        "the etcd watch failed: {}",
+                        text.trim()
+                    )));
+                };
+                let compacted = number(result.get("compact_revision"));
+                if compacted > 0 {
+                    return Ok(Some(WatchUpdate::Compacted(compacted)));
+                }
+                let events = result.get("events").and_then(Value::as_array);
+                let puts: Vec<KeyValue> = events
+                    .into_iter()
+                    .flatten()
+                    .filter(|event| event.get("type").and_then(Value::as_str) != Some("DELETE"))
+                    .filter_map(|event| event.get("kv"))
+                    .map(kv_of)
+                    .collect::<Result<_, _>>()?;
+                if !puts.is_empty() {
+                    return Ok(Some(WatchUpdate::Puts(puts)));
+                }
+                continue;
+            }
+            match self.body.frame().await {
+                None => return Ok(None),
+                Some(Err(e)) => {
+                    return Err(StoreError(format!("the etcd watch stream broke: {e}")));
+                }
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl EtcdRest {
+    /// Watches every write under `prefix` from `start_revision` on (history included, so a
+    /// listener that was away gets every write, not only the last of each key).
+    pub async fn watch(&self, prefix: &str, start_revision: u64) -> Result<Watch, StoreError> {
+        let mut sender = self.connect().await?;
+        let body = json!({"create_request": {
+            "key": BASE64.encode(prefix),
+            "range_end": BASE64.encode(prefix_end(prefix)),
+            "start_revision": start_revision,
+        }});
+        let request = hyper::Request::post("/v3/watch")
+            .header("host", self.address())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.to_string())))
+            .map_err(|e| StoreError(format!("cannot build a watch request: {e}")))?;
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(|e| StoreError(format!("Unable to connect to {}: {e}", self.url("watch"))))?;
+        if !response.status().is_success() {
+            return Err(StoreError(format!(
+                "{} answered {}",
+                self.url("watch"),
+                response.status()
+            )));
+        }
+        Ok(Watch {
+            body: response.into_body(),
+            buffer: Vec::new(),
+        })
+    }
+}
+
 /// The end of a prefix range: the key with its last byte incremented.
 fn prefix_end(prefix: &str) -> Vec<u8> {
     let mut end = prefix.as_bytes().to_vec();
@@ -234,26 +332,25 @@ fn kvs(answer: &Value) -> Result<Vec<KeyValue>, StoreError> {
     let Some(items) = answer.get("kvs").and_then(Value::as_array) else {
         return Ok(Vec::new());
     };
-    items
-        .iter()
-        .map(|item| {
-            let decode = |field: &str| -> Result<Vec<u8>, StoreError> {
-                match item.get(field).and_then(Value::as_str) {
-                    None => Ok(Vec::new()),
-                    Some(text) => BASE64
-                        .decode(text)
-                        .map_err(|e| StoreError(format!("etcd sent an invalid {field}: {e}"))),
-                }
-            };
-            Ok(KeyValue {
-                key: String::from_utf8_lossy(&decode("key")?).into_owned(),
-                value: decode("value")?,
-                create_revision: number(item.get("create_revision")),
-                mod_revision: number(item.get("mod_revision")),
-                version: number(item.get("version")),
-            })
-        })
-        .collect()
+    items.iter().map(kv_of).collect()
+}
+
+fn kv_of(item: &Value) -> Result<KeyValue, StoreError> {
+    let decode = |field: &str| -> Result<Vec<u8>, StoreError> {
+        match item.get(field).and_then(Value::as_str) {
+            None => Ok(Vec::new()),
+            Some(text) => BASE64
+                .decode(text)
+                .map_err(|e| StoreError(format!("etcd sent an invalid {field}: {e}"))),
+        }
+    };
+    Ok(KeyValue {
+        key: String::from_utf8_lossy(&decode("key")?).into_owned(),
+        value: decode("value")?,
+        create_revision: number(item.get("create_revision")),
+        mod_revision: number(item.get("mod_revision")),
+        version: number(item.get("version")),
+    })
 }
 
 #[cfg(test)]

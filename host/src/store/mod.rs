@@ -6,7 +6,7 @@ mod etcd_rest;
 mod file_based;
 pub mod status;
 
-pub use etcd_rest::EtcdRest;
+pub use etcd_rest::{EtcdRest, Watch, WatchUpdate};
 pub use file_based::FileStore;
 
 /// A store of one of the supported engines.

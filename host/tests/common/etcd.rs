@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 pub struct Etcd {
     child: Child,
     pub port: u16,
-    _dir: tempfile::TempDir,
+    peer: u16,
+    dir: tempfile::TempDir,
 }
 
 fn free_port() -> u16 {
@@ -24,46 +25,62 @@ impl Etcd {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let peer = free_port();
-        let client_url = format!("http://127.0.0.1:{port}");
-        let peer_url = format!("http://127.0.0.1:{peer}");
-        let child = Command::new("etcd")
-            .arg("--data-dir")
-            .arg(dir.path().join("data"))
-            .args(["--name", "aviso-test"])
-            .args([
-                "--listen-client-urls",
-                &client_url,
-                "--advertise-client-urls",
-                &client_url,
-            ])
-            .args([
-                "--listen-peer-urls",
-                &peer_url,
-                "--initial-advertise-peer-urls",
-                &peer_url,
-            ])
-            .args(["--initial-cluster", &format!("aviso-test={peer_url}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("etcd starts (Debian package etcd-server; scripts/setup.sh installs it)");
+        let child = spawn(&dir, port, peer);
         let etcd = Etcd {
             child,
             port,
-            _dir: dir,
+            peer,
+            dir,
         };
+        etcd.wait_until_ready();
+        etcd
+    }
+
+    /// Kills etcd and starts it again on the same ports and data.
+    pub fn restart(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.child = spawn(&self.dir, self.port, self.peer);
+        self.wait_until_ready();
+    }
+
+    fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if answers(port) {
-                return etcd;
-            }
+        while !answers(self.port) {
             assert!(
                 Instant::now() < deadline,
-                "etcd did not start on port {port}"
+                "etcd did not start on port {}",
+                self.port
             );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
+}
+
+fn spawn(dir: &tempfile::TempDir, port: u16, peer: u16) -> Child {
+    let client_url = format!("http://127.0.0.1:{port}");
+    let peer_url = format!("http://127.0.0.1:{peer}");
+    Command::new("etcd")
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .args(["--name", "aviso-test"])
+        .args([
+            "--listen-client-urls",
+            &client_url,
+            "--advertise-client-urls",
+            &client_url,
+        ])
+        .args([
+            "--listen-peer-urls",
+            &peer_url,
+            "--initial-advertise-peer-urls",
+            &peer_url,
+        ])
+        .args(["--initial-cluster", &format!("aviso-test={peer_url}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("etcd starts (Debian package etcd-server; scripts/setup.sh installs it)")
 }
 
 /// Whether etcd's gateway answers a range request with 200.
