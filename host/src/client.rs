@@ -9,7 +9,22 @@ use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
-use crate::store::{EtcdRest, FileStore, Store, status};
+use crate::store::{EtcdRest, FileStore, Store, replay, status};
+
+/// The last revision of a bounded replay for one listener.
+async fn replay_end(
+    store: &Store,
+    listener: &ActiveListener,
+    replay: Option<(chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)>,
+) -> Result<u64, AvisoError> {
+    let Some((from, Some(to))) = replay else {
+        return Ok(u64::MAX);
+    };
+    Ok(replay::window(store, &listener.base, from, Some(to))
+        .await?
+        .and_then(|w| w.last)
+        .unwrap_or(0))
+}
 use crate::trigger::{PluginPolicy, TriggerRuntime};
 
 /// Any error of the library API.
@@ -167,10 +182,15 @@ impl Aviso {
 
     /// Listens with the listeners of `files` (or of the configuration) until `stop` turns true.
     /// With `catch_up`, each listener first receives what it missed since it last ran.
+    ///
+    /// With `replay` (`--from`, optional `--to`), listeners start at the first notification
+    /// written after `from`; with `to`, they receive what was written up to `to` and the call
+    /// returns.
     pub async fn listen(
         &self,
         files: &[PathBuf],
         catch_up: bool,
+        replay: Option<(chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)>,
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), AvisoError> {
         let sets = self.load_listeners(files)?;
@@ -219,6 +239,22 @@ impl Aviso {
                             current,
                         ),
                     });
+                    if let Some((from, to)) = replay {
+                        let path = Cursor::path_for(&cursor_dir, &identity);
+                        let active = active.last_mut().expect("pushed above");
+                        active.cursor = match replay::window(&store, base, from, to).await? {
+                            Some(window) if to.is_none() => {
+                                Cursor::starting_at(path, window.first - 1)
+                            }
+                            Some(window) => Cursor::unsaved(window.first - 1),
+                            None => {
+                                tracing::warn!(
+                                    "No history available in the time period selected for {base}"
+                                );
+                                Cursor::unsaved(u64::MAX)
+                            }
+                        };
+                    }
                 }
             }
         }
@@ -233,6 +269,21 @@ impl Aviso {
                 .automatic_retry_delay
                 .unwrap_or(15),
         );
+        if let Some((_, Some(_))) = replay {
+            // A bounded replay: each listener receives its window once, then aviso ends.
+            for mut listener in active {
+                if listener.cursor.revision() == u64::MAX {
+                    continue;
+                }
+                let end = replay_end(&store, &listener, replay).await?;
+                let writes = store
+                    .written_between(&listener.base, listener.cursor.revision(), end)
+                    .await?;
+                delivery::replay(&mut listener, writes).await;
+            }
+            tracing::info!("Replay completed");
+            return Ok(());
+        }
         // The embedded store is local and cheap to ask; etcd is asked every polling_interval.
         let poll = match store {
             Store::File(_) => delivery::EMBEDDED_POLL,

@@ -361,3 +361,76 @@ fn listen_refuses_bad_listeners_and_unsupported_options_before_starting() {
         "{text}"
     );
 }
+
+#[test]
+fn replay_from_to_on_the_embedded_store() {
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    let now = || {
+        chrono::Utc::now()
+            .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string()
+    };
+    let pause = || std::thread::sleep(Duration::from_millis(200));
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=before")],
+    );
+    pause();
+    let from = now();
+    pause();
+    // Two writes of one key: the embedded store keeps both.
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=inside1")],
+    );
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=inside2")],
+    );
+    pause();
+    let to = now();
+    pause();
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=after")],
+    );
+    let out = run(
+        home.path(),
+        &["listen", "--test", &file, "--from", &from, "--to", &to],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = stdout(&out);
+    assert!(
+        text.contains("inside1") && text.contains("inside2"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("before") && !text.contains("after"),
+        "{text}"
+    );
+
+    // An empty window says so and ends successfully.
+    let out = run(
+        home.path(),
+        &[
+            "listen",
+            "--test",
+            &file,
+            "--from",
+            "2001-01-01T00:00:00.0Z",
+            "--to",
+            "2001-01-02T00:00:00.0Z",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("No history available in the time period selected")
+    );
+}

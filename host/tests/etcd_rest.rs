@@ -263,3 +263,78 @@ fn a_restarted_listener_gets_every_write_it_missed_and_survives_an_etcd_restart(
     );
     listener.wait_for_output("\"payload\": \"after-restart\"");
 }
+
+/// `YYYY-MM-DDTHH:MM:SS.ffffffZ` for now, as `--from`/`--to` take it.
+fn now_text() -> String {
+    chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string()
+}
+
+fn flight_number(number: &str) -> String {
+    format!("event=flight,country=Italy,airport=fco,date=20210101,number={number}")
+}
+
+/// `listen --from --to` replays the window and ends, for history written by either
+/// implementation and replayed by both.
+#[test]
+fn replay_from_to_delivers_the_window_and_ends() {
+    let mut notifiers = vec![ours()];
+    notifiers.extend(pyaviso());
+    for notifier in &notifiers {
+        let etcd = Etcd::start();
+        let home = tempfile::tempdir().unwrap();
+        let file = echo_listener(home.path());
+        let notify = |number: &str, payload: &str| {
+            let out = run(
+                notifier,
+                home.path(),
+                &etcd,
+                &[
+                    "notify",
+                    &format!("{},payload={payload}", flight_number(number)),
+                ],
+            );
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let pause = || std::thread::sleep(Duration::from_millis(1100));
+        notify("AZ1", "before");
+        pause();
+        let from = now_text();
+        pause();
+        notify("AZ2", "inside1");
+        notify("AZ3", "inside2");
+        pause();
+        let to = now_text();
+        pause();
+        notify("AZ4", "after");
+
+        for program in &notifiers {
+            let out = command(program, home.path(), &etcd)
+                .args(["listen", &file, "--from", &from, "--to", &to])
+                .output()
+                .unwrap();
+            let text = stdout(&out);
+            let who = format!("{} replaying {}", program.display(), notifier.display());
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{who}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert!(
+                text.contains("inside1") && text.contains("inside2"),
+                "{who}: {text}"
+            );
+            assert!(
+                !text.contains("before") && !text.contains("after"),
+                "{who}: {text}"
+            );
+        }
+    }
+}

@@ -275,9 +275,6 @@ fn listen(
         {
             anyhow::bail!("to_date must be later than from_date");
         }
-        if from.is_some() {
-            anyhow::bail!("--from/--to replay is not available in this version of aviso yet");
-        }
         let catch_up = aviso.settings().notification_engine.catchup;
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -290,7 +287,9 @@ fn listen(
                 tracing::info!("Stopping: finishing the running trigger");
                 let _ = stop_sender.send(true);
             });
-            aviso.listen(files, catch_up, stop).await
+            aviso
+                .listen(files, catch_up, from.map(|f| (f, to)), stop)
+                .await
         })?;
         Ok(())
     })

@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 #[derive(Debug)]
 pub struct Cursor {
-    path: PathBuf,
+    /// `None` for a replay (`--from ... --to ...`), which must not move the saved position.
+    path: Option<PathBuf>,
     revision: u64,
 }
 
@@ -27,16 +28,37 @@ impl Cursor {
         match saved {
             Some(revision) => {
                 tracing::info!("Starting from last notification received (revision {revision})");
-                Cursor { path, revision }
+                Cursor {
+                    path: Some(path),
+                    revision,
+                }
             }
             None => {
                 let mut cursor = Cursor {
-                    path,
+                    path: Some(path),
                     revision: current,
                 };
                 cursor.save();
                 cursor
             }
+        }
+    }
+
+    /// A saved cursor that starts at `revision` whatever was saved before (`--from`).
+    pub fn starting_at(path: PathBuf, revision: u64) -> Cursor {
+        let mut cursor = Cursor {
+            path: Some(path),
+            revision,
+        };
+        cursor.save();
+        cursor
+    }
+
+    /// A cursor that is never saved (a bounded replay).
+    pub fn unsaved(revision: u64) -> Cursor {
+        Cursor {
+            path: None,
+            revision,
         }
     }
 
@@ -50,10 +72,11 @@ impl Cursor {
     }
 
     fn save(&mut self) {
-        if let Err(error) = write(&self.path, self.revision) {
+        let Some(path) = &self.path else { return };
+        if let Err(error) = write(path, self.revision) {
             tracing::warn!(
                 "Cannot save the listener's position in {}: {error}",
-                self.path.display()
+                path.display()
             );
         }
     }

@@ -181,6 +181,20 @@ async fn listen(
     }
 }
 
+/// A bounded replay (`--from ... --to ...`): delivers `writes` (in revision order) once, then
+/// returns. A failed required trigger is reported and the replay goes on.
+pub async fn replay(active: &mut ActiveListener, writes: Vec<KeyValue>) {
+    for revision in writes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {
+        if !deliver_revision(active, revision).await {
+            tracing::warn!(
+                "A required trigger failed for revision {} during the replay",
+                revision[0].mod_revision
+            );
+        }
+        active.cursor.advance(revision[0].mod_revision);
+    }
+}
+
 async fn deliver_revision(active: &ActiveListener, revision: &[KeyValue]) -> bool {
     for kv in revision {
         if !deliver(active, kv).await {

@@ -134,6 +134,46 @@ impl EtcdRest {
         Ok(kvs(&answer)?.into_iter().next())
     }
 
+    /// The value of `key` as it was at `revision`; `Ok(None)` if it did not exist then or that
+    /// history was compacted away.
+    pub async fn get_at(&self, key: &str, revision: u64) -> Result<Option<KeyValue>, StoreError> {
+        match self
+            .call(
+                "kv/range",
+                &json!({"key": BASE64.encode(key), "revision": revision}),
+            )
+            .await
+        {
+            Ok(answer) => Ok(kvs(&answer)?.into_iter().next()),
+            Err(error)
+                if error.0.contains("compacted") || error.0.contains("History not available") =>
+            {
+                Ok(None)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The current values of the keys under `prefix` last written in `(after, up_to]`, in
+    /// revision order (pyaviso's replay range).
+    pub async fn written_between(
+        &self,
+        prefix: &str,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let body = json!({
+            "key": BASE64.encode(prefix),
+            "range_end": BASE64.encode(prefix_end(prefix)),
+            "min_mod_revision": after + 1,
+            "max_mod_revision": up_to,
+        });
+        let answer = self.call("kv/range", &body).await?;
+        let mut values = kvs(&answer)?;
+        values.sort_by(|a, b| (a.mod_revision, &a.key).cmp(&(b.mod_revision, &b.key)));
+        Ok(values)
+    }
+
     /// The store's current revision (B2).
     pub async fn revision(&self) -> Result<u64, StoreError> {
         let answer = self

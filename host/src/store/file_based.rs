@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS history (
     create_revision INTEGER NOT NULL,
     version INTEGER NOT NULL,
     expires_at REAL,
+    written_at REAL NOT NULL,
     PRIMARY KEY (revision, key)
 );
 ";
@@ -165,9 +166,9 @@ impl FileStore {
                 .map_err(|e| error("cannot write", &self.path, e))?;
             transaction
                 .execute(
-                    "INSERT INTO history (revision, key, value, create_revision, version, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                    params![revision, key, value, create_revision, version, expires_at],
+                    "INSERT INTO history (revision, key, value, create_revision, version, expires_at, written_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                    params![revision, key, value, create_revision, version, expires_at, now],
                 )
                 .map_err(|e| error("cannot write", &self.path, e))?;
         }
@@ -205,6 +206,36 @@ impl FileStore {
             .map_err(|e| error("cannot read", &self.path, e))?;
         rows.collect::<Result<Vec<_>, _>>()
             .map_err(|e| error("cannot read", &self.path, e))
+    }
+}
+
+impl FileStore {
+    /// The revisions written under `prefix` in a time window (seconds since the epoch, UTC):
+    /// the first after `from`, and the last at or before `to`. `None` when there is none.
+    pub fn revisions_between(
+        &self,
+        prefix: &str,
+        from: f64,
+        to: Option<f64>,
+    ) -> Result<Option<(u64, u64)>, StoreError> {
+        let connection = self.connection();
+        let window: (Option<i64>, Option<i64>) = connection
+            .query_row(
+                "SELECT min(revision), max(revision) FROM history
+                 WHERE substr(key, 1, ?1) = ?2 AND written_at > ?3 AND written_at <= ?4",
+                params![
+                    prefix.chars().count() as i64,
+                    prefix,
+                    from,
+                    to.unwrap_or(f64::MAX)
+                ],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .map_err(|e| error("cannot read", &self.path, e))?;
+        Ok(match window {
+            (Some(first), Some(last)) => Some((first as u64, last as u64)),
+            _ => None,
+        })
     }
 }
 

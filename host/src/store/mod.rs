@@ -4,6 +4,7 @@
 
 mod etcd_rest;
 mod file_based;
+pub mod replay;
 pub mod status;
 
 pub use etcd_rest::{EtcdRest, Watch, WatchUpdate};
@@ -55,6 +56,24 @@ impl Store {
         match self {
             Store::File(store) => store.put_all(pairs, ttl_seconds),
             Store::EtcdRest(store) => store.put_all(pairs, ttl_seconds).await,
+        }
+    }
+
+    /// What was written under `prefix` in revisions `(after, up_to]`, in revision order: every
+    /// write on the embedded store, the current value of each key on etcd (as pyaviso replays).
+    pub async fn written_between(
+        &self,
+        prefix: &str,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        match self {
+            Store::File(store) => {
+                let mut changes = store.changes_since(prefix, after)?;
+                changes.retain(|kv| kv.mod_revision <= up_to);
+                Ok(changes)
+            }
+            Store::EtcdRest(store) => store.written_between(prefix, after, up_to).await,
         }
     }
 
