@@ -9,7 +9,7 @@ use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
-use crate::store::{EtcdRest, FileStore, Store, replay, status};
+use crate::store::{EtcdAuth, EtcdRest, FileStore, Store, replay, status};
 
 /// The last revision of a bounded replay for one listener.
 async fn replay_end(
@@ -108,15 +108,89 @@ impl Aviso {
         let engine = &self.settings.notification_engine.engine;
         match engine.engine_type {
             EngineType::FileBased => Ok(Store::File(FileStore::open(&FileStore::standard_path())?)),
-            EngineType::EtcdRest if !engine.https && self.settings.auth_type == crate::config::AuthType::None => Ok(Store::EtcdRest(
-                EtcdRest::new(&engine.host, engine.port, engine.timeout.map(std::time::Duration::from_secs)),
-            )),
-            EngineType::EtcdRest => Err(AvisoError::Unsupported(
-                "https and authentication for etcd_rest are not available in this version of aviso yet".into(),
-            )),
+            EngineType::EtcdRest => Ok(Store::EtcdRest(EtcdRest::new(
+                &engine.host,
+                engine.port,
+                engine.https,
+                engine.timeout.map(std::time::Duration::from_secs),
+                self.etcd_auth()?,
+            ))),
             other => Err(AvisoError::Unsupported(format!(
                 "the {other} engine is not available in this version of aviso yet; use etcd_rest or the embedded store (--test)"
             ))),
+        }
+    }
+
+    /// The credentials of `auth_type` (password from `key_file`, user from `username_file` or
+    /// `username`), read only when authentication is used.
+    fn credentials(&self) -> Result<(Option<String>, String), AvisoError> {
+        let settings = &self.settings;
+        let read = |path: &std::path::Path, what: &str| {
+            std::fs::read_to_string(path)
+                .map(|text| text.trim_end().to_string())
+                .map_err(|e| {
+                    AvisoError::Unsupported(format!(
+                        "Not able to read the {what} file {}: {e}",
+                        path.display()
+                    ))
+                })
+        };
+        let password = read(&settings.key_file, "key")?;
+        let user = match &settings.username_file {
+            Some(path) => Some(read(path, "username")?),
+            None => settings.username.clone(),
+        };
+        Ok((user, password))
+    }
+
+    fn etcd_auth(&self) -> Result<EtcdAuth, AvisoError> {
+        use crate::config::AuthType;
+        let kind = self.settings.auth_type;
+        if kind == AuthType::None {
+            return Ok(EtcdAuth::None);
+        }
+        let (user, key) = self.credentials()?;
+        let bearer = |auth_type: &str| {
+            EtcdAuth::Headers(vec![
+                ("authorization".into(), format!("Bearer {key}")),
+                ("x-auth-type".into(), auth_type.into()),
+            ])
+        };
+        Ok(match kind {
+            AuthType::None => EtcdAuth::None,
+            AuthType::Etcd => EtcdAuth::Etcd {
+                user: user.ok_or_else(|| {
+                    AvisoError::Unsupported(
+                        "auth_type etcd needs a username (username, username_file or -u)".into(),
+                    )
+                })?,
+                password: key,
+            },
+            AuthType::Ecmwf => bearer("ecmwf"),
+            AuthType::OpenId => bearer("openid"),
+            AuthType::Plain => {
+                use base64::Engine;
+                let user = user.ok_or_else(|| {
+                    AvisoError::Unsupported(
+                        "auth_type plain needs a username (username, username_file or -u)".into(),
+                    )
+                })?;
+                let credentials =
+                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
+                EtcdAuth::Headers(vec![
+                    ("authorization".into(), format!("Basic {credentials}")),
+                    ("x-auth-type".into(), "plain".into()),
+                ])
+            }
+        })
+    }
+
+    /// The status record's `etcd_user`: the user for etcd and ecmwf authentication, as pyaviso.
+    fn status_user(&self) -> Result<Option<String>, AvisoError> {
+        use crate::config::AuthType;
+        match self.settings.auth_type {
+            AuthType::Etcd | AuthType::Ecmwf => Ok(self.credentials()?.0),
+            _ => Ok(None),
         }
     }
 
@@ -132,7 +206,7 @@ impl Aviso {
             .keys(&self.schema, self.engine_name())
             .map_err(ParameterError::from)?;
         let store = self.open_store()?;
-        let writer = status::Writer::current(store.engine_name(), None);
+        let writer = status::Writer::current(store.engine_name(), self.status_user()?);
         let message = format!("notification to key {}", keys.key);
         let previous = store.get(&keys.base).await?;
         let now = chrono::Utc::now();

@@ -338,3 +338,116 @@ fn replay_from_to_delivers_the_window_and_ends() {
         }
     }
 }
+
+/// POSTs to etcd's gateway (test set-up).
+fn etcd_post(etcd: &Etcd, path: &str, body: &str, token: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", etcd.port)).unwrap();
+    let auth = token
+        .map(|t| format!("authorization: {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST /v3/{path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+#[test]
+fn etcd_users_authenticate_with_tokens() {
+    let etcd = Etcd::start();
+    for (path, body) in [
+        ("auth/user/add", r#"{"name": "root", "password": "s3cret"}"#),
+        ("auth/role/add", r#"{"name": "root"}"#),
+        ("auth/user/grant", r#"{"user": "root", "role": "root"}"#),
+        ("auth/enable", "{}"),
+    ] {
+        let answer = etcd_post(&etcd, path, body, None);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key");
+    std::fs::write(&key, "s3cret\n").unwrap();
+    let authenticated = |program: &Path, args: &[&str]| {
+        command(program, home.path(), &etcd)
+            .env("AVISO_AUTH_TYPE", "etcd")
+            .env("AVISO_USERNAME", "root")
+            .env("AVISO_KEY_FILE", &key)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+
+    // Without credentials etcd refuses, and the message says so.
+    let out = run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=x")],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("user name is empty"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let out = authenticated(&ours(), &["notify", &format!("{FLIGHT},payload=secured")]);
+    assert_eq!(
+        stdout(&out),
+        "Done\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout(&authenticated(&ours(), &["value", FLIGHT])),
+        "secured\n"
+    );
+    if let Some(python) = pyaviso() {
+        assert_eq!(
+            stdout(&authenticated(&python, &["value", FLIGHT])),
+            "secured\n"
+        );
+    }
+    // The status record names the etcd user.
+    let token_answer = etcd_post(
+        &etcd,
+        "auth/authenticate",
+        r#"{"name": "root", "password": "s3cret"}"#,
+        None,
+    );
+    let token = token_answer
+        .split("\"token\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let status = etcd_post(
+        &etcd,
+        "kv/range",
+        r#"{"key": "L3RtcC9hdmlzby9mbGlnaHQv"}"#,
+        Some(token),
+    );
+    let value = status
+        .split("\"value\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    use base64::Engine;
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(
+        decoded.starts_with(r#"{"etcd_user": "root", "message": "notification to key "#),
+        "{decoded}"
+    );
+}

@@ -17,6 +17,7 @@ pub use cache::ComponentCache;
 pub use grants::{DirGrant, Grants, HttpOrigin};
 use host::HostState;
 pub use host::sanitize;
+pub(crate) use outbound::tls_config;
 
 /// The bindings of our WIT package (`wit/plugin.wit`).
 pub mod bindings {

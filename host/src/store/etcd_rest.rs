@@ -13,11 +13,27 @@ use tokio::sync::Mutex;
 
 use super::{KeyValue, StoreError};
 
+/// How requests are authenticated (pyaviso's `auth_type`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EtcdAuth {
+    None,
+    /// etcd's own users: a token from `/v3/auth/authenticate`, renewed when etcd refuses it.
+    Etcd {
+        user: String,
+        password: String,
+    },
+    /// Fixed headers (`ecmwf`, `openid`, `plain`), for a proxy such as ECMWF's aviso-auth.
+    Headers(Vec<(String, String)>),
+}
+
 /// A connection to one etcd member's gateway.
 pub struct EtcdRest {
     host: String,
     port: u16,
+    https: bool,
     timeout: Option<Duration>,
+    auth: EtcdAuth,
+    token: std::sync::Mutex<Option<String>>,
     connection: Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
 }
 
@@ -28,12 +44,65 @@ impl std::fmt::Debug for EtcdRest {
 }
 
 impl EtcdRest {
-    pub fn new(host: &str, port: u16, timeout: Option<Duration>) -> EtcdRest {
+    pub fn new(
+        host: &str,
+        port: u16,
+        https: bool,
+        timeout: Option<Duration>,
+        auth: EtcdAuth,
+    ) -> EtcdRest {
         EtcdRest {
             host: host.to_string(),
             port,
+            https,
             timeout,
+            auth,
+            token: std::sync::Mutex::new(None),
             connection: Mutex::new(None),
+        }
+    }
+
+    /// The user written into status records (`etcd_user`): the etcd user, else none.
+    pub fn user(&self) -> Option<String> {
+        match &self.auth {
+            EtcdAuth::Etcd { user, .. } => Some(user.clone()),
+            _ => None,
+        }
+    }
+
+    /// The headers that authenticate a request, authenticating first with etcd when needed.
+    async fn auth_headers(&self) -> Result<Vec<(String, String)>, StoreError> {
+        match &self.auth {
+            EtcdAuth::None => Ok(Vec::new()),
+            EtcdAuth::Headers(headers) => Ok(headers.clone()),
+            EtcdAuth::Etcd { user, password } => {
+                let cached = self.token.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let token = match cached {
+                    Some(token) => token,
+                    None => {
+                        let answer = self
+                            .send(
+                                "auth/authenticate",
+                                &json!({"name": user, "password": password}),
+                                &[],
+                            )
+                            .await
+                            .map_err(|e| {
+                                StoreError(format!("Not able to authenticate {user}, {e}"))
+                            })?;
+                        let token = answer
+                            .get("token")
+                            .and_then(Value::as_str)
+                            .ok_or_else(|| {
+                                StoreError("No token found in authentication response".into())
+                            })?
+                            .to_string();
+                        *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
+                        token
+                    }
+                };
+                Ok(vec![("authorization".into(), token)])
+            }
         }
     }
 
@@ -42,11 +111,31 @@ impl EtcdRest {
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}:{}/v3/{path}", self.host, self.port)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}:{}/v3/{path}", self.host, self.port)
     }
 
-    /// POSTs `body` to `/v3/<path>` and returns the JSON answer.
+    /// POSTs `body` to `/v3/<path>`, authenticated, and returns the JSON answer. An expired etcd
+    /// token is renewed once.
     async fn call(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
+        let headers = self.auth_headers().await?;
+        match self.send(path, body, &headers).await {
+            Err(error) if matches!(self.auth, EtcdAuth::Etcd { .. }) && is_auth_failure(&error) => {
+                *self.token.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                let headers = self.auth_headers().await?;
+                self.send(path, body, &headers).await
+            }
+            other => other,
+        }
+    }
+
+    /// One POST with these extra headers.
+    async fn send(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(String, String)],
+    ) -> Result<Value, StoreError> {
         let request = async {
             let mut connection = self.connection.lock().await;
             // A kept-alive connection may have been closed by the server: reconnect once.
@@ -55,9 +144,13 @@ impl EtcdRest {
                     *connection = Some(self.connect().await?);
                 }
                 let sender = connection.as_mut().expect("connected above");
-                let request = hyper::Request::post(format!("/v3/{path}"))
+                let mut builder = hyper::Request::post(format!("/v3/{path}"))
                     .header("host", self.address())
-                    .header("content-type", "application/json")
+                    .header("content-type", "application/json");
+                for (name, value) in headers {
+                    builder = builder.header(name.as_str(), value.as_str());
+                }
+                let request = builder
                     .body(Full::new(Bytes::from(body.to_string())))
                     .map_err(|e| {
                         StoreError(format!("cannot build a request to {}: {e}", self.url(path)))
@@ -115,13 +208,28 @@ impl EtcdRest {
     async fn connect(
         &self,
     ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, StoreError> {
-        let stream = TcpStream::connect((self.host.as_str(), self.port))
+        let unable = |e: &dyn std::fmt::Display| {
+            StoreError(format!("Unable to connect to {}: {e}", self.url("")))
+        };
+        let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
-            .map_err(|e| StoreError(format!("Unable to connect to {}: {e}", self.url(""))))?;
+            .map_err(|e| unable(&e))?;
+        let stream: std::pin::Pin<Box<dyn Stream>> = if self.https {
+            let config = crate::plugin::tls_config(true).map_err(|e| unable(&e))?;
+            let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                .map_err(|e| unable(&e))?;
+            let tls = tokio_rustls::TlsConnector::from(config)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| unable(&e))?;
+            Box::pin(tls)
+        } else {
+            Box::pin(tcp)
+        };
         let (sender, connection) =
             hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream))
                 .await
-                .map_err(|e| StoreError(format!("Unable to connect to {}: {e}", self.url(""))))?;
+                .map_err(|e| unable(&e))?;
         tokio::spawn(connection);
         Ok(sender)
     }
@@ -241,6 +349,16 @@ impl EtcdRest {
     }
 }
 
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
+
+/// Whether etcd refused the request's credentials (an expired or revoked token).
+fn is_auth_failure(error: &StoreError) -> bool {
+    error.0.contains("401")
+        || error.0.contains("invalid auth token")
+        || error.0.contains("user name is empty")
+}
+
 /// What a watch reports.
 pub enum WatchUpdate {
     /// Keys written, each with its revision, in order.
@@ -316,9 +434,13 @@ impl EtcdRest {
             "range_end": BASE64.encode(prefix_end(prefix)),
             "start_revision": start_revision,
         }});
-        let request = hyper::Request::post("/v3/watch")
+        let mut builder = hyper::Request::post("/v3/watch")
             .header("host", self.address())
-            .header("content-type", "application/json")
+            .header("content-type", "application/json");
+        for (name, value) in self.auth_headers().await? {
+            builder = builder.header(name, value);
+        }
+        let request = builder
             .body(Full::new(Bytes::from(body.to_string())))
             .map_err(|e| StoreError(format!("cannot build a watch request: {e}")))?;
         let response = sender

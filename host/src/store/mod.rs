@@ -7,7 +7,7 @@ mod file_based;
 pub mod replay;
 pub mod status;
 
-pub use etcd_rest::{EtcdRest, Watch, WatchUpdate};
+pub use etcd_rest::{EtcdAuth, EtcdRest, Watch, WatchUpdate};
 pub use file_based::FileStore;
 
 /// A store of one of the supported engines.
