@@ -270,7 +270,35 @@ impl Aviso {
         let sets = self.load_listeners(files)?;
         let store = self.open_store()?;
         let runtime = self.trigger_runtime()?;
-        let current = store.revision().await?;
+        // A store that cannot be reached yet is waited for (`automatic_retry_delay`).
+        let retry = std::time::Duration::from_secs(
+            self.settings
+                .notification_engine
+                .engine
+                .automatic_retry_delay
+                .unwrap_or(15),
+        );
+        let mut stop_waiting = stop.clone();
+        let current = loop {
+            match store.revision().await {
+                Ok(revision) => break revision,
+                Err(error)
+                    if self
+                        .settings
+                        .notification_engine
+                        .engine
+                        .automatic_retry_delay
+                        .is_some() =>
+                {
+                    tracing::warn!("{error}, trying again in {retry:?}...");
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry) => {}
+                        _ = stop_waiting.changed() => return Ok(()),
+                    }
+                }
+                Err(error) => return Err(error.into()),
+            }
+        };
         let cursor_dir = home_dir()
             .unwrap_or_else(std::env::temp_dir)
             .join(".aviso")
@@ -336,13 +364,6 @@ impl Aviso {
         keys.sort_unstable();
         keys.dedup();
         tracing::info!("Listening to {} at {}...", keys.join(","), store.describe());
-        let retry = std::time::Duration::from_secs(
-            self.settings
-                .notification_engine
-                .engine
-                .automatic_retry_delay
-                .unwrap_or(15),
-        );
         if let Some((_, Some(_))) = replay {
             // A bounded replay: each listener receives its window once, then aviso ends.
             for mut listener in active {

@@ -451,3 +451,131 @@ fn etcd_users_authenticate_with_tokens() {
         "{decoded}"
     );
 }
+
+/// A listener started before etcd waits for it; compacted history is reported and the current
+/// values are delivered instead.
+#[test]
+fn a_listener_waits_for_etcd_and_survives_compaction() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    drop(Listening::start(
+        &ours(),
+        home.path(),
+        &etcd,
+        &file,
+        "Listening to",
+    ));
+    for number in ["AZ1", "AZ2"] {
+        run(
+            &ours(),
+            home.path(),
+            &etcd,
+            &[
+                "notify",
+                &format!("{},payload=while-away", flight_number(number)),
+            ],
+        );
+    }
+    // Compact everything: the listener's position is now older than the history kept.
+    let revision = etcd_post(&etcd, "kv/range", r#"{"key": "Lw=="}"#, None);
+    let revision: u64 = revision
+        .split("\"revision\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let answer = etcd_post(
+        &etcd,
+        "kv/compaction",
+        &format!("{{\"revision\": {revision}}}"),
+        None,
+    );
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    let listener = Listening::start(&ours(), home.path(), &etcd, &file, "Listening to");
+    let output = listener.wait_for_output("\"number\": \"AZ2\"");
+    assert!(output.contains("\"number\": \"AZ1\""), "{output}");
+    let log = std::fs::read_to_string(listener.out.with_extension("err")).unwrap();
+    assert!(log.contains("was compacted"), "{log}");
+
+    // Nothing listens on this port yet: the listener waits, then works once etcd is there.
+    drop(listener);
+    let waiting = command(&ours(), home.path(), &etcd)
+        .env("AVISO_NOTIFICATION_PORT", "9")
+        .args(["listen", &file])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(waiting.id() as i32, libc::SIGTERM) };
+    let out = waiting.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Unable to connect to http://127.0.0.1:9/v3/"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// kill -9 in the middle of a stream of notifications, again and again: every notification's
+/// trigger still runs at least once.
+#[test]
+fn killed_listeners_lose_nothing() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let seen = home.path().join("seen.txt");
+    let file = home.path().join("record.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "listeners:\n  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: command\n        command: echo ${{request.number}} >> {}\n",
+            seen.display()
+        ),
+    )
+    .unwrap();
+    let file = file.display().to_string();
+    let total = 40;
+    let start = |etcd: &Etcd| {
+        command(&ours(), home.path(), etcd)
+            .args(["listen", &file])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut listener = start(&etcd);
+    std::thread::sleep(Duration::from_millis(1500));
+    for i in 0..total {
+        run(
+            &ours(),
+            home.path(),
+            &etcd,
+            &["notify", &flight_number(&format!("N{i}"))],
+        );
+        if i % 10 == 5 {
+            let _ = listener.kill(); // SIGKILL
+            let _ = listener.wait();
+            listener = start(&etcd);
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let text = std::fs::read_to_string(&seen).unwrap_or_default();
+        let missing: Vec<String> = (0..total)
+            .map(|i| format!("N{i}"))
+            .filter(|n| !text.lines().any(|l| l == n))
+            .collect();
+        if missing.is_empty() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never delivered: {missing:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let _ = listener.kill();
+    let _ = listener.wait();
+}
