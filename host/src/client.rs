@@ -268,6 +268,18 @@ impl Aviso {
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> Result<(), AvisoError> {
         let sets = self.load_listeners(files)?;
+        self.listen_to(sets, catch_up, replay, stop).await
+    }
+
+    /// Like [`Aviso::listen`], with listener sets built by the program (for example with
+    /// `function` triggers, see [`TriggerSpec::function`](crate::listener::TriggerSpec::function)).
+    pub async fn listen_to(
+        &self,
+        sets: Vec<ListenerSet>,
+        catch_up: bool,
+        replay: Option<(chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)>,
+        stop: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<(), AvisoError> {
         let store = self.open_store()?;
         let runtime = self.trigger_runtime()?;
         // A store that cannot be reached yet is waited for (`automatic_retry_delay`).

@@ -1,0 +1,110 @@
+//! Benchmarks of notify and delivery through the library, against the store the configuration
+//! names (e.g. `AVISO_NOTIFICATION_PORT` for a local etcd). `bench/stores.sh` runs them next to
+//! pyaviso's equivalents.
+//!
+//! `store_bench throughput COUNT`: notifications written per second, one after the other.
+//! `store_bench latency COUNT GAP_MS`: time from calling `notify` to the trigger running,
+//! through a live listener in the same process (a function trigger), one notification every
+//! GAP_MS milliseconds.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aviso::config::{CliOverrides, ConfigSources, Program, Settings};
+use aviso::listener::TriggerSpec;
+use aviso::{Aviso, yaml};
+
+fn parameters(i: usize, payload: Option<&str>) -> Vec<(String, String)> {
+    let mut text = format!("event=flight,country=Italy,airport=fco,date=20210101,number=B{i}");
+    if let Some(payload) = payload {
+        text.push_str(&format!(",payload={payload}"));
+    }
+    aviso::notification::parse_parameters(&text).unwrap()
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sources = ConfigSources::from_process(Program::Aviso, None, CliOverrides::default());
+    let (settings, _) = Settings::load(&sources).expect("settings load");
+    let aviso = Aviso::new(settings).expect("a client");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    match args.first().map(String::as_str) {
+        Some("throughput") => {
+            let count: usize = args.get(1).map(|c| c.parse().unwrap()).unwrap_or(2000);
+            runtime.block_on(async {
+                let start = Instant::now();
+                for i in 0..count {
+                    aviso
+                        .notify(&parameters(i, Some("x")))
+                        .await
+                        .expect("notify");
+                }
+                let seconds = start.elapsed().as_secs_f64();
+                println!(
+                    "throughput {count} {seconds:.3} {:.0}",
+                    count as f64 / seconds
+                );
+            });
+        }
+        Some("latency") => {
+            let count: usize = args.get(1).map(|c| c.parse().unwrap()).unwrap_or(1000);
+            let gap = Duration::from_millis(args.get(2).map(|g| g.parse().unwrap()).unwrap_or(5));
+            let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; count]));
+            let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
+            let document = yaml::parse("listeners:\n  - event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n").unwrap();
+            let mut set =
+                aviso::listener::parse_listeners(&document, "bench", aviso.schema(), "etcd_rest")
+                    .unwrap();
+            let (sent_in, latencies_in) = (sent.clone(), latencies.clone());
+            set.listeners[0].triggers = vec![TriggerSpec::function(move |n| {
+                let arrived = Instant::now();
+                let index: usize = n.request["number"][1..]
+                    .parse()
+                    .map_err(|_| "bad number".to_string())?;
+                if let Some(Some(at)) = sent_in.lock().unwrap().get(index) {
+                    latencies_in
+                        .lock()
+                        .unwrap()
+                        .push(arrived.duration_since(*at).as_secs_f64() * 1000.0);
+                }
+                Ok(())
+            })];
+            runtime.block_on(async {
+                let (stop_sender, stop) = tokio::sync::watch::channel(false);
+                // The listener and the notifier run side by side in this one task.
+                let listening = aviso.listen_to(vec![set], false, None, stop);
+                let notifying = async {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                    for i in 0..count {
+                        sent.lock().unwrap()[i] = Some(Instant::now());
+                        aviso.notify(&parameters(i, None)).await.expect("notify");
+                        tokio::time::sleep(gap).await;
+                    }
+                    let deadline = Instant::now() + Duration::from_secs(60);
+                    while latencies.lock().unwrap().len() < count && Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    let _ = stop_sender.send(true);
+                };
+                let (listened, ()) = tokio::join!(listening, notifying);
+                listened.expect("listening works");
+            });
+            let mut values = latencies.lock().unwrap().clone();
+            values.sort_by(f64::total_cmp);
+            let pick = |q: f64| values[((values.len() as f64 - 1.0) * q).round() as usize];
+            println!(
+                "latency {} {:.2} {:.2} {:.2} {:.2}",
+                values.len(),
+                pick(0.5),
+                pick(0.95),
+                pick(0.99),
+                values.last().copied().unwrap_or(f64::NAN)
+            );
+        }
+        _ => eprintln!("usage: store_bench throughput COUNT | latency COUNT GAP_MS"),
+    }
+}
