@@ -26,7 +26,9 @@ echo "| measure | aviso (Rust) | pyaviso 1.0.1 |"
 echo "|---|---:|---:|"
 ours=$($bench throughput "${COUNT:-3000}" | awk '{print $4}')
 theirs=$("$python" bench/pyaviso_bench.py throughput 300 | awk '{print $4}')
-echo "| library notify, notifications/s | $ours | $theirs |"
+echo "| library notify one after the other, notifications/s | $ours | $theirs |"
+ours=$($bench throughput "${COUNT:-20000}" 64 | awk '{print $4}')
+echo "| library notify, 64 at a time, notifications/s | $ours | |"
 
 hyperfine --style none -N --warmup 5 --runs 100 --export-json "$work/ours.json" \
   "./target/release/aviso notify event=flight,country=Italy,airport=fco,date=20210101,number=CLI,payload=x" >&2

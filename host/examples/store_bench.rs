@@ -2,7 +2,8 @@
 //! names (e.g. `AVISO_NOTIFICATION_PORT` for a local etcd). `bench/stores.sh` runs them next to
 //! pyaviso's equivalents.
 //!
-//! `store_bench throughput COUNT`: notifications written per second, one after the other.
+//! `store_bench throughput COUNT [CONCURRENCY]`: notifications written per second, one after the
+//! other or CONCURRENCY at a time (distinct keys).
 //! `store_bench latency COUNT GAP_MS`: time from calling `notify` to the trigger running,
 //! through a live listener in the same process (a function trigger), one notification every
 //! GAP_MS milliseconds.
@@ -35,14 +36,24 @@ fn main() {
     match args.first().map(String::as_str) {
         Some("throughput") => {
             let count: usize = args.get(1).map(|c| c.parse().unwrap()).unwrap_or(2000);
+            let concurrency: usize = args.get(2).map(|c| c.parse().unwrap()).unwrap_or(1);
             runtime.block_on(async {
                 let start = Instant::now();
-                for i in 0..count {
-                    aviso
-                        .notify(&parameters(i, Some("x")))
-                        .await
-                        .expect("notify");
-                }
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let worker = || async {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= count {
+                            return;
+                        }
+                        aviso
+                            .notify(&parameters(i, Some("x")))
+                            .await
+                            .expect("notify");
+                    }
+                };
+                let workers: Vec<_> = (0..concurrency).map(|_| worker()).collect();
+                futures_join_all(workers).await;
                 let seconds = start.elapsed().as_secs_f64();
                 println!(
                     "throughput {count} {seconds:.3} {:.0}",
@@ -107,4 +118,18 @@ fn main() {
         }
         _ => eprintln!("usage: store_bench throughput COUNT | latency COUNT GAP_MS"),
     }
+}
+
+/// Runs the futures concurrently in this task.
+async fn futures_join_all<F: Future<Output = ()>>(futures: Vec<F>) {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    std::future::poll_fn(|cx| {
+        pinned.retain_mut(|f| f.as_mut().poll(cx).is_pending());
+        if pinned.is_empty() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await
 }

@@ -57,6 +57,8 @@ pub enum AvisoError {
 pub struct Aviso {
     settings: Settings,
     schema: Schema,
+    /// The store, opened on first use and shared (one kept-alive connection for every call).
+    store: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Store>>>,
 }
 
 impl Aviso {
@@ -73,12 +75,16 @@ impl Aviso {
             ));
         }
         let schema = SchemaLocations::standard(home_dir()).load()?;
-        Ok(Aviso { settings, schema })
+        Ok(Aviso::with_schema(settings, schema))
     }
 
     /// A client with a given schema, whatever the settings say about where schemas come from.
     pub fn with_schema(settings: Settings, schema: Schema) -> Aviso {
-        Aviso { settings, schema }
+        Aviso {
+            settings,
+            schema,
+            store: Default::default(),
+        }
     }
 
     pub fn settings(&self) -> &Settings {
@@ -103,7 +109,16 @@ impl Aviso {
             .map_err(ParameterError::from)?)
     }
 
-    /// The store of the configured engine.
+    /// The store this client writes to, opened on first use.
+    fn store(&self) -> Result<std::sync::Arc<Store>, AvisoError> {
+        if let Some(store) = self.store.get() {
+            return Ok(store.clone());
+        }
+        let opened = std::sync::Arc::new(self.open_store()?);
+        Ok(self.store.get_or_init(|| opened).clone())
+    }
+
+    /// A new connection to the store of the configured engine.
     pub fn open_store(&self) -> Result<Store, AvisoError> {
         let engine = &self.settings.notification_engine.engine;
         match engine.engine_type {
@@ -205,7 +220,7 @@ impl Aviso {
         let keys = notification
             .keys(&self.schema, self.engine_name())
             .map_err(ParameterError::from)?;
-        let store = self.open_store()?;
+        let store = self.store()?;
         let writer = status::Writer::current(store.engine_name(), self.status_user()?);
         let message = format!("notification to key {}", keys.key);
         let previous = store.get(&keys.base).await?;
@@ -250,8 +265,7 @@ impl Aviso {
         parameters: &[(String, String)],
     ) -> Result<Option<Vec<u8>>, AvisoError> {
         let keys = self.key(parameters)?;
-        let store = self.open_store()?;
-        Ok(store.get(&keys.key).await?.map(|kv| kv.value))
+        Ok(self.store()?.get(&keys.key).await?.map(|kv| kv.value))
     }
 
     /// Listens with the listeners of `files` (or of the configuration) until `stop` turns true.
