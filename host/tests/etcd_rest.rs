@@ -579,3 +579,37 @@ fn killed_listeners_lose_nothing() {
     let _ = listener.kill();
     let _ = listener.wait();
 }
+
+/// `ttl=N` puts the notification, its status and admin keys on one lease: they expire together.
+#[test]
+fn notifications_with_a_ttl_expire_on_etcd() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let out = run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=Soon,ttl=1")],
+    );
+    assert_eq!(
+        stdout(&out),
+        "Done\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
+        "Soon\n"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])) != "None\n" {
+        assert!(Instant::now() < deadline, "the notification never expired");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    if let Some(python) = pyaviso() {
+        assert_eq!(
+            stdout(&run(&python, home.path(), &etcd, &["value", FLIGHT])),
+            "None\n"
+        );
+    }
+}

@@ -13,6 +13,9 @@ use tokio::sync::Mutex;
 
 use super::{KeyValue, StoreError};
 
+/// Most connections one client keeps to etcd (opened as calls need them).
+const CONNECTIONS: usize = 8;
+
 /// How requests are authenticated (pyaviso's `auth_type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EtcdAuth {
@@ -34,7 +37,9 @@ pub struct EtcdRest {
     timeout: Option<Duration>,
     auth: EtcdAuth,
     token: std::sync::Mutex<Option<String>>,
-    connection: Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>,
+    /// Kept-alive connections, used in turn, so that concurrent calls do not wait for each other.
+    connections: Vec<Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>>,
+    next_connection: std::sync::atomic::AtomicUsize,
 }
 
 impl std::fmt::Debug for EtcdRest {
@@ -58,7 +63,8 @@ impl EtcdRest {
             timeout,
             auth,
             token: std::sync::Mutex::new(None),
-            connection: Mutex::new(None),
+            connections: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
+            next_connection: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -137,7 +143,11 @@ impl EtcdRest {
         headers: &[(String, String)],
     ) -> Result<Value, StoreError> {
         let request = async {
-            let mut connection = self.connection.lock().await;
+            let index = self
+                .next_connection
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+                % CONNECTIONS;
+            let mut connection = self.connections[index].lock().await;
             // A kept-alive connection may have been closed by the server: reconnect once.
             for attempt in 0..2 {
                 if connection.as_ref().is_none_or(|c| c.is_closed()) {
