@@ -613,3 +613,105 @@ fn notifications_with_a_ttl_expire_on_etcd() {
         );
     }
 }
+
+/// A proxy that lets only `/v3/kv/range` through to etcd, like ECMWF's aviso-auth; every
+/// other path gets 403. Each request gets its own connection to etcd.
+fn range_only_proxy(etcd_port: u16) -> u16 {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap_or(0))
+                    })
+                    .unwrap_or(0);
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                if !head.starts_with("POST /v3/kv/range ") {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    return;
+                }
+                let mut upstream = std::net::TcpStream::connect(("127.0.0.1", etcd_port)).unwrap();
+                let request = format!(
+                    "POST /v3/kv/range HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
+                );
+                upstream.write_all(request.as_bytes()).unwrap();
+                upstream.write_all(&body).unwrap();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                let _ = client.write_all(&answer);
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn behind_a_range_only_proxy_listeners_poll() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let proxy = range_only_proxy(etcd.port);
+    let file = echo_listener(home.path());
+    let out = home.path().join("proxy.out");
+    let err = home.path().join("proxy.err");
+    let mut listener = command(&ours(), home.path(), &etcd)
+        .env("AVISO_NOTIFICATION_PORT", proxy.to_string())
+        .args(["listen", &file])
+        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&err)
+        .unwrap_or_default()
+        .contains("polling every")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "no fallback: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=through-the-proxy")],
+    );
+    while !std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .contains("through-the-proxy")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {}",
+            std::fs::read_to_string(&err).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
+    assert_eq!(listener.wait().unwrap().code(), Some(0));
+}

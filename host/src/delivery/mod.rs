@@ -86,6 +86,7 @@ async fn feed(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last = from;
+    let mut polling = false;
     let send = |changes: Vec<KeyValue>, last: &mut u64| {
         for group in changes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {
             if group[0].mod_revision <= *last {
@@ -108,8 +109,24 @@ async fn feed(
                         _ = stop.changed() => return Ok(()),
                     }
                 },
+                Store::EtcdRest(etcd) if polling => loop {
+                    send(etcd.changes_since(&base, last).await?, &mut last);
+                    tokio::select! {
+                        _ = tokio::time::sleep(poll) => {}
+                        _ = stop.changed() => return Ok(()),
+                    }
+                },
                 Store::EtcdRest(etcd) => {
-                    let mut watch = etcd.watch(&base, last + 1).await?;
+                    let mut watch = match etcd.watch(&base, last + 1).await {
+                        Ok(watch) => watch,
+                        // A proxy such as ECMWF's aviso-auth allows only /v3/kv/range.
+                        Err(error) if watch_refused(&error) => {
+                            tracing::warn!("{error}: watching is not available, polling every {poll:?} instead");
+                            polling = true;
+                            return Ok(());
+                        }
+                        Err(error) => return Err(error),
+                    };
                     loop {
                         let update = tokio::select! {
                             update = watch.next() => update?,
@@ -143,6 +160,18 @@ async fn feed(
             }
         }
     }
+}
+
+/// Whether a watch request was refused by the server or a proxy (rather than failing to connect).
+fn watch_refused(error: &StoreError) -> bool {
+    [
+        "answered 403",
+        "answered 404",
+        "answered 405",
+        "answered 501",
+    ]
+    .iter()
+    .any(|status| error.0.contains(status))
 }
 
 /// One listener: every revision it receives, in order; a revision whose required trigger
