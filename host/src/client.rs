@@ -9,7 +9,7 @@ use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
-use crate::store::{EtcdAuth, EtcdRest, FileStore, Store, replay, status};
+use crate::store::{EtcdAuth, EtcdGrpc, EtcdRest, FileStore, Store, replay, status};
 
 /// The last revision of a bounded replay for one listener.
 async fn replay_end(
@@ -130,9 +130,33 @@ impl Aviso {
                 engine.timeout.map(std::time::Duration::from_secs),
                 self.etcd_auth()?,
             ))),
-            other => Err(AvisoError::Unsupported(format!(
-                "the {other} engine is not available in this version of aviso yet; use etcd_rest or the embedded store (--test)"
-            ))),
+            EngineType::EtcdGrpc => {
+                use crate::config::AuthType;
+                let credentials = match self.settings.auth_type {
+                    AuthType::None => None,
+                    AuthType::Etcd => match self.credentials()? {
+                        (Some(user), password) => Some((user, password)),
+                        (None, _) => {
+                            return Err(AvisoError::Unsupported(
+                                "auth_type etcd needs a username (username, username_file or -u)"
+                                    .into(),
+                            ));
+                        }
+                    },
+                    other => {
+                        return Err(AvisoError::Unsupported(format!(
+                            "the etcd_grpc engine supports auth_type none and etcd, not {other:?}; use etcd_rest"
+                        )));
+                    }
+                };
+                Ok(Store::EtcdGrpc(EtcdGrpc::new(
+                    &engine.host,
+                    engine.port,
+                    engine.https,
+                    engine.timeout.map(std::time::Duration::from_secs),
+                    credentials,
+                )))
+            }
         }
     }
 
@@ -408,7 +432,7 @@ impl Aviso {
         // The embedded store is local and cheap to ask; etcd is asked every polling_interval.
         let poll = match store {
             Store::File(_) => delivery::EMBEDDED_POLL,
-            Store::EtcdRest(_) => std::time::Duration::from_secs(
+            Store::EtcdRest(_) | Store::EtcdGrpc(_) => std::time::Duration::from_secs(
                 self.settings.notification_engine.polling_interval.max(1),
             ),
         };

@@ -715,3 +715,112 @@ fn behind_a_range_only_proxy_listeners_poll() {
     unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
     assert_eq!(listener.wait().unwrap().code(), Some(0));
 }
+
+/// The gRPC engine on the same etcd: what it writes the gateway engine and pyaviso read, and
+/// its listener receives what they write; TTL, replay and etcd users work there too.
+#[test]
+fn the_grpc_engine_shares_the_store() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let grpc = |args: &[&str]| {
+        command(&ours(), home.path(), &etcd)
+            .env("AVISO_NOTIFICATION_ENGINE", "etcd_grpc")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = grpc(&["notify", &format!("{FLIGHT},payload=over-grpc")]);
+    assert_eq!(
+        stdout(&out),
+        "Done\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
+        "over-grpc\n"
+    );
+    if let Some(python) = pyaviso() {
+        assert_eq!(
+            stdout(&run(&python, home.path(), &etcd, &["value", FLIGHT])),
+            "over-grpc\n"
+        );
+    }
+    let status = etcd_post(
+        &etcd,
+        "kv/range",
+        r#"{"key": "L3RtcC9hdmlzby9mbGlnaHQv"}"#,
+        None,
+    );
+    let value = status
+        .split("\"value\":\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    use base64::Engine;
+    let decoded = String::from_utf8(
+        base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .unwrap(),
+    )
+    .unwrap();
+    assert!(decoded.contains(r#""engine": "ETCD_GRPC""#), "{decoded}");
+
+    let file = echo_listener(home.path());
+    let out_path = home.path().join("grpc.out");
+    let err_path = home.path().join("grpc.err");
+    let mut listener = command(&ours(), home.path(), &etcd)
+        .env("AVISO_NOTIFICATION_ENGINE", "etcd_grpc")
+        .args(["listen", &file])
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&err_path)
+        .unwrap_or_default()
+        .contains("Listening to")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=from-rest")],
+    );
+    while !std::fs::read_to_string(&out_path)
+        .unwrap_or_default()
+        .contains("from-rest")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "not delivered: {}",
+            std::fs::read_to_string(&err_path).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
+    assert_eq!(listener.wait().unwrap().code(), Some(0));
+
+    let out = grpc(&[
+        "notify",
+        &format!("{},payload=short,ttl=1", flight_number("TTL")),
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    while stdout(&grpc(&["value", &flight_number("TTL")])) != "None\n" {
+        assert!(
+            Instant::now() < deadline,
+            "the gRPC notification never expired"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}

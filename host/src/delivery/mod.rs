@@ -109,15 +109,15 @@ async fn feed(
                         _ = stop.changed() => return Ok(()),
                     }
                 },
-                Store::EtcdRest(etcd) if polling => loop {
-                    send(etcd.changes_since(&base, last).await?, &mut last);
+                Store::EtcdRest(_) | Store::EtcdGrpc(_) if polling => loop {
+                    send(store.changes_since(&base, last).await?, &mut last);
                     tokio::select! {
                         _ = tokio::time::sleep(poll) => {}
                         _ = stop.changed() => return Ok(()),
                     }
                 },
-                Store::EtcdRest(etcd) => {
-                    let mut watch = match etcd.watch(&base, last + 1).await {
+                Store::EtcdRest(_) | Store::EtcdGrpc(_) => {
+                    let mut watch = match store.watch(&base, last + 1).await {
                         Ok(watch) => watch,
                         // A proxy such as ECMWF's aviso-auth allows only /v3/kv/range.
                         Err(error) if watch_refused(&error) => {
@@ -141,8 +141,8 @@ async fn feed(
                                 tracing::warn!(
                                     "History of {base} before revision {revision} was compacted; delivering the current values written since revision {last}"
                                 );
-                                let now = etcd.revision().await?;
-                                send(etcd.changes_since(&base, last).await?, &mut last);
+                                let now = store.revision().await?;
+                                send(store.changes_since(&base, last).await?, &mut last);
                                 last = last.max(now);
                                 return Ok(());
                             }

@@ -2,11 +2,13 @@
 //! durable, safe for several processes, with revisions and history like etcd's) and etcd
 //! through its JSON gateway (`etcd_rest`).
 
+mod etcd_grpc;
 mod etcd_rest;
 mod file_based;
 pub mod replay;
 pub mod status;
 
+pub use etcd_grpc::{EtcdGrpc, GrpcWatch};
 pub use etcd_rest::{EtcdAuth, EtcdRest, Watch, WatchUpdate};
 pub use file_based::FileStore;
 
@@ -15,6 +17,22 @@ pub use file_based::FileStore;
 pub enum Store {
     File(FileStore),
     EtcdRest(EtcdRest),
+    EtcdGrpc(EtcdGrpc),
+}
+
+/// A live watch of either etcd engine.
+pub enum Watching {
+    Rest(Watch),
+    Grpc(GrpcWatch),
+}
+
+impl Watching {
+    pub async fn next(&mut self) -> Result<Option<WatchUpdate>, StoreError> {
+        match self {
+            Watching::Rest(watch) => watch.next().await,
+            Watching::Grpc(watch) => watch.next().await,
+        }
+    }
 }
 
 impl Store {
@@ -23,6 +41,7 @@ impl Store {
         match self {
             Store::File(store) => format!("the embedded store {}", store.path().display()),
             Store::EtcdRest(store) => store.address(),
+            Store::EtcdGrpc(store) => store.address().to_string(),
         }
     }
 
@@ -31,6 +50,7 @@ impl Store {
         match self {
             Store::File(_) => "FILE_BASED",
             Store::EtcdRest(_) => "ETCD_REST",
+            Store::EtcdGrpc(_) => "ETCD_GRPC",
         }
     }
 
@@ -38,6 +58,7 @@ impl Store {
         match self {
             Store::File(store) => store.get(key),
             Store::EtcdRest(store) => store.get(key).await,
+            Store::EtcdGrpc(store) => store.get(key).await,
         }
     }
 
@@ -45,6 +66,7 @@ impl Store {
         match self {
             Store::File(store) => store.revision(),
             Store::EtcdRest(store) => store.revision().await,
+            Store::EtcdGrpc(store) => store.revision().await,
         }
     }
 
@@ -56,6 +78,7 @@ impl Store {
         match self {
             Store::File(store) => store.put_all(pairs, ttl_seconds),
             Store::EtcdRest(store) => store.put_all(pairs, ttl_seconds).await,
+            Store::EtcdGrpc(store) => store.put_all(pairs, ttl_seconds).await,
         }
     }
 
@@ -74,6 +97,7 @@ impl Store {
                 Ok(changes)
             }
             Store::EtcdRest(store) => store.written_between(prefix, after, up_to).await,
+            Store::EtcdGrpc(store) => store.written_between(prefix, after, Some(up_to)).await,
         }
     }
 
@@ -86,6 +110,33 @@ impl Store {
         match self {
             Store::File(store) => store.changes_since(prefix, after_revision),
             Store::EtcdRest(store) => store.changes_since(prefix, after_revision).await,
+            Store::EtcdGrpc(store) => store.written_between(prefix, after_revision, None).await,
+        }
+    }
+
+    /// The value of `key` at `revision` (etcd only); `None` when absent then, or compacted.
+    pub async fn get_at(&self, key: &str, revision: u64) -> Result<Option<KeyValue>, StoreError> {
+        match self {
+            Store::File(_) => Err(StoreError(
+                "the embedded store keeps no past values by key".into(),
+            )),
+            Store::EtcdRest(store) => store.get_at(key, revision).await,
+            Store::EtcdGrpc(store) => store.get_at(key, revision).await,
+        }
+    }
+
+    /// Watches every write under `prefix` from `start_revision` on (etcd only).
+    pub async fn watch(&self, prefix: &str, start_revision: u64) -> Result<Watching, StoreError> {
+        match self {
+            Store::File(_) => Err(StoreError(
+                "the embedded store is polled, not watched".into(),
+            )),
+            Store::EtcdRest(store) => {
+                Ok(Watching::Rest(store.watch(prefix, start_revision).await?))
+            }
+            Store::EtcdGrpc(store) => {
+                Ok(Watching::Grpc(store.watch(prefix, start_revision).await?))
+            }
         }
     }
 }

@@ -50,11 +50,11 @@ pub async fn window(
                 },
             )
         }
-        Store::EtcdRest(etcd) => {
-            let Some(current) = etcd.get(base).await? else {
+        Store::EtcdRest(_) | Store::EtcdGrpc(_) => {
+            let Some(current) = store.get(base).await? else {
                 return Ok(if to.is_none() {
                     Some(Window {
-                        first: etcd.revision().await? + 1,
+                        first: store.revision().await? + 1,
                         last: None,
                     })
                 } else {
@@ -62,7 +62,7 @@ pub async fn window(
                 });
             };
             let mut fetch = async |revision: u64| -> Result<Status, StoreError> {
-                Ok(match etcd.get_at(base, revision).await? {
+                Ok(match store.get_at(base, revision).await? {
                     Some(kv) => parse(kv.mod_revision, &kv.value),
                     None => Status {
                         revision,

@@ -1,0 +1,239 @@
+//! etcd over its native gRPC API (crate `etcd-client`): the same operations as the JSON
+//! gateway engine, with etcd user/password authentication and TLS.
+
+use std::time::Duration;
+
+use etcd_client::{
+    Client, ConnectOptions, EventType, GetOptions, PutOptions, SortOrder, SortTarget, TlsOptions,
+    Txn, TxnOp, WatchOptions,
+};
+use tokio::sync::OnceCell;
+
+use super::{KeyValue, StoreError, WatchUpdate};
+
+/// A connection (made on first use) to one etcd member.
+pub struct EtcdGrpc {
+    endpoint: String,
+    options: ConnectOptions,
+    user: Option<String>,
+    client: OnceCell<Client>,
+}
+
+impl std::fmt::Debug for EtcdGrpc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EtcdGrpc({})", self.endpoint)
+    }
+}
+
+fn error(what: &str, e: etcd_client::Error) -> StoreError {
+    StoreError(format!("{what}: {e}"))
+}
+
+impl EtcdGrpc {
+    /// `credentials` are an etcd user and password.
+    pub fn new(
+        host: &str,
+        port: u16,
+        https: bool,
+        timeout: Option<Duration>,
+        credentials: Option<(String, String)>,
+    ) -> EtcdGrpc {
+        let scheme = if https { "https" } else { "http" };
+        let mut options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(10));
+        if let Some(timeout) = timeout {
+            options = options.with_timeout(timeout);
+        }
+        if https {
+            options = options.with_tls(TlsOptions::new().with_webpki_roots());
+        }
+        let user = credentials.as_ref().map(|(user, _)| user.clone());
+        if let Some((user, password)) = credentials {
+            options = options.with_user(user, password);
+        }
+        EtcdGrpc {
+            endpoint: format!("{scheme}://{host}:{port}"),
+            options,
+            user,
+            client: OnceCell::new(),
+        }
+    }
+
+    pub fn address(&self) -> &str {
+        &self.endpoint
+    }
+
+    /// The etcd user written into status records.
+    pub fn user(&self) -> Option<String> {
+        self.user.clone()
+    }
+
+    async fn client(&self) -> Result<Client, StoreError> {
+        self.client
+            .get_or_try_init(|| async {
+                Client::connect([self.endpoint.as_str()], Some(self.options.clone()))
+                    .await
+                    .map_err(|e| error(&format!("Unable to connect to {}", self.endpoint), e))
+            })
+            .await
+            .cloned()
+    }
+
+    pub async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let answer = self
+            .client()
+            .await?
+            .get(key, None)
+            .await
+            .map_err(|e| error("Not able to pull key", e))?;
+        Ok(answer.kvs().first().map(convert))
+    }
+
+    /// The value of `key` at `revision`; `None` if absent then or compacted away.
+    pub async fn get_at(&self, key: &str, revision: u64) -> Result<Option<KeyValue>, StoreError> {
+        match self
+            .client()
+            .await?
+            .get(key, Some(GetOptions::new().with_revision(revision as i64)))
+            .await
+        {
+            Ok(answer) => Ok(answer.kvs().first().map(convert)),
+            Err(e) if e.to_string().contains("compacted") => Ok(None),
+            Err(e) => Err(error("Not able to pull key", e)),
+        }
+    }
+
+    pub async fn revision(&self) -> Result<u64, StoreError> {
+        let answer = self
+            .client()
+            .await?
+            .get("/", Some(GetOptions::new().with_keys_only()))
+            .await
+            .map_err(|e| error("Not able to read the revision", e))?;
+        Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
+    }
+
+    pub async fn put_all(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+    ) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let lease = match ttl_seconds {
+            Some(ttl) => Some(
+                client
+                    .lease_grant(ttl as i64, None)
+                    .await
+                    .map_err(|e| error("Not able to request a lease", e))?
+                    .id(),
+            ),
+            None => None,
+        };
+        let operations: Vec<TxnOp> = pairs
+            .iter()
+            .map(|(key, value)| {
+                TxnOp::put(
+                    key.as_str(),
+                    value.clone(),
+                    lease.map(|id| PutOptions::new().with_lease(id)),
+                )
+            })
+            .collect();
+        let answer = client
+            .txn(Txn::new().and_then(operations))
+            .await
+            .map_err(|e| error("Not able to execute the transaction", e))?;
+        if !answer.succeeded() {
+            return Err(StoreError("Not able to execute the transaction".into()));
+        }
+        Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
+    }
+
+    /// The current values under `prefix` last written in `(after, up_to]`, in revision order.
+    pub async fn written_between(
+        &self,
+        prefix: &str,
+        after: u64,
+        up_to: Option<u64>,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let mut options = GetOptions::new()
+            .with_prefix()
+            .with_min_mod_revision(after as i64 + 1)
+            .with_sort(SortTarget::Mod, SortOrder::Ascend);
+        if let Some(up_to) = up_to {
+            options = options.with_max_mod_revision(up_to as i64);
+        }
+        let answer = self
+            .client()
+            .await?
+            .get(prefix, Some(options))
+            .await
+            .map_err(|e| error("Not able to pull key", e))?;
+        let mut values: Vec<KeyValue> = answer.kvs().iter().map(convert).collect();
+        values.sort_by(|a, b| (a.mod_revision, &a.key).cmp(&(b.mod_revision, &b.key)));
+        Ok(values)
+    }
+
+    pub async fn watch(&self, prefix: &str, start_revision: u64) -> Result<GrpcWatch, StoreError> {
+        let stream = self
+            .client()
+            .await?
+            .watch(
+                prefix,
+                Some(
+                    WatchOptions::new()
+                        .with_prefix()
+                        .with_start_revision(start_revision as i64),
+                ),
+            )
+            .await
+            .map_err(|e| error("Not able to watch", e))?;
+        Ok(GrpcWatch { stream })
+    }
+}
+
+/// A live gRPC watch on one prefix.
+pub struct GrpcWatch {
+    stream: etcd_client::WatchStream,
+}
+
+impl GrpcWatch {
+    pub async fn next(&mut self) -> Result<Option<WatchUpdate>, StoreError> {
+        loop {
+            let Some(answer) = self
+                .stream
+                .message()
+                .await
+                .map_err(|e| error("the etcd watch stream broke", e))?
+            else {
+                return Ok(None);
+            };
+            if answer.compact_revision() > 0 {
+                return Ok(Some(WatchUpdate::Compacted(
+                    answer.compact_revision() as u64
+                )));
+            }
+            if answer.canceled() {
+                return Err(StoreError("etcd canceled the watch".into()));
+            }
+            let puts: Vec<KeyValue> = answer
+                .events()
+                .iter()
+                .filter(|event| event.event_type() == EventType::Put)
+                .filter_map(|event| event.kv().map(convert))
+                .collect();
+            if !puts.is_empty() {
+                return Ok(Some(WatchUpdate::Puts(puts)));
+            }
+        }
+    }
+}
+
+fn convert(kv: &etcd_client::KeyValue) -> KeyValue {
+    KeyValue {
+        key: String::from_utf8_lossy(kv.key()).into_owned(),
+        value: kv.value().to_vec(),
+        create_revision: kv.create_revision() as u64,
+        mod_revision: kv.mod_revision() as u64,
+        version: kv.version() as u64,
+    }
+}
