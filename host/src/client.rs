@@ -149,13 +149,13 @@ impl Aviso {
                         )));
                     }
                 };
-                Ok(Store::EtcdGrpc(EtcdGrpc::new(
+                Ok(Store::EtcdGrpc(Box::new(EtcdGrpc::new(
                     &engine.host,
                     engine.port,
                     engine.https,
                     engine.timeout.map(std::time::Duration::from_secs),
                     credentials,
-                )))
+                ))))
             }
         }
     }

@@ -17,7 +17,7 @@ pub use file_based::FileStore;
 pub enum Store {
     File(FileStore),
     EtcdRest(EtcdRest),
-    EtcdGrpc(EtcdGrpc),
+    EtcdGrpc(Box<EtcdGrpc>),
 }
 
 /// A live watch of either etcd engine.
