@@ -124,8 +124,7 @@ impl Aviso {
         match engine.engine_type {
             EngineType::FileBased => Ok(Store::File(FileStore::open(&FileStore::standard_path())?)),
             EngineType::EtcdRest => Ok(Store::EtcdRest(EtcdRest::new(
-                &engine.host,
-                engine.port,
+                &self.settings.notification_engine.endpoints,
                 engine.https,
                 engine.timeout.map(std::time::Duration::from_secs),
                 self.etcd_auth()?,
@@ -150,8 +149,7 @@ impl Aviso {
                     }
                 };
                 Ok(Store::EtcdGrpc(Box::new(EtcdGrpc::new(
-                    &engine.host,
-                    engine.port,
+                    &self.settings.notification_engine.endpoints,
                     engine.https,
                     engine.timeout.map(std::time::Duration::from_secs),
                     credentials,

@@ -824,3 +824,80 @@ fn the_grpc_engine_shares_the_store() {
         std::thread::sleep(Duration::from_millis(250));
     }
 }
+
+/// A three-member cluster: when the member in use dies, notify and listen go on with another.
+#[test]
+fn cluster_endpoints_fail_over() {
+    let mut members = Etcd::cluster(3);
+    let endpoints = members
+        .iter()
+        .map(|m| format!("127.0.0.1:{}", m.port))
+        .collect::<Vec<_>>()
+        .join(",");
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    let with_endpoints = |command: &mut Command| {
+        command.env("AVISO_NOTIFICATION_ENDPOINTS", &endpoints);
+    };
+    let out_path = home.path().join("cluster.out");
+    let err_path = home.path().join("cluster.err");
+    let mut listen = command(&ours(), home.path(), &members[0]);
+    with_endpoints(&mut listen);
+    let mut listener = listen
+        .args(["listen", &file])
+        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(90);
+    let wait_for = |path: &Path, text: &str| {
+        while !std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .contains(text)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "waited for {text}: {}",
+                std::fs::read_to_string(&err_path).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    wait_for(&err_path, "Listening to");
+    for (engine, payload) in [("etcd_rest", "before"), ("etcd_grpc", "before-grpc")] {
+        let mut notify = command(&ours(), home.path(), &members[0]);
+        with_endpoints(&mut notify);
+        let out = notify
+            .env("AVISO_NOTIFICATION_ENGINE", engine)
+            .args(["notify", &format!("{FLIGHT},payload={payload}")])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            "Done\n",
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(&out_path, payload);
+    }
+    members[0].kill();
+    for (engine, payload) in [("etcd_rest", "after"), ("etcd_grpc", "after-grpc")] {
+        let mut notify = command(&ours(), home.path(), &members[1]);
+        with_endpoints(&mut notify);
+        let out = notify
+            .env("AVISO_NOTIFICATION_ENGINE", engine)
+            .args(["notify", &format!("{FLIGHT},payload={payload}")])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            "Done\n",
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(&out_path, payload);
+    }
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
+    assert_eq!(listener.wait().unwrap().code(), Some(0));
+}

@@ -35,6 +35,7 @@ impl fmt::Display for Origin {
 /// whole values (`logging`, `listeners`, `plugins`) are replaced by a later layer.
 pub(super) const KNOWN_SETTINGS: &[&str] = &[
     "notification_engine.host",
+    "notification_engine.endpoints",
     "notification_engine.port",
     "notification_engine.https",
     "notification_engine.type",
@@ -71,6 +72,10 @@ const SECTIONS: &[&str] = &["notification_engine", "configuration_engine"];
 /// `AVISO_AUTOMATIC_RETRY_DELAY` set both engines, as in pyaviso.
 pub(super) const ENVIRONMENT: &[(&str, &[&str])] = &[
     ("AVISO_NOTIFICATION_HOST", &["notification_engine.host"]),
+    (
+        "AVISO_NOTIFICATION_ENDPOINTS",
+        &["notification_engine.endpoints"],
+    ),
     ("AVISO_NOTIFICATION_PORT", &["notification_engine.port"]),
     ("AVISO_NOTIFICATION_HTTPS", &["notification_engine.https"]),
     ("AVISO_NOTIFICATION_ENGINE", &["notification_engine.type"]),

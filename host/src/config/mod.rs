@@ -102,6 +102,9 @@ pub struct EngineSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct NotificationEngineSettings {
     pub engine: EngineSettings,
+    /// The members of an etcd cluster (`notification_engine.endpoints`), tried in turn; just
+    /// `host:port` when not set (or when `-H`/`-P` are given).
+    pub endpoints: Vec<(String, u16)>,
     /// Seconds between polls where the store offers no watch.
     pub polling_interval: u64,
     /// Configuration service holding the remote schema.
@@ -248,8 +251,10 @@ impl Settings {
                     .optional_seconds(&format!("{section}.automatic_retry_delay"), Some(15))?,
             })
         };
+        let notification_engine_settings = engine("notification_engine")?;
         let notification_engine = NotificationEngineSettings {
-            engine: engine("notification_engine")?,
+            endpoints: r.endpoints(&notification_engine_settings)?,
+            engine: notification_engine_settings,
             polling_interval: r.seconds("notification_engine.polling_interval", 30)?,
             service: r.string("notification_engine.service", "aviso/v1")?,
             catchup: r.bool("notification_engine.catchup", true)?,
@@ -510,6 +515,54 @@ impl Resolver<'_> {
                 "a whole number (0 or more) or null",
             )),
         }
+    }
+
+    /// `notification_engine.endpoints`: a list (or comma-separated text) of `host:port`.
+    fn endpoints(&self, engine: &EngineSettings) -> Result<Vec<(String, u16)>, ConfigError> {
+        let setting = "notification_engine.endpoints";
+        let single = vec![(engine.host.clone(), engine.port)];
+        let from_cli = |name: &str| matches!(self.raw(name), Some((_, Origin::Cli(_))));
+        if from_cli("notification_engine.host") || from_cli("notification_engine.port") {
+            return Ok(single);
+        }
+        let (entries, origin) = match self.raw(setting) {
+            None | Some((YamlValue::Null, _)) => return Ok(single),
+            Some((YamlValue::Scalar(s), origin)) => (
+                s.text
+                    .split(',')
+                    .map(|e| e.trim().to_string())
+                    .collect::<Vec<_>>(),
+                origin,
+            ),
+            Some((YamlValue::Seq(items), origin)) => {
+                (items.iter().map(|i| i.to_string()).collect(), origin)
+            }
+            Some((value, origin)) => {
+                return Err(self.invalid(setting, &value, origin, "a list of host:port"));
+            }
+        };
+        entries
+            .iter()
+            .map(|entry| {
+                entry
+                    .rsplit_once(':')
+                    .and_then(|(host, port)| {
+                        Some((
+                            host.to_string(),
+                            port.parse::<u16>().ok().filter(|p| *p > 0)?,
+                        ))
+                    })
+                    .filter(|(host, _)| !host.is_empty())
+                    .ok_or_else(|| {
+                        self.invalid(
+                            setting,
+                            &YamlValue::plain(entry.clone()),
+                            origin.clone(),
+                            "a list of host:port",
+                        )
+                    })
+            })
+            .collect()
     }
 
     fn port(&self, setting: &str, default: u16) -> Result<u16, ConfigError> {

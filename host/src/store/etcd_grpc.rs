@@ -13,7 +13,7 @@ use super::{KeyValue, StoreError, WatchUpdate};
 
 /// A connection (made on first use) to one etcd member.
 pub struct EtcdGrpc {
-    endpoint: String,
+    endpoints: Vec<String>,
     options: ConnectOptions,
     user: Option<String>,
     client: OnceCell<Client>,
@@ -21,7 +21,7 @@ pub struct EtcdGrpc {
 
 impl std::fmt::Debug for EtcdGrpc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EtcdGrpc({})", self.endpoint)
+        write!(f, "EtcdGrpc({})", self.endpoints.join(","))
     }
 }
 
@@ -29,11 +29,36 @@ fn error(what: &str, e: etcd_client::Error) -> StoreError {
     StoreError(format!("{what}: {e}"))
 }
 
+/// Runs a call again (a few times, briefly) while etcd is unavailable: a cluster member that
+/// died or a leader election; the client then reaches another member.
+async fn retrying<T, F>(mut call: impl FnMut() -> F) -> Result<T, etcd_client::Error>
+where
+    F: Future<Output = Result<T, etcd_client::Error>>,
+{
+    let mut attempt = 0u64;
+    loop {
+        match call().await {
+            Err(e) if attempt < 5 && is_unavailable(&e) => {
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn is_unavailable(e: &etcd_client::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    text.contains("unavailable")
+        || text.contains("leader changed")
+        || text.contains("connect error")
+}
+
 impl EtcdGrpc {
     /// `credentials` are an etcd user and password.
+    /// `endpoints`: the cluster's members (the client balances and fails over between them).
     pub fn new(
-        host: &str,
-        port: u16,
+        endpoints: &[(String, u16)],
         https: bool,
         timeout: Option<Duration>,
         credentials: Option<(String, String)>,
@@ -51,15 +76,18 @@ impl EtcdGrpc {
             options = options.with_user(user, password);
         }
         EtcdGrpc {
-            endpoint: format!("{scheme}://{host}:{port}"),
+            endpoints: endpoints
+                .iter()
+                .map(|(host, port)| format!("{scheme}://{host}:{port}"))
+                .collect(),
             options,
             user,
             client: OnceCell::new(),
         }
     }
 
-    pub fn address(&self) -> &str {
-        &self.endpoint
+    pub fn address(&self) -> String {
+        self.endpoints.join(",")
     }
 
     /// The etcd user written into status records.
@@ -70,31 +98,39 @@ impl EtcdGrpc {
     async fn client(&self) -> Result<Client, StoreError> {
         self.client
             .get_or_try_init(|| async {
-                Client::connect([self.endpoint.as_str()], Some(self.options.clone()))
+                Client::connect(&self.endpoints, Some(self.options.clone()))
                     .await
-                    .map_err(|e| error(&format!("Unable to connect to {}", self.endpoint), e))
+                    .map_err(|e| {
+                        error(
+                            &format!("Unable to connect to {}", self.endpoints.join(",")),
+                            e,
+                        )
+                    })
             })
             .await
             .cloned()
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        let answer = self
-            .client()
-            .await?
-            .get(key, None)
-            .await
-            .map_err(|e| error("Not able to pull key", e))?;
+        let client = self.client().await?;
+        let answer = retrying(|| {
+            let (mut client, key) = (client.clone(), key.to_string());
+            async move { client.get(key, None).await }
+        })
+        .await
+        .map_err(|e| error("Not able to pull key", e))?;
         Ok(answer.kvs().first().map(convert))
     }
 
     /// The value of `key` at `revision`; `None` if absent then or compacted away.
     pub async fn get_at(&self, key: &str, revision: u64) -> Result<Option<KeyValue>, StoreError> {
-        match self
-            .client()
-            .await?
-            .get(key, Some(GetOptions::new().with_revision(revision as i64)))
-            .await
+        let client = self.client().await?;
+        let options = GetOptions::new().with_revision(revision as i64);
+        match retrying(|| {
+            let (mut client, key, options) = (client.clone(), key.to_string(), options.clone());
+            async move { client.get(key, Some(options)).await }
+        })
+        .await
         {
             Ok(answer) => Ok(answer.kvs().first().map(convert)),
             Err(e) if e.to_string().contains("compacted") => Ok(None),
@@ -103,12 +139,17 @@ impl EtcdGrpc {
     }
 
     pub async fn revision(&self) -> Result<u64, StoreError> {
-        let answer = self
-            .client()
-            .await?
-            .get("/", Some(GetOptions::new().with_keys_only()))
-            .await
-            .map_err(|e| error("Not able to read the revision", e))?;
+        let client = self.client().await?;
+        let answer = retrying(|| {
+            let mut client = client.clone();
+            async move {
+                client
+                    .get("/", Some(GetOptions::new().with_keys_only()))
+                    .await
+            }
+        })
+        .await
+        .map_err(|e| error("Not able to read the revision", e))?;
         Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
     }
 
@@ -117,14 +158,16 @@ impl EtcdGrpc {
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let mut client = self.client().await?;
+        let client = self.client().await?;
         let lease = match ttl_seconds {
             Some(ttl) => Some(
-                client
-                    .lease_grant(ttl as i64, None)
-                    .await
-                    .map_err(|e| error("Not able to request a lease", e))?
-                    .id(),
+                retrying(|| {
+                    let mut client = client.clone();
+                    async move { client.lease_grant(ttl as i64, None).await }
+                })
+                .await
+                .map_err(|e| error("Not able to request a lease", e))?
+                .id(),
             ),
             None => None,
         };
@@ -138,10 +181,12 @@ impl EtcdGrpc {
                 )
             })
             .collect();
-        let answer = client
-            .txn(Txn::new().and_then(operations))
-            .await
-            .map_err(|e| error("Not able to execute the transaction", e))?;
+        let answer = retrying(|| {
+            let (mut client, operations) = (client.clone(), operations.clone());
+            async move { client.txn(Txn::new().and_then(operations)).await }
+        })
+        .await
+        .map_err(|e| error("Not able to execute the transaction", e))?;
         if !answer.succeeded() {
             return Err(StoreError("Not able to execute the transaction".into()));
         }
@@ -162,31 +207,31 @@ impl EtcdGrpc {
         if let Some(up_to) = up_to {
             options = options.with_max_mod_revision(up_to as i64);
         }
-        let answer = self
-            .client()
-            .await?
-            .get(prefix, Some(options))
-            .await
-            .map_err(|e| error("Not able to pull key", e))?;
+        let client = self.client().await?;
+        let answer = retrying(|| {
+            let (mut client, prefix, options) =
+                (client.clone(), prefix.to_string(), options.clone());
+            async move { client.get(prefix, Some(options)).await }
+        })
+        .await
+        .map_err(|e| error("Not able to pull key", e))?;
         let mut values: Vec<KeyValue> = answer.kvs().iter().map(convert).collect();
         values.sort_by(|a, b| (a.mod_revision, &a.key).cmp(&(b.mod_revision, &b.key)));
         Ok(values)
     }
 
     pub async fn watch(&self, prefix: &str, start_revision: u64) -> Result<GrpcWatch, StoreError> {
-        let stream = self
-            .client()
-            .await?
-            .watch(
-                prefix,
-                Some(
-                    WatchOptions::new()
-                        .with_prefix()
-                        .with_start_revision(start_revision as i64),
-                ),
-            )
-            .await
-            .map_err(|e| error("Not able to watch", e))?;
+        let client = self.client().await?;
+        let options = WatchOptions::new()
+            .with_prefix()
+            .with_start_revision(start_revision as i64);
+        let stream = retrying(|| {
+            let (mut client, prefix, options) =
+                (client.clone(), prefix.to_string(), options.clone());
+            async move { client.watch(prefix, Some(options)).await }
+        })
+        .await
+        .map_err(|e| error("Not able to watch", e))?;
         Ok(GrpcWatch { stream })
     }
 }

@@ -13,6 +13,9 @@ use tokio::sync::Mutex;
 
 use super::{KeyValue, StoreError};
 
+/// How often a 5xx answer (etcd changing leader, a proxy's hiccup) is tried again.
+const TRANSIENT_RETRIES: u32 = 5;
+
 /// Most connections one client keeps to etcd (opened as calls need them).
 const CONNECTIONS: usize = 8;
 
@@ -31,8 +34,9 @@ pub enum EtcdAuth {
 
 /// A connection to one etcd member's gateway.
 pub struct EtcdRest {
-    host: String,
-    port: u16,
+    /// The cluster's members; requests go to `current` until it fails, then to the next.
+    endpoints: Vec<(String, u16)>,
+    current: std::sync::atomic::AtomicUsize,
     https: bool,
     timeout: Option<Duration>,
     auth: EtcdAuth,
@@ -44,21 +48,21 @@ pub struct EtcdRest {
 
 impl std::fmt::Debug for EtcdRest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "EtcdRest({}:{})", self.host, self.port)
+        write!(f, "EtcdRest({})", self.address())
     }
 }
 
 impl EtcdRest {
+    /// `endpoints`: at least one `(host, port)`.
     pub fn new(
-        host: &str,
-        port: u16,
+        endpoints: &[(String, u16)],
         https: bool,
         timeout: Option<Duration>,
         auth: EtcdAuth,
     ) -> EtcdRest {
         EtcdRest {
-            host: host.to_string(),
-            port,
+            endpoints: endpoints.to_vec(),
+            current: std::sync::atomic::AtomicUsize::new(0),
             https,
             timeout,
             auth,
@@ -66,6 +70,11 @@ impl EtcdRest {
             connections: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
             next_connection: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    fn endpoint(&self, index: usize) -> (&str, u16) {
+        let (host, port) = &self.endpoints[index % self.endpoints.len()];
+        (host, *port)
     }
 
     /// The user written into status records (`etcd_user`): the etcd user, else none.
@@ -113,17 +122,33 @@ impl EtcdRest {
     }
 
     pub fn address(&self) -> String {
-        format!("{}:{}", self.host, self.port)
+        let (host, port) = self.endpoint(self.current.load(std::sync::atomic::Ordering::Relaxed));
+        format!("{host}:{port}")
     }
 
     fn url(&self, path: &str) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}:{}/v3/{path}", self.host, self.port)
+        format!("{scheme}://{}/v3/{path}", self.address())
     }
 
     /// POSTs `body` to `/v3/<path>`, authenticated, and returns the JSON answer. An expired etcd
     /// token is renewed once.
     async fn call(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
+        // A cluster electing a leader answers 503 for a moment: try again a few times.
+        let mut attempt = 0;
+        loop {
+            match self.call_once(path, body).await {
+                Err(error) if attempt < TRANSIENT_RETRIES && error.0.contains(" answered 5") => {
+                    attempt += 1;
+                    tracing::debug!("{error}; trying again");
+                    tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
         let headers = self.auth_headers().await?;
         match self.send(path, body, &headers).await {
             Err(error) if matches!(self.auth, EtcdAuth::Etcd { .. }) && is_auth_failure(&error) => {
@@ -221,13 +246,36 @@ impl EtcdRest {
         let unable = |e: &dyn std::fmt::Display| {
             StoreError(format!("Unable to connect to {}: {e}", self.url("")))
         };
-        let tcp = TcpStream::connect((self.host.as_str(), self.port))
-            .await
-            .map_err(|e| unable(&e))?;
+        // The member in use first, then the others in turn: failover within a cluster.
+        let first = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        let mut connected = None;
+        let mut last_error = None;
+        for offset in 0..self.endpoints.len() {
+            let index = (first + offset) % self.endpoints.len();
+            let (host, port) = self.endpoint(index);
+            match TcpStream::connect((host, port)).await {
+                Ok(tcp) => {
+                    if offset > 0 {
+                        tracing::warn!("Switching to etcd member {host}:{port}");
+                    }
+                    self.current
+                        .store(index, std::sync::atomic::Ordering::Relaxed);
+                    connected = Some((tcp, host.to_string()));
+                    break;
+                }
+                Err(error) => last_error = Some(error),
+            }
+        }
+        let Some((tcp, host)) = connected else {
+            let error = last_error
+                .map(|e| e.to_string())
+                .unwrap_or_else(|| "no endpoint".into());
+            return Err(unable(&error));
+        };
         let stream: std::pin::Pin<Box<dyn Stream>> = if self.https {
             let config = crate::plugin::tls_config(true).map_err(|e| unable(&e))?;
-            let name = rustls::pki_types::ServerName::try_from(self.host.clone())
-                .map_err(|e| unable(&e))?;
+            let name =
+                rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| unable(&e))?;
             let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await

@@ -41,7 +41,7 @@ impl Store {
         match self {
             Store::File(store) => format!("the embedded store {}", store.path().display()),
             Store::EtcdRest(store) => store.address(),
-            Store::EtcdGrpc(store) => store.address().to_string(),
+            Store::EtcdGrpc(store) => store.address(),
         }
     }
 

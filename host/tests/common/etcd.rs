@@ -1,5 +1,5 @@
-//! A real etcd (Debian's `etcd-server`) on free loopback ports in a temporary directory,
-//! stopped by PID when dropped.
+//! A real etcd (Debian's `etcd-server`), alone or as a cluster, on free loopback ports in
+//! temporary directories, stopped by PID when dropped.
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
@@ -9,6 +9,8 @@ pub struct Etcd {
     child: Child,
     pub port: u16,
     peer: u16,
+    name: String,
+    cluster: String,
     dir: tempfile::TempDir,
 }
 
@@ -22,25 +24,51 @@ fn free_port() -> u16 {
 
 impl Etcd {
     pub fn start() -> Etcd {
-        let dir = tempfile::tempdir().unwrap();
-        let port = free_port();
-        let peer = free_port();
-        let child = spawn(&dir, port, peer);
-        let etcd = Etcd {
-            child,
-            port,
-            peer,
-            dir,
-        };
-        etcd.wait_until_ready();
-        etcd
+        Etcd::cluster(1).remove(0)
+    }
+
+    /// A cluster of `size` members on loopback, each in its own directory.
+    pub fn cluster(size: usize) -> Vec<Etcd> {
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let cluster = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (_, peer))| format!("member{i}=http://127.0.0.1:{peer}"))
+            .collect::<Vec<_>>()
+            .join(",");
+        let members: Vec<Etcd> = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (port, peer))| {
+                let dir = tempfile::tempdir().unwrap();
+                let name = format!("member{i}");
+                let child = spawn(&dir, &name, *port, *peer, &cluster);
+                Etcd {
+                    child,
+                    port: *port,
+                    peer: *peer,
+                    name,
+                    cluster: cluster.clone(),
+                    dir,
+                }
+            })
+            .collect();
+        for member in &members {
+            member.wait_until_ready();
+        }
+        members
+    }
+
+    /// Kills this member (SIGKILL).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 
     /// Kills etcd and starts it again on the same ports and data.
     pub fn restart(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        self.child = spawn(&self.dir, self.port, self.peer);
+        self.kill();
+        self.child = spawn(&self.dir, &self.name, self.port, self.peer, &self.cluster);
         self.wait_until_ready();
     }
 
@@ -57,13 +85,13 @@ impl Etcd {
     }
 }
 
-fn spawn(dir: &tempfile::TempDir, port: u16, peer: u16) -> Child {
+fn spawn(dir: &tempfile::TempDir, name: &str, port: u16, peer: u16, cluster: &str) -> Child {
     let client_url = format!("http://127.0.0.1:{port}");
     let peer_url = format!("http://127.0.0.1:{peer}");
     Command::new("etcd")
         .arg("--data-dir")
         .arg(dir.path().join("data"))
-        .args(["--name", "aviso-test"])
+        .args(["--name", name])
         .args([
             "--listen-client-urls",
             &client_url,
@@ -76,7 +104,12 @@ fn spawn(dir: &tempfile::TempDir, port: u16, peer: u16) -> Child {
             "--initial-advertise-peer-urls",
             &peer_url,
         ])
-        .args(["--initial-cluster", &format!("aviso-test={peer_url}")])
+        .args([
+            "--initial-cluster",
+            cluster,
+            "--initial-cluster-state",
+            "new",
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -102,7 +135,6 @@ fn answers(port: u16) -> bool {
 
 impl Drop for Etcd {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
