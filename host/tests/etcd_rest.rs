@@ -901,3 +901,117 @@ fn cluster_endpoints_fail_over() {
     unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
     assert_eq!(listener.wait().unwrap().code(), Some(0));
 }
+
+/// A proxy in front of etcd that records the authentication headers of each request.
+fn recording_proxy(etcd_port: u16) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let record = seen.clone();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { continue };
+            let record = record.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(client.try_clone().unwrap());
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let lower = head.to_ascii_lowercase();
+                let header = |name: &str| {
+                    lower
+                        .lines()
+                        .position(|l| l.starts_with(name))
+                        .map(|i| {
+                            head.lines()
+                                .nth(i)
+                                .unwrap()
+                                .split_once(": ")
+                                .unwrap()
+                                .1
+                                .to_string()
+                        })
+                        .unwrap_or_default()
+                };
+                record.lock().unwrap().push(format!(
+                    "{}|{}",
+                    header("authorization:"),
+                    header("x-auth-type:")
+                ));
+                let length: usize = header("content-length:").parse().unwrap_or(0);
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                let mut upstream = std::net::TcpStream::connect(("127.0.0.1", etcd_port)).unwrap();
+                let request = format!(
+                    "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
+                );
+                upstream.write_all(request.as_bytes()).unwrap();
+                upstream.write_all(&body).unwrap();
+                let mut answer = Vec::new();
+                let _ = upstream.read_to_end(&mut answer);
+                let _ = client.write_all(&answer);
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// ecmwf, openid and plain authentication send pyaviso's headers on every request.
+#[test]
+fn proxy_authentication_headers() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let key = home.path().join("key");
+    std::fs::write(&key, "tok3n\n").unwrap();
+    let user = home.path().join("user");
+    std::fs::write(&user, "alice\n").unwrap();
+    for (auth_type, expected) in [
+        ("ecmwf", "Bearer tok3n|ecmwf"),
+        ("openid", "Bearer tok3n|openid"),
+        ("plain", "Basic YWxpY2U6dG9rM24=|plain"),
+    ] {
+        let (port, seen) = recording_proxy(etcd.port);
+        let out = command(&ours(), home.path(), &etcd)
+            .env("AVISO_NOTIFICATION_PORT", port.to_string())
+            .env("AVISO_AUTH_TYPE", auth_type)
+            .env("AVISO_USERNAME_FILE", &user)
+            .env("AVISO_KEY_FILE", &key)
+            .args(["notify", &format!("{FLIGHT},payload={auth_type}")])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            "Done\n",
+            "{auth_type}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let seen = seen.lock().unwrap().clone();
+        assert!(
+            !seen.is_empty() && seen.iter().all(|h| h == expected),
+            "{auth_type}: {seen:?}"
+        );
+    }
+    // A missing key file is a clear error.
+    let out = command(&ours(), home.path(), &etcd)
+        .env("AVISO_AUTH_TYPE", "ecmwf")
+        .env("AVISO_KEY_FILE", home.path().join("nope"))
+        .args(["notify", FLIGHT])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Not able to read the key file"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
