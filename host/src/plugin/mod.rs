@@ -10,7 +10,7 @@ mod outbound;
 use std::sync::Arc;
 use std::time::Duration;
 
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
 pub use cache::ComponentCache;
@@ -121,6 +121,9 @@ pub struct Output {
 pub struct PluginEngine {
     engine: Engine,
     cache: ComponentCache,
+    /// Components already compiled in this process, by SHA-256: a hundred listeners with an
+    /// echo trigger share one copy of its machine code.
+    loaded: Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, Component>>>,
 }
 
 impl PluginEngine {
@@ -143,7 +146,11 @@ impl PluginEngine {
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(error)?;
         start_epoch_ticker(&engine);
-        Ok(PluginEngine { engine, cache })
+        Ok(PluginEngine {
+            engine,
+            cache,
+            loaded: Arc::default(),
+        })
     }
 
     pub fn engine(&self) -> &Engine {
@@ -170,7 +177,7 @@ impl PluginEngine {
                 MAX_MEMORY_BYTES >> 20
             )));
         }
-        let component = self.cache.load(&self.engine, wasm).map_err(load_error)?;
+        let component = self.component(wasm).map_err(load_error)?;
         grants::check_imports(&self.engine, &component, &grants).map_err(load_error)?;
         let linker = build_linker(&self.engine, &grants).map_err(|e| load_error(e.to_string()))?;
         let tls = match grants.http {
@@ -194,6 +201,28 @@ impl PluginEngine {
                 limits,
             }),
         })
+    }
+}
+
+impl PluginEngine {
+    /// The compiled component for these bytes, compiled (or read from the disk cache) once.
+    fn component(&self, wasm: &[u8]) -> Result<Component, String> {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(wasm).to_vec();
+        if let Some(component) = self
+            .loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&digest)
+        {
+            return Ok(component.clone());
+        }
+        let component = self.cache.load(&self.engine, wasm)?;
+        self.loaded
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(digest, component.clone());
+        Ok(component)
     }
 }
 
