@@ -124,6 +124,7 @@ pub struct PluginEngine {
     /// Components already compiled in this process, by SHA-256: a hundred listeners with an
     /// echo trigger share one copy of its machine code.
     loaded: Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, Component>>>,
+    calls: Arc<CallsInFlight>,
 }
 
 impl PluginEngine {
@@ -145,11 +146,13 @@ impl PluginEngine {
             .epoch_interruption(true)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = Engine::new(&config).map_err(error)?;
-        start_epoch_ticker(&engine);
+        let calls = Arc::new(CallsInFlight::default());
+        start_epoch_ticker(&engine, calls.clone());
         Ok(PluginEngine {
             engine,
             cache,
             loaded: Arc::default(),
+            calls,
         })
     }
 
@@ -199,6 +202,7 @@ impl PluginEngine {
                 grants: Arc::new(grants),
                 tls,
                 limits,
+                calls: self.calls.clone(),
             }),
         })
     }
@@ -240,13 +244,54 @@ fn build_linker(engine: &Engine, grants: &Grants) -> wasmtime::Result<Linker<Hos
     Ok(linker)
 }
 
-/// Advances the engine's epoch every tick for as long as the engine lives.
-fn start_epoch_ticker(engine: &Engine) {
+/// Counts plugin calls in flight. The epoch ticker runs only while there are some, so an idle
+/// listener costs no CPU.
+#[derive(Default)]
+struct CallsInFlight {
+    count: std::sync::Mutex<usize>,
+    changed: std::sync::Condvar,
+}
+
+/// Marks one call in flight for as long as it lives.
+struct CallGuard(Arc<CallsInFlight>);
+
+impl CallGuard {
+    fn new(calls: &Arc<CallsInFlight>) -> CallGuard {
+        *calls.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
+        calls.changed.notify_all();
+        CallGuard(calls.clone())
+    }
+}
+
+impl Drop for CallGuard {
+    fn drop(&mut self) {
+        *self.0.count.lock().unwrap_or_else(|p| p.into_inner()) -= 1;
+    }
+}
+
+/// Advances the engine's epoch every tick while calls are in flight, for as long as the engine
+/// lives.
+fn start_epoch_ticker(engine: &Engine, calls: Arc<CallsInFlight>) {
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("aviso-epoch".into())
         .spawn(move || {
-            while let Some(engine) = weak.upgrade() {
+            loop {
+                {
+                    let mut count = calls.count.lock().unwrap_or_else(|p| p.into_inner());
+                    while *count == 0 {
+                        // Wake up now and then to notice that the engine is gone.
+                        let (next, _) = calls
+                            .changed
+                            .wait_timeout(count, std::time::Duration::from_secs(5))
+                            .unwrap_or_else(|p| p.into_inner());
+                        count = next;
+                        if weak.upgrade().is_none() {
+                            return;
+                        }
+                    }
+                }
+                let Some(engine) = weak.upgrade() else { return };
                 engine.increment_epoch();
                 drop(engine);
                 std::thread::sleep(EPOCH_TICK);
@@ -268,6 +313,7 @@ struct PluginInner {
     /// TLS settings for outbound HTTPS, when HTTP is granted.
     tls: Option<Arc<rustls::ClientConfig>>,
     limits: Limits,
+    calls: Arc<CallsInFlight>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -331,6 +377,7 @@ impl Plugin {
         >,
     {
         let inner = &self.inner;
+        let _in_flight = CallGuard::new(&inner.calls);
         let limits = inner.limits;
         let (state, pipes) = HostState::new(&inner.name, &inner.grants, inner.tls.clone(), limits);
         let mut store = Store::new(inner.pre.engine(), state);
