@@ -8,14 +8,10 @@ cargo build --release --locked --bin aviso >&2
 pyaviso="$(bash scripts/pyaviso.sh)"
 
 work="$(mktemp -d)"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-peer=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-etcd --data-dir "$work/etcd" --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
-  --listen-peer-urls "http://127.0.0.1:$peer" --initial-advertise-peer-urls "http://127.0.0.1:$peer" \
-  --initial-cluster "default=http://127.0.0.1:$peer" > "$work/etcd.log" 2>&1 &
-etcd_pid=$!
+source bench/etcd.sh
+start_etcd "$work"
+port="$etcd_port"
 trap 'kill "$etcd_pid" 2>/dev/null; rm -rf "$work"' EXIT
-sleep 2
 export HOME="$work" AVISO_NOTIFICATION_HOST=127.0.0.1 AVISO_NOTIFICATION_PORT="$port"
 
 listeners() {

@@ -614,64 +614,11 @@ fn notifications_with_a_ttl_expire_on_etcd() {
     }
 }
 
-/// A proxy that lets only `/v3/kv/range` through to etcd, like ECMWF's aviso-auth; every
-/// other path gets 403. Each request gets its own connection to etcd.
-fn range_only_proxy(etcd_port: u16) -> u16 {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let Ok(mut client) = client else { continue };
-            std::thread::spawn(move || {
-                let mut reader = BufReader::new(client.try_clone().unwrap());
-                let mut head = String::new();
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                        return;
-                    }
-                    head.push_str(&line);
-                    if line == "\r\n" {
-                        break;
-                    }
-                }
-                let length: usize = head
-                    .lines()
-                    .find_map(|l| {
-                        l.to_ascii_lowercase()
-                            .strip_prefix("content-length:")
-                            .map(|v| v.trim().parse().unwrap_or(0))
-                    })
-                    .unwrap_or(0);
-                let mut body = vec![0; length];
-                let _ = reader.read_exact(&mut body);
-                if !head.starts_with("POST /v3/kv/range ") {
-                    let _ = client.write_all(
-                        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
-                    );
-                    return;
-                }
-                let mut upstream = std::net::TcpStream::connect(("127.0.0.1", etcd_port)).unwrap();
-                let request = format!(
-                    "POST /v3/kv/range HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
-                );
-                upstream.write_all(request.as_bytes()).unwrap();
-                upstream.write_all(&body).unwrap();
-                let mut answer = Vec::new();
-                let _ = upstream.read_to_end(&mut answer);
-                let _ = client.write_all(&answer);
-            });
-        }
-    });
-    port
-}
-
 #[test]
 fn behind_a_range_only_proxy_listeners_poll() {
     let etcd = Etcd::start();
     let home = tempfile::tempdir().unwrap();
-    let proxy = range_only_proxy(etcd.port);
+    let (proxy, _) = proxy(etcd.port, |path| path == "/v3/kv/range");
     let file = echo_listener(home.path());
     let out = home.path().join("proxy.out");
     let err = home.path().join("proxy.err");
@@ -902,8 +849,13 @@ fn cluster_endpoints_fail_over() {
     assert_eq!(listener.wait().unwrap().code(), Some(0));
 }
 
-/// A proxy in front of etcd that records the authentication headers of each request.
-fn recording_proxy(etcd_port: u16) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+/// A proxy in front of etcd, like ECMWF's aviso-auth: it forwards the paths `allowed` lets
+/// through (each over a connection of its own), answers 403 to the others, and records each
+/// request's `authorization|x-auth-type` headers.
+fn proxy(
+    etcd_port: u16,
+    allowed: fn(&str) -> bool,
+) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
     use std::io::{BufRead, BufReader, Read, Write};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
@@ -951,6 +903,12 @@ fn recording_proxy(etcd_port: u16) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
                 let mut body = vec![0; length];
                 let _ = reader.read_exact(&mut body);
+                if !allowed(&path) {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 403 Forbidden\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                    );
+                    return;
+                }
                 let mut upstream = std::net::TcpStream::connect(("127.0.0.1", etcd_port)).unwrap();
                 let request = format!(
                     "POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: {length}\r\nconnection: close\r\n\r\n"
@@ -980,7 +938,7 @@ fn proxy_authentication_headers() {
         ("openid", "Bearer tok3n|openid"),
         ("plain", "Basic YWxpY2U6dG9rM24=|plain"),
     ] {
-        let (port, seen) = recording_proxy(etcd.port);
+        let (port, seen) = proxy(etcd.port, |_| true);
         let out = command(&ours(), home.path(), &etcd)
             .env("AVISO_NOTIFICATION_PORT", port.to_string())
             .env("AVISO_AUTH_TYPE", auth_type)
