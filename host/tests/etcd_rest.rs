@@ -503,23 +503,30 @@ fn a_listener_waits_for_etcd_and_survives_compaction() {
 
     // Nothing listens on this port yet: the listener waits, then works once etcd is there.
     drop(listener);
+    let log = home.path().join("waiting.err");
     let waiting = command(&ours(), home.path(), &etcd)
         .env("AVISO_NOTIFICATION_PORT", "9")
         .args(["listen", &file])
-        .stderr(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(1500));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("Unable to connect to http://127.0.0.1:9/v3/")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // It keeps waiting (no exit) until told to stop.
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(waiting.id() as i32, libc::SIGTERM) };
-    let out = waiting.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("Unable to connect to http://127.0.0.1:9/v3/"),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut waiting = waiting;
+    assert_eq!(waiting.wait().unwrap().code(), Some(0));
 }
 
 /// kill -9 in the middle of a stream of notifications, again and again: every notification's
@@ -548,8 +555,15 @@ fn killed_listeners_lose_nothing() {
             .spawn()
             .unwrap()
     };
+    // The first start records where the listener begins: wait until it has.
+    drop(Listening::start(
+        &ours(),
+        home.path(),
+        &etcd,
+        &file,
+        "Listening to",
+    ));
     let mut listener = start(&etcd);
-    std::thread::sleep(Duration::from_millis(1500));
     for i in 0..total {
         run(
             &ours(),
