@@ -65,12 +65,28 @@ struct Listening {
 
 impl Listening {
     fn start(program: &Path, home: &Path, etcd: &Etcd, file: &str, ready: &str) -> Listening {
+        Listening::start_with(program, home, etcd, file, ready, &[])
+    }
+
+    /// Starts with extra environment variables and waits until the log contains `ready`.
+    fn start_with(
+        program: &Path,
+        home: &Path,
+        etcd: &Etcd,
+        file: &str,
+        ready: &str,
+        env: &[(&str, &str)],
+    ) -> Listening {
         let out = home.join(format!(
             "{}.out",
             program.file_name().unwrap().to_string_lossy()
         ));
         let err = out.with_extension("err");
-        let child = command(program, home, etcd)
+        let mut command = command(program, home, etcd);
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command
             .args(["listen", file])
             .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
             .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
@@ -107,11 +123,21 @@ impl Listening {
     }
 }
 
-impl Drop for Listening {
-    fn drop(&mut self) {
+impl Listening {
+    /// SIGTERM, then the exit status.
+    fn stop(&mut self) -> Option<i32> {
+        if let Ok(Some(status)) = self.child.try_wait() {
+            return status.code(); // already stopped: never signal a reused pid
+        }
         // SAFETY: kill(2) on our own child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let _ = self.child.wait();
+        self.child.wait().ok().and_then(|status| status.code())
+    }
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.stop();
     }
 }
 
@@ -634,47 +660,23 @@ fn behind_a_range_only_proxy_listeners_poll() {
     let home = tempfile::tempdir().unwrap();
     let (proxy, _) = proxy(etcd.port, |path| path == "/v3/kv/range");
     let file = echo_listener(home.path());
-    let out = home.path().join("proxy.out");
-    let err = home.path().join("proxy.err");
-    let mut listener = command(&ours(), home.path(), &etcd)
-        .env("AVISO_NOTIFICATION_PORT", proxy.to_string())
-        .args(["listen", &file])
-        .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&err)
-        .unwrap_or_default()
-        .contains("polling every")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no fallback: {}",
-            std::fs::read_to_string(&err).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let proxy_port = proxy.to_string();
+    let mut listener = Listening::start_with(
+        &ours(),
+        home.path(),
+        &etcd,
+        &file,
+        "polling every",
+        &[("AVISO_NOTIFICATION_PORT", &proxy_port)],
+    );
     run(
         &ours(),
         home.path(),
         &etcd,
         &["notify", &format!("{FLIGHT},payload=through-the-proxy")],
     );
-    while !std::fs::read_to_string(&out)
-        .unwrap_or_default()
-        .contains("through-the-proxy")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "not delivered: {}",
-            std::fs::read_to_string(&err).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
-    assert_eq!(listener.wait().unwrap().code(), Some(0));
+    listener.wait_for_output("through-the-proxy");
+    assert_eq!(listener.stop(), Some(0));
 }
 
 /// The gRPC engine on the same etcd: what it writes the gateway engine and pyaviso read, and
@@ -730,47 +732,23 @@ fn the_grpc_engine_shares_the_store() {
     assert!(decoded.contains(r#""engine": "ETCD_GRPC""#), "{decoded}");
 
     let file = echo_listener(home.path());
-    let out_path = home.path().join("grpc.out");
-    let err_path = home.path().join("grpc.err");
-    let mut listener = command(&ours(), home.path(), &etcd)
-        .env("AVISO_NOTIFICATION_ENGINE", "etcd_grpc")
-        .args(["listen", &file])
-        .stdout(Stdio::from(std::fs::File::create(&out_path).unwrap()))
-        .stderr(Stdio::from(std::fs::File::create(&err_path).unwrap()))
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !std::fs::read_to_string(&err_path)
-        .unwrap_or_default()
-        .contains("Listening to")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "{}",
-            std::fs::read_to_string(&err_path).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut listener = Listening::start_with(
+        &ours(),
+        home.path(),
+        &etcd,
+        &file,
+        "Listening to",
+        &[("AVISO_NOTIFICATION_ENGINE", "etcd_grpc")],
+    );
     run(
         &ours(),
         home.path(),
         &etcd,
         &["notify", &format!("{FLIGHT},payload=from-rest")],
     );
-    while !std::fs::read_to_string(&out_path)
-        .unwrap_or_default()
-        .contains("from-rest")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "not delivered: {}",
-            std::fs::read_to_string(&err_path).unwrap_or_default()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(listener.id() as i32, libc::SIGTERM) };
-    assert_eq!(listener.wait().unwrap().code(), Some(0));
+    listener.wait_for_output("from-rest");
+    assert_eq!(listener.stop(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(60);
 
     let out = grpc(&[
         "notify",
