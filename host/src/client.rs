@@ -153,7 +153,7 @@ impl Aviso {
                     engine.https,
                     engine.timeout.map(std::time::Duration::from_secs),
                     credentials,
-                ))))
+                )?)))
             }
         }
     }

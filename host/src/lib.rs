@@ -13,6 +13,7 @@ pub mod notification;
 pub mod plugin;
 pub mod schema;
 pub mod store;
+pub mod tls;
 pub mod trigger;
 pub mod yaml;
 

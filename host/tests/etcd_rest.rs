@@ -965,3 +965,98 @@ fn proxy_authentication_headers() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// etcd serving clients over TLS with a certificate from a test CA: both engines refuse it while
+/// the CA is unknown, and notify, value and listen work once it is trusted through
+/// `SSL_CERT_FILE`; pyaviso (trusting it through `REQUESTS_CA_BUNDLE`) reads what we wrote.
+#[test]
+fn etcd_over_tls_is_verified() {
+    let certificates = tempfile::tempdir().unwrap();
+    common::certificates::make_certificates(certificates.path());
+    let ca = certificates.path().join("ca.pem");
+    let etcd = Etcd::start_tls(certificates.path());
+    let home = tempfile::tempdir().unwrap();
+    let over_tls = |program: &Path, engine: &str, trusted: bool| {
+        let mut command = command(program, home.path(), &etcd);
+        command
+            .env("AVISO_NOTIFICATION_HTTPS", "true")
+            .env("AVISO_NOTIFICATION_ENGINE", engine)
+            .env("AVISO_TIMEOUT", "10")
+            .env_remove("SSL_CERT_FILE")
+            .env_remove("REQUESTS_CA_BUNDLE");
+        if trusted {
+            command
+                .env("SSL_CERT_FILE", &ca)
+                .env("REQUESTS_CA_BUNDLE", &ca);
+        }
+        command
+    };
+
+    for (engine, other) in [("etcd_rest", "etcd_grpc"), ("etcd_grpc", "etcd_rest")] {
+        let refused = over_tls(&ours(), engine, false)
+            .args(["notify", &format!("{FLIGHT},payload=untrusted")])
+            .output()
+            .unwrap();
+        let message = String::from_utf8_lossy(&refused.stderr);
+        assert_ne!(refused.status.code(), Some(0), "{engine}: {message}");
+        assert!(
+            message.to_lowercase().contains("certificate"),
+            "{engine} should say the certificate was refused: {message}"
+        );
+
+        let payload = format!("over-{engine}");
+        let out = over_tls(&ours(), engine, true)
+            .args(["notify", &format!("{FLIGHT},payload={payload}")])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&out),
+            "Done\n",
+            "{engine}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let read = over_tls(&ours(), other, true)
+            .args(["value", FLIGHT])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&read), format!("{payload}\n"));
+    }
+
+    let file = echo_listener(home.path());
+    for engine in ["etcd_rest", "etcd_grpc"] {
+        let ca = ca.to_str().unwrap();
+        let mut listener = Listening::start_with(
+            &ours(),
+            home.path(),
+            &etcd,
+            &file,
+            "Listening to",
+            &[
+                ("AVISO_NOTIFICATION_HTTPS", "true"),
+                ("AVISO_NOTIFICATION_ENGINE", engine),
+                ("SSL_CERT_FILE", ca),
+            ],
+        );
+        let payload = format!("heard-over-{engine}");
+        let out = over_tls(&ours(), "etcd_rest", true)
+            .args(["notify", &format!("{FLIGHT},payload={payload}")])
+            .output()
+            .unwrap();
+        assert_eq!(stdout(&out), "Done\n");
+        listener.wait_for_output(&payload);
+        assert_eq!(listener.stop(), Some(0));
+    }
+
+    if let Some(python) = pyaviso() {
+        let read = over_tls(&python, "etcd_rest", true)
+            .args(["value", FLIGHT])
+            .output()
+            .unwrap();
+        assert_eq!(
+            stdout(&read),
+            "heard-over-etcd_grpc\n",
+            "{}",
+            String::from_utf8_lossy(&read.stderr)
+        );
+    }
+}

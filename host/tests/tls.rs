@@ -6,96 +6,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 use std::sync::{Arc, Mutex};
 
 use common::{FLIGHT_KEY, flight, runtime};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-fn openssl(dir: &Path, args: &[&str]) {
-    let status = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl runs");
-    assert!(
-        status.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-}
-
-/// A test CA and a certificate for localhost / 127.0.0.1 signed by it.
-fn make_certificates(dir: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    openssl(
-        dir,
-        &[
-            &["req", "-x509"][..],
-            &ec,
-            &[
-                "-keyout",
-                "ca.key",
-                "-out",
-                "ca.pem",
-                "-days",
-                "2",
-                "-subj",
-                "/CN=Aviso Test CA",
-            ],
-        ]
-        .concat(),
-    );
-    openssl(
-        dir,
-        &[
-            &["req"][..],
-            &ec,
-            &[
-                "-keyout",
-                "server.key",
-                "-out",
-                "server.csr",
-                "-subj",
-                "/CN=localhost",
-            ],
-        ]
-        .concat(),
-    );
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .unwrap();
-    openssl(
-        dir,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-out",
-            "server.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-    );
-}
 
 /// An HTTPS server answering 200 to every request; returns its port and the bodies received.
 async fn https_server(dir: &Path) -> (u16, Arc<Mutex<Vec<String>>>) {
@@ -175,12 +91,15 @@ fn post(url: &str, verify: Option<bool>) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn https_certificates_are_verified_unless_verify_is_false() {
     let dir = tempfile::tempdir().unwrap();
-    make_certificates(dir.path());
+    common::certificates::make_certificates(dir.path());
     let (port, bodies) = https_server(dir.path()).await;
     let url = format!("https://localhost:{port}/hook");
     // SAFETY (edition 2024 `set_var`/`remove_var`): this test binary has one test, and nothing
     // else reads the environment while it runs these lines.
-    unsafe { std::env::remove_var("SSL_CERT_FILE") };
+    unsafe {
+        std::env::remove_var("SSL_CERT_FILE");
+        std::env::remove_var("REQUESTS_CA_BUNDLE");
+    }
 
     let (runtime, _) = runtime();
     let triggers = common::load(&runtime, &post(&url, None)).await;

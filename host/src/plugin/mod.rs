@@ -17,7 +17,6 @@ pub use cache::ComponentCache;
 pub use grants::{DirGrant, Grants, HttpOrigin};
 use host::HostState;
 pub use host::sanitize;
-pub(crate) use outbound::tls_config;
 
 /// The bindings of our WIT package (`wit/plugin.wit`).
 pub mod bindings {
@@ -184,7 +183,7 @@ impl PluginEngine {
         grants::check_imports(&self.engine, &component, &grants).map_err(load_error)?;
         let linker = build_linker(&self.engine, &grants).map_err(|e| load_error(e.to_string()))?;
         let tls = match grants.http {
-            Some(_) => Some(outbound::tls_config(!grants.insecure_tls).map_err(load_error)?),
+            Some(_) => Some(crate::tls::client_config(!grants.insecure_tls).map_err(load_error)?),
             None => None,
         };
         let pre = linker

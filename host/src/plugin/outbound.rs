@@ -1,6 +1,5 @@
-//! Sending a plugin's HTTP request once its origin was allowed: our own TLS settings
-//! (certificates verified against the web PKI roots, the system's CA bundle and
-//! `SSL_CERT_FILE`, unless the trigger says `verify: false`).
+//! Sending a plugin's HTTP request once its origin was allowed, with our own TLS settings
+//! ([`crate::tls`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -8,100 +7,15 @@ use std::time::Duration;
 
 use http_body_util::BodyExt;
 use rustls::ClientConfig;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody};
 
-/// The system's CA bundle on Debian and its relatives.
-const SYSTEM_CA_BUNDLE: &str = "/etc/ssl/certs/ca-certificates.crt";
 /// Used when the plugin gives no timeout.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
-
-/// TLS client settings: verifying (the default) or, when a trigger asks for `verify: false`,
-/// accepting any certificate.
-pub fn tls_config(verify: bool) -> Result<Arc<ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS cannot be set up: {e}"))?;
-    let config = if verify {
-        let mut roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.into(),
-        };
-        let mut bundles = vec![std::path::PathBuf::from(SYSTEM_CA_BUNDLE)];
-        if let Some(extra) = std::env::var_os("SSL_CERT_FILE") {
-            bundles.push(extra.into());
-        }
-        for bundle in bundles.iter().filter(|b| b.exists()) {
-            let certificates = CertificateDer::pem_file_iter(bundle)
-                .map_err(|e| format!("cannot read {}: {e}", bundle.display()))?;
-            // A bundle may hold entries rustls cannot use; the others still count.
-            let (_added, _ignored) = roots.add_parsable_certificates(certificates.flatten());
-        }
-        builder.with_root_certificates(roots).with_no_client_auth()
-    } else {
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-            .with_no_client_auth()
-    };
-    Ok(Arc::new(config))
-}
-
-/// `verify: false`: the server's certificate is not checked (its signatures still are).
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &rustls::DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}

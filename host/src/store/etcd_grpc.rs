@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use etcd_client::{
-    Client, ConnectOptions, EventType, GetOptions, PutOptions, SortOrder, SortTarget, TlsOptions,
-    Txn, TxnOp, WatchOptions,
+    Certificate, Client, ConnectOptions, EventType, GetOptions, PutOptions, SortOrder, SortTarget,
+    TlsOptions, Txn, TxnOp, WatchOptions,
 };
 use tokio::sync::OnceCell;
 
@@ -26,7 +26,7 @@ impl std::fmt::Debug for EtcdGrpc {
 }
 
 fn error(what: &str, e: etcd_client::Error) -> StoreError {
-    StoreError(format!("{what}: {e}"))
+    StoreError(crate::tls::explained(&format!("{what}: {e}")))
 }
 
 /// Runs a call again (a few times, briefly) while etcd is unavailable: a cluster member that
@@ -49,9 +49,11 @@ where
 
 fn is_unavailable(e: &etcd_client::Error) -> bool {
     let text = e.to_string().to_ascii_lowercase();
-    text.contains("unavailable")
-        || text.contains("leader changed")
-        || text.contains("connect error")
+    // A refused certificate is reported as unavailable too, but waiting will not change it.
+    !text.contains("certificate")
+        && (text.contains("unavailable")
+            || text.contains("leader changed")
+            || text.contains("connect error"))
 }
 
 impl EtcdGrpc {
@@ -62,20 +64,23 @@ impl EtcdGrpc {
         https: bool,
         timeout: Option<Duration>,
         credentials: Option<(String, String)>,
-    ) -> EtcdGrpc {
+    ) -> Result<EtcdGrpc, StoreError> {
         let scheme = if https { "https" } else { "http" };
         let mut options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(10));
         if let Some(timeout) = timeout {
             options = options.with_timeout(timeout);
         }
         if https {
-            options = options.with_tls(TlsOptions::new().with_webpki_roots());
+            let bundles = crate::tls::trusted_pem().map_err(StoreError)?;
+            let roots = bundles.into_iter().map(Certificate::from_pem);
+            options =
+                options.with_tls(TlsOptions::new().with_webpki_roots().ca_certificates(roots));
         }
         let user = credentials.as_ref().map(|(user, _)| user.clone());
         if let Some((user, password)) = credentials {
             options = options.with_user(user, password);
         }
-        EtcdGrpc {
+        Ok(EtcdGrpc {
             endpoints: endpoints
                 .iter()
                 .map(|(host, port)| format!("{scheme}://{host}:{port}"))
@@ -83,7 +88,7 @@ impl EtcdGrpc {
             options,
             user,
             client: OnceCell::new(),
-        }
+        })
     }
 
     pub fn address(&self) -> String {

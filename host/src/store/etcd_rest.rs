@@ -244,7 +244,10 @@ impl EtcdRest {
         &self,
     ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, StoreError> {
         let unable = |e: &dyn std::fmt::Display| {
-            StoreError(format!("Unable to connect to {}: {e}", self.url("")))
+            StoreError(crate::tls::explained(&format!(
+                "Unable to connect to {}: {e}",
+                self.url("")
+            )))
         };
         // The member in use first, then the others in turn: failover within a cluster.
         let first = self.current.load(std::sync::atomic::Ordering::Relaxed);
@@ -273,7 +276,7 @@ impl EtcdRest {
             return Err(unable(&error));
         };
         let stream: std::pin::Pin<Box<dyn Stream>> = if self.https {
-            let config = crate::plugin::tls_config(true).map_err(|e| unable(&e))?;
+            let config = crate::tls::client_config(true).map_err(|e| unable(&e))?;
             let name =
                 rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| unable(&e))?;
             let tls = tokio_rustls::TlsConnector::from(config)

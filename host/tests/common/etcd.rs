@@ -2,7 +2,9 @@
 //! temporary directories, stopped by PID when dropped.
 
 use std::net::TcpListener;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Etcd {
@@ -12,6 +14,8 @@ pub struct Etcd {
     name: String,
     cluster: String,
     dir: tempfile::TempDir,
+    /// Serving clients over TLS with `server.pem` from this directory, signed by its `ca.pem`.
+    tls: Option<PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -25,6 +29,28 @@ fn free_port() -> u16 {
 impl Etcd {
     pub fn start() -> Etcd {
         Etcd::cluster(1).remove(0)
+    }
+
+    /// One member serving clients over TLS only, with the certificates of
+    /// [`super::certificates::make_certificates`] in `certificates`.
+    pub fn start_tls(certificates: &Path) -> Etcd {
+        let (port, peer) = (free_port(), free_port());
+        let dir = tempfile::tempdir().unwrap();
+        let name = "member0".to_string();
+        let cluster = format!("{name}=http://127.0.0.1:{peer}");
+        let tls = Some(certificates.to_path_buf());
+        let child = spawn(&dir, &name, port, peer, &cluster, tls.as_deref());
+        let etcd = Etcd {
+            child,
+            port,
+            peer,
+            name,
+            cluster,
+            dir,
+            tls,
+        };
+        etcd.wait_until_ready();
+        etcd
     }
 
     /// A cluster of `size` members on loopback, each in its own directory.
@@ -42,7 +68,7 @@ impl Etcd {
             .map(|(i, (port, peer))| {
                 let dir = tempfile::tempdir().unwrap();
                 let name = format!("member{i}");
-                let child = spawn(&dir, &name, *port, *peer, &cluster);
+                let child = spawn(&dir, &name, *port, *peer, &cluster, None);
                 Etcd {
                     child,
                     port: *port,
@@ -50,6 +76,7 @@ impl Etcd {
                     name,
                     cluster: cluster.clone(),
                     dir,
+                    tls: None,
                 }
             })
             .collect();
@@ -68,13 +95,20 @@ impl Etcd {
     /// Kills etcd and starts it again on the same ports and data.
     pub fn restart(&mut self) {
         self.kill();
-        self.child = spawn(&self.dir, &self.name, self.port, self.peer, &self.cluster);
+        self.child = spawn(
+            &self.dir,
+            &self.name,
+            self.port,
+            self.peer,
+            &self.cluster,
+            self.tls.as_deref(),
+        );
         self.wait_until_ready();
     }
 
     fn wait_until_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !answers(self.port) {
+        while !answers(self.port, self.tls.as_deref()) {
             assert!(
                 Instant::now() < deadline,
                 "etcd did not start on port {}",
@@ -85,10 +119,26 @@ impl Etcd {
     }
 }
 
-fn spawn(dir: &tempfile::TempDir, name: &str, port: u16, peer: u16, cluster: &str) -> Child {
-    let client_url = format!("http://127.0.0.1:{port}");
+fn spawn(
+    dir: &tempfile::TempDir,
+    name: &str,
+    port: u16,
+    peer: u16,
+    cluster: &str,
+    tls: Option<&Path>,
+) -> Child {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let client_url = format!("{scheme}://127.0.0.1:{port}");
     let peer_url = format!("http://127.0.0.1:{peer}");
-    Command::new("etcd")
+    let mut command = Command::new("etcd");
+    if let Some(certificates) = tls {
+        command
+            .arg("--cert-file")
+            .arg(certificates.join("server.pem"))
+            .arg("--key-file")
+            .arg(certificates.join("server.key"));
+    }
+    command
         .arg("--data-dir")
         .arg(dir.path().join("data"))
         .args(["--name", name])
@@ -116,11 +166,19 @@ fn spawn(dir: &tempfile::TempDir, name: &str, port: u16, peer: u16, cluster: &st
         .expect("etcd starts (Debian package etcd-server; scripts/setup.sh installs it)")
 }
 
-/// Whether etcd's gateway answers a range request with 200.
-fn answers(port: u16) -> bool {
+/// Whether etcd's gateway answers a range request with 200 (over TLS trusting the test CA
+/// in `tls`, when given).
+fn answers(port: u16, tls: Option<&Path>) -> bool {
     use std::io::{Read, Write};
-    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(tcp) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
         return false;
+    };
+    let mut stream: Box<dyn ReadWrite> = match tls {
+        None => Box::new(tcp),
+        Some(certificates) => Box::new(rustls::StreamOwned::new(
+            trusting(&certificates.join("ca.pem")),
+            tcp,
+        )),
     };
     let body = "{\"key\": \"Lw==\"}";
     let request = format!(
@@ -131,6 +189,28 @@ fn answers(port: u16) -> bool {
     stream.write_all(request.as_bytes()).is_ok()
         && stream.read_to_string(&mut answer).is_ok()
         && answer.starts_with("HTTP/1.1 200")
+}
+
+trait ReadWrite: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
+
+/// A TLS client connection to 127.0.0.1 that trusts only the CA in `ca`.
+fn trusting(ca: &Path) -> rustls::ClientConnection {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    for certificate in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(certificate.unwrap()).unwrap();
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    rustls::ClientConnection::new(Arc::new(config), name).unwrap()
 }
 
 impl Drop for Etcd {

@@ -2,6 +2,7 @@
 //! server.
 #![allow(dead_code)]
 
+pub mod certificates;
 pub mod etcd;
 pub mod http_server;
 
