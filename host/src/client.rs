@@ -9,6 +9,7 @@ use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
+use crate::store::publisher::{Publication, Publisher};
 use crate::store::{EtcdAuth, EtcdGrpc, EtcdRest, FileStore, Store, replay, status};
 
 /// The last revision of a bounded replay for one listener.
@@ -59,6 +60,8 @@ pub struct Aviso {
     schema: Schema,
     /// The store, opened on first use and shared (one kept-alive connection for every call).
     store: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Store>>>,
+    /// Writes notifications, several of one base key together when they come at once.
+    publisher: std::sync::Arc<Publisher>,
 }
 
 impl Aviso {
@@ -84,6 +87,7 @@ impl Aviso {
             settings,
             schema,
             store: Default::default(),
+            publisher: Default::default(),
         }
     }
 
@@ -244,40 +248,18 @@ impl Aviso {
             .map_err(ParameterError::from)?;
         let store = self.store()?;
         let writer = status::Writer::current(store.engine_name(), self.status_user()?);
-        let message = format!("notification to key {}", keys.key);
-        let previous = store.get(&keys.base).await?;
-        let now = chrono::Utc::now();
-        let status = match status::new_status(
-            &writer,
-            &message,
-            now,
-            previous
-                .as_ref()
-                .map(|kv| (keys.base.as_str(), kv.value.as_slice(), kv.mod_revision)),
-        ) {
-            Ok(status) => status,
-            Err(error) => {
-                // pyaviso fails here; a broken record must not stop notifications.
-                tracing::warn!("{error}; writing a new status without links");
-                status::new_status(&writer, &message, now, None)
-                    .expect("a status without links always builds")
-            }
-        };
         let value = notification
             .payload
             .clone()
             .unwrap_or_else(|| "None".into())
             .into_bytes();
-        let mut pairs = vec![
-            (keys.key.clone(), value),
-            (keys.base.clone(), status.into_bytes()),
-        ];
-        if let Some(admin) = &keys.admin {
-            pairs.push((admin.clone(), b"None".to_vec()));
-        }
         let ttl = notification.ttl.unwrap_or(self.settings.key_ttl);
-        let ttl = u64::try_from(ttl).ok();
-        store.put_all(&pairs, ttl).await?;
+        let publication = Publication {
+            keys: keys.clone(),
+            value,
+            ttl: u64::try_from(ttl).ok(),
+        };
+        self.publisher.publish(&store, &writer, publication).await?;
         Ok(keys)
     }
 

@@ -1060,3 +1060,80 @@ fn etcd_over_tls_is_verified() {
         );
     }
 }
+
+/// Hundreds of notifications sent at once through the library (written together, several per
+/// transaction): each one's value is stored, and `--from/--to` replays every one of them, in
+/// ours and in pyaviso.
+#[test]
+fn notifications_sent_at_once_all_arrive() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let settings = {
+        let sources = aviso::config::ConfigSources {
+            system_file: PathBuf::from("/nonexistent/aviso/config.yaml"),
+            home_dir: None,
+            config_file: None,
+            env: Box::new(|_| None),
+            cli: aviso::config::CliOverrides {
+                host: Some("127.0.0.1".into()),
+                port: Some(etcd.port),
+                ..Default::default()
+            },
+            program: aviso::config::Program::Aviso,
+        };
+        aviso::config::Settings::load(&sources).unwrap().0
+    };
+    let aviso = aviso::Aviso::with_schema(settings, aviso::schema::Schema::default_schema());
+    let parameters = |number: &str, payload: &str| {
+        aviso::notification::parse_parameters(&format!(
+            "{},payload={payload}",
+            flight_number(number)
+        ))
+        .unwrap()
+    };
+    const COUNT: usize = 300;
+    let from = now_text();
+    std::thread::sleep(Duration::from_millis(1100));
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..COUNT {
+            let (aviso, parameters) = (
+                aviso.clone(),
+                parameters(&format!("C{i}"), &format!("p{i}-")),
+            );
+            tasks.spawn(async move { aviso.notify(&parameters).await.map(|_| ()) });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.unwrap().expect("every notify succeeds");
+        }
+        for i in (0..COUNT).step_by(37) {
+            let request =
+                aviso::notification::parse_parameters(&flight_number(&format!("C{i}"))).unwrap();
+            let value = aviso.value(&request).await.unwrap();
+            assert_eq!(value, Some(format!("p{i}-").into_bytes()));
+        }
+    });
+    std::thread::sleep(Duration::from_millis(1100));
+    let to = now_text();
+
+    let file = echo_listener(home.path());
+    let mut programs = vec![ours()];
+    programs.extend(pyaviso());
+    for program in &programs {
+        let out = command(program, home.path(), &etcd)
+            .args(["listen", &file, "--from", &from, "--to", &to])
+            .output()
+            .unwrap();
+        let text = stdout(&out);
+        let missing: Vec<usize> = (0..COUNT)
+            .filter(|i| !text.contains(&format!("p{i}-")))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{} did not replay {missing:?}: {}",
+            program.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

@@ -5,6 +5,7 @@
 mod etcd_grpc;
 mod etcd_rest;
 mod file_based;
+pub mod publisher;
 pub mod replay;
 pub mod status;
 
