@@ -7,6 +7,9 @@
 //! `store_bench latency COUNT GAP_MS`: time from calling `notify` to the trigger running,
 //! through a live listener in the same process (a function trigger), one notification every
 //! GAP_MS milliseconds.
+//! `store_bench catchup COUNT`: a listener with a Rust plugin trigger (the no-op test plugin)
+//! stops; COUNT notifications are written; the time from the listener's restart until the
+//! trigger ran for the last of them.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,6 +30,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let sources = ConfigSources::from_process(Program::Aviso, None, CliOverrides::default());
     let (settings, _) = Settings::load(&sources).expect("settings load");
+    if std::env::var_os("AVISO_BENCH_LOG").is_some() {
+        aviso::cli::logging::init_default();
+    }
     let aviso = Aviso::new(settings).expect("a client");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -116,7 +122,76 @@ fn main() {
                 values.last().copied().unwrap_or(f64::NAN)
             );
         }
-        _ => eprintln!("usage: store_bench throughput COUNT | latency COUNT GAP_MS"),
+        Some("catchup") => {
+            let count: usize = args.get(1).map(|c| c.parse().unwrap()).unwrap_or(100_000);
+            let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let document = yaml::parse(&format!(
+                "listeners:\n  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: plugin\n        path: {}/aviso_plugin_noop.wasm\n",
+                env!("AVISO_WASM_PLUGINS_DIR")
+            ))
+            .unwrap();
+            let mut set =
+                aviso::listener::parse_listeners(&document, "bench", aviso.schema(), "etcd_rest")
+                    .unwrap();
+            let counted = ran.clone();
+            set.listeners[0]
+                .triggers
+                .push(TriggerSpec::function(move |_| {
+                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    Ok(())
+                }));
+            let listen_until = |catch_up: bool, stop_when: Box<dyn Fn() -> bool>| {
+                let (stop_sender, stop) = tokio::sync::watch::channel(false);
+                let listening = aviso.listen_to(vec![set.clone()], catch_up, None, stop);
+                async move {
+                    let stopping = async {
+                        while !stop_when() {
+                            tokio::time::sleep(Duration::from_millis(1)).await;
+                        }
+                        let _ = stop_sender.send(true);
+                    };
+                    let (listened, ()) = tokio::join!(listening, stopping);
+                    listened.expect("listening works");
+                }
+            };
+            runtime.block_on(async {
+                // The first run leaves a cursor; what is written after it is missed.
+                let started = Instant::now();
+                listen_until(
+                    false,
+                    Box::new(move || started.elapsed() > Duration::from_secs(1)),
+                )
+                .await;
+                let written = Instant::now();
+                let next = std::sync::atomic::AtomicUsize::new(0);
+                let worker = || async {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= count {
+                            return;
+                        }
+                        aviso
+                            .notify(&parameters(i, Some("x")))
+                            .await
+                            .expect("notify");
+                    }
+                };
+                futures_join_all((0..64).map(|_| worker()).collect()).await;
+                eprintln!("wrote {count} in {:.2} s", written.elapsed().as_secs_f64());
+                let start = Instant::now();
+                let done = ran.clone();
+                listen_until(
+                    true,
+                    Box::new(move || done.load(std::sync::atomic::Ordering::Relaxed) >= count),
+                )
+                .await;
+                let seconds = start.elapsed().as_secs_f64();
+                println!("catchup {count} {seconds:.3} {:.0}", count as f64 / seconds);
+            });
+        }
+        _ => eprintln!(
+            "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS | catchup COUNT"
+        ),
     }
 }
 

@@ -1137,3 +1137,36 @@ fn notifications_sent_at_once_all_arrive() {
         );
     }
 }
+
+/// A gRPC listener far behind: etcd sends its backlog in watch messages far larger than gRPC's
+/// usual 4 MiB limit, and every notification still arrives.
+#[test]
+fn a_grpc_listener_far_behind_catches_up() {
+    let etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    let grpc = [("AVISO_NOTIFICATION_ENGINE", "etcd_grpc")];
+    let mut listener =
+        Listening::start_with(&ours(), home.path(), &etcd, &file, "Listening to", &grpc);
+    assert_eq!(listener.stop(), Some(0));
+    const COUNT: usize = 250;
+    let padding = "x".repeat(24 * 1024);
+    for i in 0..COUNT {
+        let out = run(
+            &ours(),
+            home.path(),
+            &etcd,
+            &[
+                "notify",
+                &format!("{},payload=n{i}-{padding}", flight_number(&format!("F{i}"))),
+            ],
+        );
+        assert_eq!(out.status.code(), Some(0));
+    }
+    let listener = Listening::start_with(&ours(), home.path(), &etcd, &file, "Listening to", &grpc);
+    let output = listener.wait_for_output(&format!("n{}-", COUNT - 1));
+    let missing: Vec<usize> = (0..COUNT)
+        .filter(|i| !output.contains(&format!("\"n{i}-")))
+        .collect();
+    assert!(missing.is_empty(), "missing {missing:?}");
+}

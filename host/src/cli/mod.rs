@@ -1,7 +1,7 @@
 //! The `aviso` command line (clap): pyaviso's options, messages and exit codes
 //! (0 success, 2 usage error, 255 error).
 
-mod logging;
+pub mod logging;
 
 use std::ffi::OsString;
 use std::io::Write;

@@ -1,16 +1,27 @@
 //! A listener's cursor: the last revision it finished, in a file of its own (written to a
 //! temporary file, synced, then renamed, so a crash never leaves half a cursor).
+//!
+//! While a listener is working through a backlog the file is written at most every
+//! [`SAVE_INTERVAL`]; once it has caught up, after every revision. A crash can only make it
+//! start a little earlier: notifications are delivered again, never skipped.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
+
+/// How long a backlog may go without the cursor being saved.
+pub const SAVE_INTERVAL: Duration = Duration::from_millis(250);
 
 #[derive(Debug)]
 pub struct Cursor {
     /// `None` for a replay (`--from ... --to ...`), which must not move the saved position.
     path: Option<PathBuf>,
     revision: u64,
+    /// The revision in the file, and when it was written.
+    saved: Option<(u64, Instant)>,
+    save_interval: Duration,
 }
 
 impl Cursor {
@@ -31,16 +42,11 @@ impl Cursor {
                 Cursor {
                     path: Some(path),
                     revision,
+                    saved: Some((revision, Instant::now())),
+                    save_interval: SAVE_INTERVAL,
                 }
             }
-            None => {
-                let mut cursor = Cursor {
-                    path: Some(path),
-                    revision: current,
-                };
-                cursor.save();
-                cursor
-            }
+            None => Cursor::starting_at(path, current),
         }
     }
 
@@ -49,6 +55,8 @@ impl Cursor {
         let mut cursor = Cursor {
             path: Some(path),
             revision,
+            saved: None,
+            save_interval: SAVE_INTERVAL,
         };
         cursor.save();
         cursor
@@ -59,6 +67,8 @@ impl Cursor {
         Cursor {
             path: None,
             revision,
+            saved: None,
+            save_interval: SAVE_INTERVAL,
         }
     }
 
@@ -66,9 +76,16 @@ impl Cursor {
         self.revision
     }
 
-    pub fn advance(&mut self, revision: u64) {
+    /// Records that the listener finished `revision`. Saved at once when `caught_up` (nothing
+    /// else is waiting), otherwise once the last save is [`SAVE_INTERVAL`] old.
+    pub fn advance(&mut self, revision: u64, caught_up: bool) {
         self.revision = revision;
-        self.save();
+        let due = self
+            .saved
+            .is_none_or(|(_, at)| at.elapsed() >= self.save_interval);
+        if caught_up || due {
+            self.save();
+        }
     }
 
     fn save(&mut self) {
@@ -78,6 +95,19 @@ impl Cursor {
                 "Cannot save the listener's position in {}: {error}",
                 path.display()
             );
+        }
+        self.saved = Some((self.revision, Instant::now()));
+    }
+}
+
+impl Drop for Cursor {
+    /// A listener that stops mid-backlog keeps the position it reached.
+    fn drop(&mut self) {
+        if self
+            .saved
+            .is_some_and(|(revision, _)| revision != self.revision)
+        {
+            self.save();
         }
     }
 }
@@ -118,10 +148,25 @@ mod tests {
         assert_ne!(path, Cursor::path_for(dir.path(), "listener B"));
         let mut cursor = Cursor::open(path.clone(), true, 5);
         assert_eq!(cursor.revision(), 5);
-        cursor.advance(9);
+        cursor.advance(9, true);
         assert_eq!(Cursor::open(path.clone(), true, 20).revision(), 9);
         assert_eq!(Cursor::open(path.clone(), false, 20).revision(), 20);
         std::fs::write(&path, "garbage").unwrap();
         assert_eq!(Cursor::open(path, true, 30).revision(), 30);
+    }
+
+    #[test]
+    fn a_backlog_is_saved_now_and_then_and_when_the_listener_stops() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cursor::path_for(dir.path(), "listener");
+        let mut cursor = Cursor::open(path.clone(), true, 5);
+        cursor.save_interval = Duration::MAX;
+        cursor.advance(6, false);
+        assert_eq!(read(&path), Some(5), "saved less often while behind");
+        cursor.advance(7, true);
+        assert_eq!(read(&path), Some(7), "saved at once when caught up");
+        cursor.advance(8, false);
+        drop(cursor);
+        assert_eq!(read(&path), Some(8), "saved when the listener stops");
     }
 }

@@ -2,8 +2,9 @@
 //! under it, in revision order (an etcd watch from the oldest cursor, history included; the
 //! embedded store is asked every tenth of a second), and hands each revision to every listener
 //! of that base. Each listener runs on its own: it matches the keys against its request, runs
-//! its triggers, and saves its cursor (the last revision it finished) after every revision, so
-//! a restart goes on where it stopped: at least once, never zero times.
+//! its triggers, and saves its cursor (the last revision it finished) after every revision once
+//! it has caught up (during a backlog, every quarter of a second), so a restart goes on where
+//! it stopped: at least once, never zero times.
 
 mod cursor;
 
@@ -203,7 +204,7 @@ async fn listen(
                 _ = stop.changed() => return,
             }
         }
-        active.cursor.advance(number);
+        active.cursor.advance(number, revisions.is_empty());
         if *stop.borrow() {
             return;
         }
@@ -220,7 +221,7 @@ pub async fn replay(active: &mut ActiveListener, writes: Vec<KeyValue>) {
                 revision[0].mod_revision
             );
         }
-        active.cursor.advance(revision[0].mod_revision);
+        active.cursor.advance(revision[0].mod_revision, false);
     }
 }
 

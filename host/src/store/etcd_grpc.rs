@@ -231,15 +231,21 @@ impl EtcdGrpc {
             .with_prefix()
             .with_start_revision(start_revision as i64);
         let stream = retrying(|| {
-            let (mut client, prefix, options) =
-                (client.clone(), prefix.to_string(), options.clone());
-            async move { client.watch(prefix, Some(options)).await }
+            let (prefix, options) = (prefix.to_string(), options.clone());
+            let mut watcher = client
+                .watch_client()
+                .max_decoding_message_size(WATCH_MESSAGE_LIMIT);
+            async move { watcher.watch(prefix, Some(options)).await }
         })
         .await
         .map_err(|e| error("Not able to watch", e))?;
         Ok(GrpcWatch { stream })
     }
 }
+
+/// The largest watch message accepted. etcd sends up to a thousand revisions of history in one
+/// message, so a listener far behind gets far more than gRPC's default 4 MiB.
+const WATCH_MESSAGE_LIMIT: usize = 1 << 30;
 
 /// A live gRPC watch on one prefix.
 pub struct GrpcWatch {
