@@ -24,7 +24,13 @@ ours=$($bench throughput "${COUNT:-3000}" | awk '{print $4}')
 theirs=$("$python" bench/pyaviso_bench.py throughput 300 | awk '{print $4}')
 echo "| library notify one after the other, notifications/s | $ours | $theirs |"
 ours=$($bench throughput "${COUNT:-20000}" 64 | awk '{print $4}')
-echo "| library notify, 64 at a time, notifications/s | $ours | |"
+echo "| library notify, 64 at a time (etcd_rest), notifications/s | $ours | |"
+ours=$(AVISO_NOTIFICATION_ENGINE=etcd_grpc $bench throughput "${COUNT:-20000}" 64 | awk '{print $4}')
+echo "| library notify, 64 at a time (etcd_grpc), notifications/s | $ours | |"
+for engine in etcd_rest etcd_grpc; do
+  read -r _ n seconds rate < <(AVISO_NOTIFICATION_ENGINE=$engine $bench catchup "${CATCHUP:-100000}")
+  echo "| catch-up of $n missed notifications through a Rust plugin ($engine), s (notifications/s) | $seconds ($rate) | |"
+done
 
 hyperfine --style none -N --warmup 5 --runs 100 --export-json "$work/ours.json" \
   "./target/release/aviso notify event=flight,country=Italy,airport=fco,date=20210101,number=CLI,payload=x" >&2

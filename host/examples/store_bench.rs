@@ -124,22 +124,32 @@ fn main() {
         }
         Some("catchup") => {
             let count: usize = args.get(1).map(|c| c.parse().unwrap()).unwrap_or(100_000);
-            let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let document = yaml::parse(&format!(
                 "listeners:\n  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: plugin\n        path: {}/aviso_plugin_noop.wasm\n",
                 env!("AVISO_WASM_PLUGINS_DIR")
             ))
             .unwrap();
-            let mut set =
+            let set =
                 aviso::listener::parse_listeners(&document, "bench", aviso.schema(), "etcd_rest")
                     .unwrap();
-            let counted = ran.clone();
-            set.listeners[0]
-                .triggers
-                .push(TriggerSpec::function(move |_| {
-                    counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    Ok(())
-                }));
+            // The listener saves its cursor (the last revision whose triggers all ran) as soon
+            // as it has caught up: that is when the last trigger ran.
+            let cursors = aviso::config::home_dir()
+                .expect("HOME is set")
+                .join(".aviso/cursors");
+            let cursor_at_least = move |revision: u64| {
+                std::fs::read_dir(&cursors)
+                    .into_iter()
+                    .flatten()
+                    .flatten()
+                    .any(|entry| {
+                        std::fs::read_to_string(entry.path())
+                            .ok()
+                            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+                            .and_then(|value| value["revision"].as_u64())
+                            .is_some_and(|saved| saved >= revision)
+                    })
+            };
             let listen_until = |catch_up: bool, stop_when: Box<dyn Fn() -> bool>| {
                 let (stop_sender, stop) = tokio::sync::watch::channel(false);
                 let listening = aviso.listen_to(vec![set.clone()], catch_up, None, stop);
@@ -177,14 +187,15 @@ fn main() {
                     }
                 };
                 futures_join_all((0..64).map(|_| worker()).collect()).await;
+                let last = aviso
+                    .open_store()
+                    .expect("the store")
+                    .revision()
+                    .await
+                    .expect("the store's revision");
                 eprintln!("wrote {count} in {:.2} s", written.elapsed().as_secs_f64());
                 let start = Instant::now();
-                let done = ran.clone();
-                listen_until(
-                    true,
-                    Box::new(move || done.load(std::sync::atomic::Ordering::Relaxed) >= count),
-                )
-                .await;
+                listen_until(true, Box::new(move || cursor_at_least(last))).await;
                 let seconds = start.elapsed().as_secs_f64();
                 println!("catchup {count} {seconds:.3} {:.0}", count as f64 / seconds);
             });

@@ -40,6 +40,9 @@ pub mod builtin {
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// Most concurrent plugin instances in one process.
 const POOL_INSTANCES: u32 = 64;
+/// Instances whose memory is given back to the kernel together (each giving back costs every
+/// core an interrupt to flush its address translations).
+const DECOMMIT_BATCH: usize = 16;
 /// The largest memory any plugin may be granted.
 pub const MAX_MEMORY_BYTES: usize = 1 << 30;
 /// Most data one guest-to-host call may copy (a log message, a command request).
@@ -139,7 +142,9 @@ impl PluginEngine {
             .total_memories(POOL_INSTANCES * 2)
             .total_tables(POOL_INSTANCES * 4)
             .total_stacks(POOL_INSTANCES)
-            .max_memory_size(MAX_MEMORY_BYTES);
+            .max_memory_size(MAX_MEMORY_BYTES)
+            // Returning memory to the kernel a batch at a time, not once per call.
+            .decommit_batch_size(DECOMMIT_BATCH);
         let mut config = Config::new();
         config
             .epoch_interruption(true)
@@ -256,8 +261,13 @@ struct CallGuard(Arc<CallsInFlight>);
 
 impl CallGuard {
     fn new(calls: &Arc<CallsInFlight>) -> CallGuard {
-        *calls.count.lock().unwrap_or_else(|p| p.into_inner()) += 1;
-        calls.changed.notify_all();
+        let mut count = calls.count.lock().unwrap_or_else(|p| p.into_inner());
+        *count += 1;
+        if *count == 1 {
+            // Only an idle ticker waits to be told.
+            calls.changed.notify_all();
+        }
+        drop(count);
         CallGuard(calls.clone())
     }
 }
