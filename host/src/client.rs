@@ -9,6 +9,7 @@ use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
+use crate::service_config::ServiceConfig;
 use crate::store::publisher::{Publication, Publisher};
 use crate::store::{EtcdAuth, EtcdGrpc, EtcdRest, FileStore, Store, replay, status};
 
@@ -124,11 +125,32 @@ impl Aviso {
 
     /// A new connection to the store of the configured engine.
     pub fn open_store(&self) -> Result<Store, AvisoError> {
-        let engine = &self.settings.notification_engine.engine;
+        let notification = &self.settings.notification_engine;
+        self.open_engine(&notification.engine, &notification.endpoints)
+    }
+
+    /// The configuration files of services, in the configuration engine's store (`aviso-config`).
+    pub fn service_config(&self) -> Result<ServiceConfig, AvisoError> {
+        let configuration = &self.settings.configuration_engine;
+        let engine = &configuration.engine;
+        let store = self.open_engine(engine, &[(engine.host.clone(), engine.port)])?;
+        let writer = status::Writer::current(store.engine_name(), self.status_user()?);
+        Ok(ServiceConfig::new(
+            store,
+            writer,
+            configuration.max_file_size,
+        ))
+    }
+
+    fn open_engine(
+        &self,
+        engine: &crate::config::EngineSettings,
+        endpoints: &[(String, u16)],
+    ) -> Result<Store, AvisoError> {
         match engine.engine_type {
             EngineType::FileBased => Ok(Store::File(FileStore::open(&FileStore::standard_path())?)),
             EngineType::EtcdRest => Ok(Store::EtcdRest(EtcdRest::new(
-                &self.settings.notification_engine.endpoints,
+                endpoints,
                 engine.https,
                 engine.timeout.map(std::time::Duration::from_secs),
                 self.etcd_auth()?,
@@ -153,7 +175,7 @@ impl Aviso {
                     }
                 };
                 Ok(Store::EtcdGrpc(Box::new(EtcdGrpc::new(
-                    &self.settings.notification_engine.endpoints,
+                    endpoints,
                     engine.https,
                     engine.timeout.map(std::time::Duration::from_secs),
                     credentials,

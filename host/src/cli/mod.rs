@@ -1,7 +1,10 @@
 //! The `aviso` command line (clap): pyaviso's options, messages and exit codes
 //! (0 success, 2 usage error, 255 error).
 
+mod aviso_config;
 pub mod logging;
+
+pub use aviso_config::run_aviso_config;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -201,15 +204,21 @@ where
             parameters,
         } => {
             let no_fail = common.no_fail;
-            let status = with_settings(&common, common.overrides(&server), true, |aviso| {
-                let parameters = parse_parameters(&parameters)?;
-                let text = match block_on(aviso.value(&parameters))? {
-                    Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
-                    None => "None".into(),
-                };
-                writeln!(std::io::stdout(), "{text}")?;
-                Ok(())
-            });
+            let status = with_settings(
+                &common,
+                Program::Aviso,
+                common.overrides(&server),
+                true,
+                |aviso| {
+                    let parameters = parse_parameters(&parameters)?;
+                    let text = match block_on(aviso.value(&parameters))? {
+                        Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
+                        None => "None".into(),
+                    };
+                    writeln!(std::io::stdout(), "{text}")?;
+                    Ok(())
+                },
+            );
             exit_status(status, no_fail)
         }
         AvisoCommand::Notify {
@@ -218,12 +227,18 @@ where
             parameters,
         } => {
             let no_fail = common.no_fail;
-            let status = with_settings(&common, common.overrides(&server), true, |aviso| {
-                let parameters = parse_parameters(&parameters)?;
-                block_on(aviso.notify(&parameters))?;
-                writeln!(std::io::stdout(), "Done")?;
-                Ok(())
-            });
+            let status = with_settings(
+                &common,
+                Program::Aviso,
+                common.overrides(&server),
+                true,
+                |aviso| {
+                    let parameters = parse_parameters(&parameters)?;
+                    block_on(aviso.notify(&parameters))?;
+                    writeln!(std::io::stdout(), "Done")?;
+                    Ok(())
+                },
+            );
             exit_status(status, no_fail)
         }
         AvisoCommand::Listen {
@@ -256,7 +271,7 @@ fn listen(
     let mut overrides = common.overrides(server);
     overrides.now = now;
     overrides.catchup = catchup;
-    with_settings(common, overrides, true, |aviso| {
+    with_settings(common, Program::Aviso, overrides, true, |aviso| {
         let present = chrono::Utc::now().naive_utc();
         if now && catchup {
             anyhow::bail!("Only now or catchup can be specified at the same time");
@@ -319,19 +334,26 @@ fn with_client(
     server: &ServerOptions,
     body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
 ) -> Result<(), ()> {
-    with_settings(common, common.overrides(server), false, body)
+    with_settings(
+        common,
+        Program::Aviso,
+        common.overrides(server),
+        false,
+        body,
+    )
 }
 
 /// Like `with_client`; `uses_store` announces test mode as pyaviso does for the commands that
 /// talk to the store.
 fn with_settings(
     common: &CommonOptions,
+    program: Program,
     overrides: CliOverrides,
     uses_store: bool,
     body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
 ) -> Result<(), ()> {
     let test_mode = overrides.test && uses_store;
-    let sources = ConfigSources::from_process(Program::Aviso, common.config.clone(), overrides);
+    let sources = ConfigSources::from_process(program, common.config.clone(), overrides);
     let (settings, layers) = match Settings::load(&sources) {
         Ok(loaded) => loaded,
         Err(error) => {
@@ -348,7 +370,15 @@ fn with_settings(
     if test_mode {
         tracing::warn!("TEST MODE");
     }
-    let result = Aviso::new(settings)
+    let client = match program {
+        Program::Aviso => Aviso::new(settings),
+        // aviso-config reads and writes files; it needs no event schema.
+        Program::AvisoConfig => Ok(Aviso::with_schema(
+            settings,
+            crate::schema::Schema::default_schema(),
+        )),
+    };
+    let result = client
         .map_err(anyhow::Error::from)
         .and_then(|aviso| body(&aviso));
     match result {

@@ -9,7 +9,7 @@ use etcd_client::{
 };
 use tokio::sync::OnceCell;
 
-use super::{KeyValue, StoreError, WatchUpdate};
+use super::{Change, KeyValue, StoreError, WatchUpdate};
 
 /// A connection (made on first use) to one etcd member.
 pub struct EtcdGrpc {
@@ -196,6 +196,67 @@ impl EtcdGrpc {
             return Err(StoreError("Not able to execute the transaction".into()));
         }
         Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
+    }
+
+    /// Every key under `prefix` with its value, in key order; as it was at `revision` when
+    /// given.
+    pub async fn list(
+        &self,
+        prefix: &str,
+        revision: Option<u64>,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let mut options = GetOptions::new().with_prefix();
+        if let Some(revision) = revision {
+            options = options.with_revision(revision as i64);
+        }
+        let client = self.client().await?;
+        let answer = retrying(|| {
+            let (mut client, prefix, options) =
+                (client.clone(), prefix.to_string(), options.clone());
+            async move { client.get(prefix, Some(options)).await }
+        })
+        .await
+        .map_err(|e| error("Not able to pull key", e))?;
+        Ok(answer.kvs().iter().map(convert).collect())
+    }
+
+    /// One transaction of deletes and puts; returns the keys deleted, with their last values.
+    pub async fn apply(&self, changes: &[Change]) -> Result<Vec<KeyValue>, StoreError> {
+        let operations: Vec<TxnOp> = changes
+            .iter()
+            .map(|change| match change {
+                Change::Put(key, value) => TxnOp::put(key.as_str(), value.clone(), None),
+                Change::Delete(key) => TxnOp::delete(
+                    key.as_str(),
+                    Some(etcd_client::DeleteOptions::new().with_prev_key()),
+                ),
+                Change::DeletePrefix(prefix) => TxnOp::delete(
+                    prefix.as_str(),
+                    Some(
+                        etcd_client::DeleteOptions::new()
+                            .with_prefix()
+                            .with_prev_key(),
+                    ),
+                ),
+            })
+            .collect();
+        let client = self.client().await?;
+        let answer = retrying(|| {
+            let (mut client, operations) = (client.clone(), operations.clone());
+            async move { client.txn(Txn::new().and_then(operations)).await }
+        })
+        .await
+        .map_err(|e| error("Not able to execute the transaction", e))?;
+        if !answer.succeeded() {
+            return Err(StoreError("Not able to execute the transaction".into()));
+        }
+        let mut deleted = Vec::new();
+        for response in answer.op_responses() {
+            if let etcd_client::TxnOpResponse::Delete(delete) = response {
+                deleted.extend(delete.prev_kvs().iter().map(convert));
+            }
+        }
+        Ok(deleted)
     }
 
     /// The current values under `prefix` last written in `(after, up_to]`, in revision order.

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use super::{KeyValue, StoreError};
+use super::{Change, KeyValue, StoreError};
 
 /// How often a 5xx answer (etcd changing leader, a proxy's hiccup) is tried again.
 const TRANSIENT_RETRIES: u32 = 5;
@@ -387,6 +387,63 @@ impl EtcdRest {
             return Err(StoreError("Not able to execute the transaction".into()));
         }
         revision_of(&answer)
+    }
+
+    /// Every key under `prefix` with its value, in key order; as it was at `revision` when
+    /// given (an error when that history was compacted).
+    pub async fn list(
+        &self,
+        prefix: &str,
+        revision: Option<u64>,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        let mut body = json!({
+            "key": BASE64.encode(prefix),
+            "range_end": BASE64.encode(prefix_end(prefix)),
+        });
+        if let Some(revision) = revision {
+            body["revision"] = json!(revision);
+        }
+        let answer = self.call("kv/range", &body).await?;
+        kvs(&answer)
+    }
+
+    /// One transaction of deletes and puts; returns the keys deleted, with their last values.
+    pub async fn apply(&self, changes: &[Change]) -> Result<Vec<KeyValue>, StoreError> {
+        let operations: Vec<Value> = changes
+            .iter()
+            .map(|change| match change {
+                Change::Put(key, value) => json!({"requestPut": {
+                    "key": BASE64.encode(key), "value": BASE64.encode(value)}}),
+                Change::Delete(key) => json!({"requestDeleteRange": {
+                    "key": BASE64.encode(key), "prev_kv": true}}),
+                Change::DeletePrefix(prefix) => json!({"requestDeleteRange": {
+                    "key": BASE64.encode(prefix),
+                    "range_end": BASE64.encode(prefix_end(prefix)),
+                    "prev_kv": true}}),
+            })
+            .collect();
+        let answer = self.call("kv/txn", &json!({"success": operations})).await?;
+        if answer.get("succeeded").and_then(Value::as_bool) == Some(false) {
+            return Err(StoreError("Not able to execute the transaction".into()));
+        }
+        let mut deleted = Vec::new();
+        for response in answer
+            .get("responses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let Some(items) = response
+                .get("response_delete_range")
+                .and_then(|r| r.get("prev_kvs"))
+                .and_then(Value::as_array)
+            {
+                for item in items {
+                    deleted.push(kv_of(item)?);
+                }
+            }
+        }
+        Ok(deleted)
     }
 
     /// The current values of the keys under `prefix` last written after `after_revision`, in

@@ -115,6 +115,28 @@ impl Store {
         }
     }
 
+    /// Every key under `prefix`, in key order; as it was at `revision` when given (etcd only).
+    pub async fn list(
+        &self,
+        prefix: &str,
+        revision: Option<u64>,
+    ) -> Result<Vec<KeyValue>, StoreError> {
+        match self {
+            Store::File(_) => Err(not_a_configuration_store()),
+            Store::EtcdRest(store) => store.list(prefix, revision).await,
+            Store::EtcdGrpc(store) => store.list(prefix, revision).await,
+        }
+    }
+
+    /// Deletes and puts in one transaction (etcd only); returns the deleted keys.
+    pub async fn apply(&self, changes: &[Change]) -> Result<Vec<KeyValue>, StoreError> {
+        match self {
+            Store::File(_) => Err(not_a_configuration_store()),
+            Store::EtcdRest(store) => store.apply(changes).await,
+            Store::EtcdGrpc(store) => store.apply(changes).await,
+        }
+    }
+
     /// The value of `key` at `revision` (etcd only); `None` when absent then, or compacted.
     pub async fn get_at(&self, key: &str, revision: u64) -> Result<Option<KeyValue>, StoreError> {
         match self {
@@ -142,6 +164,15 @@ impl Store {
     }
 }
 
+/// One operation of a transaction ([`Store::apply`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Put(String, Vec<u8>),
+    Delete(String),
+    /// Every key starting with this text.
+    DeletePrefix(String),
+}
+
 /// One key and its value, with etcd's revision bookkeeping.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KeyValue {
@@ -159,3 +190,7 @@ pub struct KeyValue {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
 pub struct StoreError(pub String);
+
+fn not_a_configuration_store() -> StoreError {
+    StoreError("the embedded store cannot hold configuration files; use etcd".into())
+}

@@ -124,7 +124,7 @@ fn as_revision(value: &Value) -> Option<u64> {
 }
 
 /// A JSON string as Python's `json.dumps` writes it (`ensure_ascii`).
-fn json_string(text: &str) -> String {
+pub fn json_string(text: &str) -> String {
     let mut out = String::with_capacity(text.len() + 2);
     out.push('"');
     for c in text.chars() {

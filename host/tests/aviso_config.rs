@@ -1,0 +1,296 @@
+//! `aviso-config` against a real etcd, next to pyaviso 1.0.1's on the same store: push, pull,
+//! status, remove and revert, both ways; prefix isolation; size limits; nothing-found cases.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::etcd::Etcd;
+
+fn ours() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_aviso-config"))
+}
+
+/// pyaviso's `aviso-config`, beside its `aviso` (PYAVISO_BIN).
+fn theirs() -> Option<PathBuf> {
+    match std::env::var_os("PYAVISO_BIN") {
+        Some(path) => Some(PathBuf::from(path).with_file_name("aviso-config")),
+        None if std::env::var_os("CI").is_some() => panic!("PYAVISO_BIN must be set under CI"),
+        None => None,
+    }
+}
+
+struct Setup {
+    etcd: Etcd,
+    home: tempfile::TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        Setup {
+            etcd: Etcd::start(),
+            home: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn run(&self, program: &Path, args: &[&str]) -> Output {
+        self.run_with(program, args, &[])
+    }
+
+    fn run_with(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut command = Command::new(program);
+        for (name, _) in std::env::vars() {
+            if name.starts_with("AVISO_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("HOME", self.home.path())
+            .env("AVISO_CONFIGURATION_HOST", "127.0.0.1")
+            .env("AVISO_CONFIGURATION_PORT", self.etcd.port.to_string())
+            .envs(env.iter().copied())
+            .current_dir(self.home.path())
+            .args(args)
+            .output()
+            .unwrap()
+    }
+
+    /// A directory of files (relative path, content) under the home.
+    fn files(&self, name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = self.home.path().join(name);
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, content) in files {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, content).unwrap();
+        }
+        dir
+    }
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn succeeded(out: &Output) -> String {
+    assert_eq!(out.status.code(), Some(0), "{}{}", stdout(out), stderr(out));
+    stdout(out)
+}
+
+/// The files under `dir` (relative path → content), sorted.
+fn read_tree(dir: &Path) -> Vec<(String, String)> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(root, &path, out);
+            } else {
+                let relative = path.strip_prefix(root).unwrap().display().to_string();
+                out.push((relative, std::fs::read_to_string(&path).unwrap()));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    if dir.exists() {
+        walk(dir, dir, &mut out);
+    }
+    out.sort();
+    out
+}
+
+fn tree(files: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = files
+        .iter()
+        .map(|(p, c)| (p.to_string(), c.to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn push_pull_status_and_remove_agree_with_pyaviso() {
+    let setup = Setup::new();
+    let files = [
+        ("event_listener_schema.json", "{\"flight\": {}}\n"),
+        (
+            "mars/language.json",
+            "{\"class\": {\"values\": [\"od\"]}}\n",
+        ),
+    ];
+    setup.files("local", &files);
+    let out = setup.run(
+        &ours(),
+        &["push", "aviso/v1", "-D", "local", "-m", "first schema"],
+    );
+    let listed = succeeded(&out);
+    assert!(listed.contains("event_listener_schema.json"), "{listed}");
+    assert!(
+        stderr(&out).contains("Push operation for service aviso/v1 successfully executed"),
+        "{}",
+        stderr(&out)
+    );
+
+    let mut programs = vec![ours()];
+    programs.extend(theirs());
+    for program in &programs {
+        let into = format!(
+            "pulled-by-{}",
+            program.file_name().unwrap().to_string_lossy()
+        );
+        let into = format!(
+            "{into}-{}",
+            programs.iter().position(|p| p == program).unwrap()
+        );
+        succeeded(&setup.run(program, &["pull", "aviso/v1", "-D", &into]));
+        assert_eq!(
+            read_tree(&setup.home.path().join(&into)),
+            tree(&files),
+            "{}",
+            program.display()
+        );
+    }
+    let status = succeeded(&setup.run(&ours(), &["status", "aviso/v1"]));
+    assert!(status.contains("\"message\": \"first schema\""), "{status}");
+    assert!(status.contains("\"version\": 1"), "{status}");
+
+    if let Some(pyaviso) = theirs() {
+        assert_eq!(
+            succeeded(&setup.run(&pyaviso, &["status", "aviso/v1"])),
+            status
+        );
+        // pyaviso pushes; ours pulls exactly its files, and the status counts both pushes.
+        let changed = [("event_listener_schema.json", "{\"flight\": {\"v\": 2}}\n")];
+        setup.files("theirs", &changed);
+        succeeded(&setup.run(
+            &pyaviso,
+            &[
+                "push", "aviso/v1", "-D", "theirs", "-m", "second", "--delete",
+            ],
+        ));
+        succeeded(&setup.run(
+            &ours(),
+            &["pull", "aviso/v1", "-D", "ours-after", "--delete"],
+        ));
+        assert_eq!(
+            read_tree(&setup.home.path().join("ours-after")),
+            tree(&changed)
+        );
+        let status = succeeded(&setup.run(&ours(), &["status", "aviso/v1"]));
+        assert_eq!(
+            succeeded(&setup.run(&pyaviso, &["status", "aviso/v1"])),
+            status
+        );
+        assert!(
+            status.contains("\"version\": 2") && status.contains("\"prev_rev\""),
+            "{status}"
+        );
+        // The listing without -f is pyaviso's.
+        assert_eq!(
+            succeeded(&setup.run(&ours(), &["remove", "aviso/v1"])),
+            succeeded(&setup.run(&pyaviso, &["remove", "aviso/v1"]))
+        );
+    }
+
+    let out = setup.run(&ours(), &["remove", "aviso/v1", "-f"]);
+    let removed = succeeded(&out);
+    assert!(
+        removed.lines().any(|l| l == "/ec/config/aviso/v1"),
+        "{removed}"
+    );
+    let out = setup.run(&ours(), &["status", "aviso/v1"]);
+    assert_eq!(succeeded(&out), "");
+    assert!(
+        stderr(&out).contains("No service aviso/v1 found"),
+        "{}",
+        stderr(&out)
+    );
+    let out = setup.run(&ours(), &["pull", "aviso/v1", "-D", "nothing"]);
+    assert_eq!(succeeded(&out), "");
+    assert!(stderr(&out).contains("No files found for service aviso/v1"));
+    std::fs::create_dir_all(setup.home.path().join("empty")).unwrap();
+    let out = setup.run(&ours(), &["push", "aviso/v1", "-D", "empty", "-m", "x"]);
+    assert_eq!(succeeded(&out), "");
+    assert!(stderr(&out).contains("No file found to push for service aviso/v1"));
+}
+
+#[test]
+fn revert_restores_the_previous_push_and_keeps_to_its_service() {
+    let setup = Setup::new();
+    let first = [("a.json", "a1"), ("b.json", "b1")];
+    let second = [("a.json", "a2"), ("b.json", "b1")];
+    let third = [("a.json", "a3"), ("c.json", "c3")];
+    let neighbour = [("a.json", "other service")];
+    setup.files("n", &neighbour);
+    succeeded(&setup.run(&ours(), &["push", "svc/v10", "-D", "n", "-m", "neighbour"]));
+    for (i, files) in [&first[..], &second[..], &third[..]].iter().enumerate() {
+        setup.files("local", files);
+        let message = format!("push {i}");
+        succeeded(&setup.run(
+            &ours(),
+            &["push", "svc/v1", "-D", "local", "-m", &message, "--delete"],
+        ));
+    }
+    let out = setup.run(&ours(), &["revert", "svc/v1"]);
+    succeeded(&out);
+    assert!(stderr(&out).contains("Revert operation for service svc/v1 successfully executed"));
+    let mut programs = vec![ours()];
+    programs.extend(theirs());
+    for (i, program) in programs.iter().enumerate() {
+        let into = format!("reverted-{i}");
+        succeeded(&setup.run(program, &["pull", "svc/v1", "-D", &into]));
+        assert_eq!(
+            read_tree(&setup.home.path().join(&into)),
+            tree(&second),
+            "{} after revert",
+            program.display()
+        );
+    }
+    let status = succeeded(&setup.run(&ours(), &["status", "svc/v1"]));
+    assert!(status.contains("\"message\": \"push 1\""), "{status}");
+
+    // Removing svc/v1 leaves svc/v10 alone (pyaviso's prefix delete took both).
+    succeeded(&setup.run(&ours(), &["remove", "svc/v1", "-f"]));
+    succeeded(&setup.run(&ours(), &["pull", "svc/v10", "-D", "neighbour"]));
+    assert_eq!(
+        read_tree(&setup.home.path().join("neighbour")),
+        tree(&neighbour)
+    );
+    let out = setup.run(&ours(), &["revert", "svc/v1"]);
+    assert!(stderr(&out).contains("No files found for service svc/v1"));
+}
+
+#[test]
+fn files_over_the_size_limit_are_not_pushed() {
+    let setup = Setup::new();
+    let big = "x".repeat(3 * 1024);
+    setup.files("local", &[("small.json", "{}"), ("big.json", &big)]);
+    let out = setup.run_with(
+        &ours(),
+        &["push", "svc", "-D", "local", "-m", "limits"],
+        &[("AVISO_MAX_FILE_SIZE", "2")],
+    );
+    let listed = succeeded(&out);
+    assert!(
+        listed.contains("small.json") && !listed.contains("big.json"),
+        "{listed}"
+    );
+    assert!(stderr(&out).contains("big.json"), "{}", stderr(&out));
+    succeeded(&setup.run(&ours(), &["pull", "svc", "-D", "back"]));
+    assert_eq!(
+        read_tree(&setup.home.path().join("back")),
+        tree(&[("small.json", "{}")])
+    );
+}
+
+#[test]
+fn usage_errors_are_reported_like_click() {
+    let setup = Setup::new();
+    let out = setup.run(&ours(), &["push", "svc", "-D", "x"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("Error: Missing"), "{}", stderr(&out));
+}
