@@ -294,3 +294,31 @@ fn usage_errors_are_reported_like_click() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("Error: Missing"), "{}", stderr(&out));
 }
+
+#[test]
+fn the_grpc_engine_manages_the_same_files() {
+    let setup = Setup::new();
+    let grpc = [("AVISO_CONFIGURATION_ENGINE", "etcd_grpc")];
+    let first = [("a.json", "1"), ("sub/b.json", "2")];
+    setup.files("local", &first);
+    succeeded(&setup.run_with(&ours(), &["push", "svc", "-D", "local", "-m", "one"], &grpc));
+    setup.files("local", &[("a.json", "changed")]);
+    succeeded(&setup.run_with(
+        &ours(),
+        &["push", "svc", "-D", "local", "-m", "two", "--delete"],
+        &grpc,
+    ));
+    succeeded(&setup.run_with(&ours(), &["revert", "svc"], &grpc));
+    succeeded(&setup.run(&ours(), &["pull", "svc", "-D", "over-rest"]));
+    assert_eq!(
+        read_tree(&setup.home.path().join("over-rest")),
+        tree(&first)
+    );
+    let status = succeeded(&setup.run_with(&ours(), &["status", "svc"], &grpc));
+    assert!(status.contains("\"engine\": \"ETCD_GRPC\""), "{status}");
+    let removed = succeeded(&setup.run_with(&ours(), &["remove", "svc", "-f"], &grpc));
+    assert_eq!(
+        removed,
+        "/ec/config/svc\n/ec/config/svc/a.json\n/ec/config/svc/sub/b.json\n"
+    );
+}
