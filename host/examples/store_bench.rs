@@ -45,21 +45,7 @@ fn main() {
             let concurrency: usize = args.get(2).map(|c| c.parse().unwrap()).unwrap_or(1);
             runtime.block_on(async {
                 let start = Instant::now();
-                let next = std::sync::atomic::AtomicUsize::new(0);
-                let worker = || async {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= count {
-                            return;
-                        }
-                        aviso
-                            .notify(&parameters(i, Some("x")))
-                            .await
-                            .expect("notify");
-                    }
-                };
-                let workers: Vec<_> = (0..concurrency).map(|_| worker()).collect();
-                futures_join_all(workers).await;
+                notify_concurrently(&aviso, count, concurrency).await;
                 let seconds = start.elapsed().as_secs_f64();
                 println!(
                     "throughput {count} {seconds:.3} {:.0}",
@@ -173,20 +159,7 @@ fn main() {
                 )
                 .await;
                 let written = Instant::now();
-                let next = std::sync::atomic::AtomicUsize::new(0);
-                let worker = || async {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        if i >= count {
-                            return;
-                        }
-                        aviso
-                            .notify(&parameters(i, Some("x")))
-                            .await
-                            .expect("notify");
-                    }
-                };
-                futures_join_all((0..64).map(|_| worker()).collect()).await;
+                notify_concurrently(&aviso, count, 64).await;
                 let last = aviso
                     .open_store()
                     .expect("the store")
@@ -204,6 +177,24 @@ fn main() {
             "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS | catchup COUNT"
         ),
     }
+}
+
+/// Sends `count` notifications (distinct keys), `concurrency` at a time.
+async fn notify_concurrently(aviso: &Aviso, count: usize, concurrency: usize) {
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || async {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if i >= count {
+                return;
+            }
+            aviso
+                .notify(&parameters(i, Some("x")))
+                .await
+                .expect("notify");
+        }
+    };
+    futures_join_all((0..concurrency).map(|_| worker()).collect()).await;
 }
 
 /// Runs the futures concurrently in this task.

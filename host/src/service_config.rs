@@ -123,20 +123,11 @@ impl ServiceConfig {
             changes.splice(0..0, stale);
         }
         let previous = self.store.get(&keys.root).await?;
-        let now = chrono::Utc::now();
-        let status = status::new_status(
+        let status = status::next_status(
             &self.writer,
             message,
-            now,
-            previous
-                .as_ref()
-                .map(|kv| (keys.root.as_str(), kv.value.as_slice(), kv.mod_revision)),
-        )
-        .unwrap_or_else(|error| {
-            tracing::warn!("{error}; writing a new status without links");
-            status::new_status(&self.writer, message, now, None)
-                .expect("a status without links builds")
-        });
+            previous.as_ref().map(|kv| (keys.root.as_str(), kv)),
+        );
         changes.push(Change::Put(keys.root, status.into_bytes()));
         self.store.apply(&changes).await?;
         Ok(pushed)

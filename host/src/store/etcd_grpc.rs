@@ -209,15 +209,7 @@ impl EtcdGrpc {
         if let Some(revision) = revision {
             options = options.with_revision(revision as i64);
         }
-        let client = self.client().await?;
-        let answer = retrying(|| {
-            let (mut client, prefix, options) =
-                (client.clone(), prefix.to_string(), options.clone());
-            async move { client.get(prefix, Some(options)).await }
-        })
-        .await
-        .map_err(|e| error("Not able to pull key", e))?;
-        Ok(answer.kvs().iter().map(convert).collect())
+        self.range(prefix, options).await
     }
 
     /// One transaction of deletes and puts; returns the keys deleted, with their last values.
@@ -273,6 +265,13 @@ impl EtcdGrpc {
         if let Some(up_to) = up_to {
             options = options.with_max_mod_revision(up_to as i64);
         }
+        let mut values = self.range(prefix, options).await?;
+        values.sort_by(|a, b| (a.mod_revision, &a.key).cmp(&(b.mod_revision, &b.key)));
+        Ok(values)
+    }
+
+    /// The keys a range request with `options` returns.
+    async fn range(&self, prefix: &str, options: GetOptions) -> Result<Vec<KeyValue>, StoreError> {
         let client = self.client().await?;
         let answer = retrying(|| {
             let (mut client, prefix, options) =
@@ -281,9 +280,7 @@ impl EtcdGrpc {
         })
         .await
         .map_err(|e| error("Not able to pull key", e))?;
-        let mut values: Vec<KeyValue> = answer.kvs().iter().map(convert).collect();
-        values.sort_by(|a, b| (a.mod_revision, &a.key).cmp(&(b.mod_revision, &b.key)));
-        Ok(values)
+        Ok(answer.kvs().iter().map(convert).collect())
     }
 
     pub async fn watch(&self, prefix: &str, start_revision: u64) -> Result<GrpcWatch, StoreError> {

@@ -10,7 +10,6 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use chrono::Utc;
 use tokio::sync::oneshot;
 
 use super::{Store, StoreError, status};
@@ -162,20 +161,11 @@ async fn write_batch(
     );
     let message = format!("notification to key {}", last.keys.key);
     let previous = store.get(base).await?;
-    let now = Utc::now();
-    let status = status::new_status(
+    let status = status::next_status(
         writer,
         &message,
-        now,
-        previous
-            .as_ref()
-            .map(|kv| (base.as_str(), kv.value.as_slice(), kv.mod_revision)),
-    )
-    .unwrap_or_else(|error| {
-        // pyaviso fails here; a broken record must not stop notifications.
-        tracing::warn!("{error}; writing a new status without links");
-        status::new_status(writer, &message, now, None).expect("a status without links builds")
-    });
+        previous.as_ref().map(|kv| (base.as_str(), kv)),
+    );
     let mut pairs: Vec<(String, Vec<u8>)> = publications
         .iter()
         .map(|p| (p.keys.key.clone(), p.value.clone()))

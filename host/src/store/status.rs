@@ -4,6 +4,8 @@
 use chrono::{DateTime, NaiveDateTime, Utc};
 use serde_json::Value;
 
+use super::KeyValue;
+
 /// pyaviso's version, written in every status: the wire format is pyaviso 1.0.1's.
 pub const WIRE_VERSION: &str = "1.0.1";
 
@@ -98,6 +100,23 @@ pub fn new_status(
     }
     out.push('}');
     Ok(out)
+}
+
+/// The status to write now after `previous` (the key and its stored record): linked to it,
+/// or, when that record cannot be read, a new unlinked one with a warning (pyaviso fails there;
+/// a broken record must not stop notifications or pushes).
+pub fn next_status(writer: &Writer, message: &str, previous: Option<(&str, &KeyValue)>) -> String {
+    let now = Utc::now();
+    new_status(
+        writer,
+        message,
+        now,
+        previous.map(|(key, kv)| (key, kv.value.as_slice(), kv.mod_revision)),
+    )
+    .unwrap_or_else(|error| {
+        tracing::warn!("{error}; writing a new status without links");
+        new_status(writer, message, now, None).expect("a status without links builds")
+    })
 }
 
 /// `%Y-%m-%dT%H:%M:%S.%fZ` with six fractional digits, as pyaviso writes.
