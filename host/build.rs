@@ -1,6 +1,7 @@
-//! Builds the built-in trigger plugins (`plugins/`) for `wasm32-wasip2` and embeds them, so a
-//! normal `cargo build` of `aviso` needs no separate wasm step. The plugins get a target
-//! directory of their own: a nested cargo must not wait on the lock of the outer build.
+//! Builds the built-in plugins of `plugins/` (triggers and the ecmwf schema parser) for
+//! `wasm32-wasip2` and embeds them, so a normal `cargo build` of `aviso` needs no separate wasm
+//! step. The plugins get a target directory of their own: a nested cargo must not wait on the
+//! lock of the outer build.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ const PLUGINS: &[(&str, &str)] = &[
     ("LOG", "aviso_plugin_log"),
     ("COMMAND", "aviso_plugin_command_bridge"),
     ("POST", "aviso_plugin_post"),
+    ("ECMWF_SCHEMA", "aviso_plugin_ecmwf_schema"),
 ];
 
 fn main() {

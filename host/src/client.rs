@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
-use crate::config::{EngineType, SchemaParserKind, Settings, home_dir};
+use crate::config::{EngineType, Settings, home_dir};
 use crate::delivery::{self, ActiveListener, Cursor};
 use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
+use crate::schema_loading;
 use crate::service_config::ServiceConfig;
 use crate::store::publisher::{Publication, Publisher};
 use crate::store::{EtcdAuth, EtcdGrpc, EtcdRest, FileStore, Store, replay, status};
@@ -52,6 +53,9 @@ pub enum AvisoError {
     /// A setting asks for something this build cannot do yet; the message says what.
     #[error("{0}")]
     Unsupported(String),
+    /// The event schema cannot be found or parsed; the message says where and why.
+    #[error("{0}")]
+    SchemaSource(String),
 }
 
 /// A configured Aviso client: settings plus the event schema they select.
@@ -66,19 +70,35 @@ pub struct Aviso {
 }
 
 impl Aviso {
-    /// Loads the schema the settings ask for (local file, system file or built-in).
+    /// Loads the schema the settings ask for (local file, system file or built-in; from the
+    /// configuration service with `remote_schema`; through the `schema_parser`). Blocks while
+    /// it waits on the configuration server or the parser; async code can use [`Aviso::load`].
     pub fn new(settings: Settings) -> Result<Aviso, AvisoError> {
-        if settings.remote_schema {
-            return Err(AvisoError::Unsupported(
-                "remote_schema: true needs the configuration service (aviso-config), which this version of aviso does not provide yet; set remote_schema: false and put the schema in ~/.aviso/service_configuration/event_listener_schema.json".into(),
-            ));
+        if !schema_loading::needs_async(&settings) {
+            let schema = SchemaLocations::standard(home_dir()).load()?;
+            return Ok(Aviso::with_schema(settings, schema));
         }
-        if settings.schema_parser == SchemaParserKind::Ecmwf {
-            return Err(AvisoError::Unsupported(
-                "schema_parser: ecmwf reads the MARS language file from the configuration service, which this version of aviso does not provide yet; use schema_parser: generic with a schema that lists its enum values".into(),
-            ));
-        }
-        let schema = SchemaLocations::standard(home_dir()).load()?;
+        // A runtime of its own on a thread of its own: this works inside a runtime too.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .map_err(|e| {
+                            AvisoError::SchemaSource(format!("cannot start a runtime: {e}"))
+                        })?;
+                    runtime.block_on(schema_loading::load_schema(&settings))
+                })
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+        .map(|schema| Aviso::with_schema(settings, schema))
+    }
+
+    /// [`Aviso::new`] for async code.
+    pub async fn load(settings: Settings) -> Result<Aviso, AvisoError> {
+        let schema = schema_loading::load_schema(&settings).await?;
         Ok(Aviso::with_schema(settings, schema))
     }
 

@@ -12,6 +12,7 @@ pub mod listener;
 pub mod notification;
 pub mod plugin;
 pub mod schema;
+pub mod schema_loading;
 pub mod service_config;
 pub mod store;
 pub mod tls;

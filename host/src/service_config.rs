@@ -133,6 +133,19 @@ impl ServiceConfig {
         Ok(pushed)
     }
 
+    /// The service's files: each one's path relative to the service, and its bytes.
+    pub async fn contents(
+        &self,
+        service: &str,
+    ) -> Result<Vec<(String, Vec<u8>)>, ServiceConfigError> {
+        let keys = ServiceKeys::of(service);
+        let files = self.store.list(&keys.files, None).await?;
+        Ok(files
+            .into_iter()
+            .map(|kv| (kv.key[keys.files.len()..].to_string(), kv.value))
+            .collect())
+    }
+
     /// Writes the service's files under `dir` (each atomically); with `delete`, `dir` is emptied
     /// first. Returns the local paths written.
     pub async fn pull(
@@ -141,8 +154,7 @@ impl ServiceConfig {
         dir: &Path,
         delete: bool,
     ) -> Result<Vec<PathBuf>, ServiceConfigError> {
-        let keys = ServiceKeys::of(service);
-        let files = self.store.list(&keys.files, None).await?;
+        let files = self.contents(service).await?;
         if files.is_empty() {
             return Ok(Vec::new());
         }
@@ -153,12 +165,11 @@ impl ServiceConfig {
             std::fs::remove_dir_all(dir).map_err(|e| io("remove", dir, e))?;
         }
         let mut written = Vec::new();
-        for kv in files {
-            let relative = &kv.key[keys.files.len()..];
-            let Some(path) = safe_join(dir, relative) else {
+        for (relative, content) in files {
+            let Some(path) = safe_join(dir, &relative) else {
                 tracing::warn!(
-                    "Key {} does not name a file below the service; skipped",
-                    kv.key
+                    "Key {}{relative} does not name a file below the service; skipped",
+                    ServiceKeys::of(service).files
                 );
                 continue;
             };
@@ -166,7 +177,7 @@ impl ServiceConfig {
             std::fs::create_dir_all(parent).map_err(|e| io("create", parent, e))?;
             let mut temporary =
                 tempfile::NamedTempFile::new_in(parent).map_err(|e| io("write in", parent, e))?;
-            std::io::Write::write_all(&mut temporary, &kv.value)
+            std::io::Write::write_all(&mut temporary, &content)
                 .map_err(|e| io("write", temporary.path(), e))?;
             temporary
                 .persist(&path)
@@ -282,7 +293,10 @@ impl ServiceConfig {
 }
 
 /// Regular files under `dir`, recursively (symbolic links to files included, as `os.walk`).
-fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ServiceConfigError> {
+pub(crate) fn collect_files(
+    dir: &Path,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), ServiceConfigError> {
     let entries = std::fs::read_dir(dir)
         .map_err(|e| ServiceConfigError::Io(format!("cannot read {}: {e}", dir.display())))?;
     for entry in entries.flatten() {
@@ -300,7 +314,7 @@ fn collect_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), ServiceConf
 }
 
 /// `dir/relative`, unless `relative` would leave `dir` (a hostile key such as `../x`).
-fn safe_join(dir: &Path, relative: &str) -> Option<PathBuf> {
+pub(crate) fn safe_join(dir: &Path, relative: &str) -> Option<PathBuf> {
     let relative = Path::new(relative);
     let normal = relative
         .components()

@@ -85,7 +85,7 @@ fn usage_errors_exit_2_with_click_wording() {
     let out = aviso(home.path(), &["key", "--foo", FLIGHT], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("Error: No such option: --foo"),
+        stderr(&out).contains("Error: No such option '--foo'."),
         "{}",
         stderr(&out)
     );
@@ -270,13 +270,30 @@ fn local_schema_from_home_is_used() {
 }
 
 #[test]
-fn remote_schema_is_refused_with_an_explanation() {
+fn a_remote_schema_that_cannot_be_reached_and_was_never_copied_is_an_error() {
     let home = tempfile::tempdir().unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+        .to_string();
     let out = aviso(
         home.path(),
         &["key", FLIGHT],
-        &[("AVISO_REMOTE_SCHEMA", "true")],
+        &[
+            ("AVISO_REMOTE_SCHEMA", "true"),
+            ("AVISO_CONFIGURATION_HOST", "127.0.0.1"),
+            ("AVISO_CONFIGURATION_PORT", &closed_port),
+            ("XDG_CACHE_HOME", &home.path().join("cache").display().to_string()),
+        ],
     );
     assert_eq!(out.status.code(), Some(255));
-    assert!(stderr(&out).contains("remote_schema"), "{}", stderr(&out));
+    let error = stderr(&out);
+    assert!(
+        error.contains("Cannot load the event listener schema from service aviso/v1")
+            && error.contains(&format!("127.0.0.1:{closed_port}"))
+            && error.contains("there is no local copy of it yet"),
+        "{error}"
+    );
 }

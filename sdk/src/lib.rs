@@ -40,6 +40,22 @@ pub mod bindings {
 }
 
 #[doc(hidden)]
+pub mod parser_bindings {
+    wit_bindgen::generate!({
+        world: "schema-parser-plugin",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_schema_parser_world",
+        default_bindings_module: "aviso_sdk::parser_bindings",
+        runtime_path: "aviso_sdk::__wit_bindgen::rt",
+        with: {
+            "aviso:plugin/types@0.1.0": crate::bindings::aviso::plugin::types,
+            "aviso:plugin/log@0.1.0": crate::bindings::aviso::plugin::log,
+        },
+    });
+}
+
+#[doc(hidden)]
 pub use wit_bindgen as __wit_bindgen;
 
 use bindings::aviso::plugin::types as wit;
@@ -314,6 +330,56 @@ macro_rules! export_trigger {
         }
 
         $crate::bindings::__export_trigger_world!(__AvisoTriggerExport with_types_in $crate::bindings);
+    };
+}
+
+/// One file of the configuration service the schema came from: its path relative to the
+/// service (e.g. `language.json`) and its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceFile {
+    pub path: String,
+    pub content: Vec<u8>,
+}
+
+/// What a schema parser plugin implements: the event schema as found (JSON text) and the other
+/// files of its service in, the schema Aviso should use (JSON text) out.
+pub trait SchemaParser {
+    fn parse(schema: &str, files: &[ServiceFile]) -> Result<String, Error>;
+}
+
+#[doc(hidden)]
+pub fn __parse<P: SchemaParser>(
+    schema: String,
+    files: Vec<(String, Vec<u8>)>,
+) -> Result<String, wit::Error> {
+    let files: Vec<ServiceFile> = files
+        .into_iter()
+        .map(|(path, content)| ServiceFile { path, content })
+        .collect();
+    P::parse(&schema, &files).map_err(Into::into)
+}
+
+/// Exports a [`SchemaParser`] implementation as the plugin's `schema-parser` interface.
+#[macro_export]
+macro_rules! export_schema_parser {
+    ($parser:ty) => {
+        #[doc(hidden)]
+        pub struct __AvisoSchemaParserExport;
+
+        impl $crate::parser_bindings::exports::aviso::plugin::schema_parser::Guest
+            for __AvisoSchemaParserExport
+        {
+            fn parse(
+                schema: String,
+                files: Vec<(String, Vec<u8>)>,
+            ) -> Result<String, $crate::bindings::aviso::plugin::types::Error> {
+                $crate::__parse::<$parser>(schema, files)
+            }
+        }
+
+        $crate::parser_bindings::__export_schema_parser_world!(
+            __AvisoSchemaParserExport with_types_in $crate::parser_bindings
+        );
     };
 }
 

@@ -5,7 +5,7 @@ use std::ffi::OsString;
 use std::io::Write;
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 
 use super::{CommonOptions, exit_status, report_usage_error, with_settings};
 use crate::config::{CliOverrides, Program};
@@ -13,6 +13,7 @@ use crate::config::{CliOverrides, Program};
 #[derive(Debug, Parser)]
 #[command(
     name = "aviso-config",
+    override_usage = "aviso-config [OPTIONS] COMMAND [ARGS]...",
     about = "Aviso configuration: store and version the configuration files of a service.",
     disable_version_flag = true,
     disable_help_subcommand = true,
@@ -131,7 +132,7 @@ where
 {
     let cli = match AvisoConfigCli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(error) => return report_usage_error(&error),
+        Err(error) => return report_usage_error(&error, &AvisoConfigCli::command()),
     };
     if cli.version {
         println!("aviso-config, version {}", env!("CARGO_PKG_VERSION"));

@@ -2,6 +2,7 @@
 //! (0 success, 2 usage error, 255 error).
 
 mod aviso_config;
+mod click_words;
 pub mod logging;
 
 pub use aviso_config::run_aviso_config;
@@ -25,6 +26,7 @@ pub const EXIT_USAGE: i32 = 2;
 #[derive(Debug, Parser)]
 #[command(
     name = "aviso",
+    override_usage = "aviso [OPTIONS] COMMAND [ARGS]...",
     about = "Aviso: notify time-critical events and run triggers when they happen.",
     disable_version_flag = true,
     disable_help_subcommand = true,
@@ -172,7 +174,7 @@ where
 {
     let cli = match AvisoCli::try_parse_from(args) {
         Ok(cli) => cli,
-        Err(error) => return report_usage_error(&error),
+        Err(error) => return report_usage_error(&error, &AvisoCli::command()),
     };
     if cli.version {
         println!("aviso, version {}", env!("CARGO_PKG_VERSION"));
@@ -400,7 +402,7 @@ fn exit_status(status: Result<(), ()>, no_fail: bool) -> i32 {
 
 /// Prints a clap error the way Click words it (`Error: No such option: --x`), with the usage
 /// line first; help and version requests are printed and succeed.
-fn report_usage_error(error: &clap::Error) -> i32 {
+fn report_usage_error(error: &clap::Error, command: &clap::Command) -> i32 {
     match error.kind() {
         ErrorKind::DisplayHelp
         | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
@@ -419,18 +421,48 @@ fn report_usage_error(error: &clap::Error) -> i32 {
         }
     };
     let argument = context(ContextKind::InvalidArg).unwrap_or_default();
+    let usage = context(ContextKind::Usage).map(|u| u.trim().to_string());
+    // The command path, e.g. `aviso listen`, from the usage line.
+    let path: Vec<String> = usage
+        .as_deref()
+        .unwrap_or_default()
+        .trim_start_matches("Usage:")
+        .split_whitespace()
+        .take_while(|word| word.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
+        .map(str::to_string)
+        .collect();
     let message = match error.kind() {
-        ErrorKind::UnknownArgument => format!("No such option: {argument}"),
+        ErrorKind::UnknownArgument => {
+            let option = argument.split('=').next().unwrap_or_default();
+            let suggestions = if option.starts_with("--") {
+                click_words::did_you_mean(option, &long_options(command, &path))
+            } else {
+                String::new()
+            };
+            format!("No such option '{option}'.{suggestions}")
+        }
         ErrorKind::InvalidSubcommand => {
             let command = context(ContextKind::InvalidSubcommand).unwrap_or_default();
             format!("No such command '{command}'.")
         }
         ErrorKind::MissingRequiredArgument => {
-            let name = argument
-                .trim_start_matches('<')
-                .trim_end_matches('>')
-                .to_string();
-            format!("Missing argument '{name}'.")
+            // clap lists everything missing ("--dir <TEXT>, <SERVICE>"); Click names the first
+            // in its order, where the commands' arguments come before their options.
+            let missing: Vec<&str> = argument.split(", ").collect();
+            match missing.iter().find(|m| !m.starts_with('-')) {
+                Some(positional) => format!(
+                    "Missing argument '{}'.",
+                    positional.trim_start_matches('<').trim_end_matches('>')
+                ),
+                None => {
+                    let long = missing[0].split(' ').next().unwrap_or_default();
+                    let name = long.trim_start_matches("--");
+                    match short_of(command, name) {
+                        Some(short) => format!("Missing option '--{name}' / '-{short}'."),
+                        None => format!("Missing option '--{name}'."),
+                    }
+                }
+            }
         }
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
             // clap names the option with its value name ("--port <INTEGER>"); Click names the option.
@@ -452,18 +484,46 @@ fn report_usage_error(error: &clap::Error) -> i32 {
         }
     };
     let mut stderr = std::io::stderr();
-    if let Some(usage) = context(ContextKind::Usage) {
-        let usage = usage.trim();
-        let command: Vec<&str> = usage
-            .trim_start_matches("Usage:")
-            .split_whitespace()
-            .take_while(|word| word.chars().all(|c| c.is_ascii_lowercase() || c == '-'))
-            .collect();
+    if let Some(usage) = usage {
         let _ = writeln!(stderr, "{usage}");
-        let _ = writeln!(stderr, "Try '{} -h' for help.\n", command.join(" "));
+        let _ = writeln!(stderr, "Try '{} --help' for help.\n", path.join(" "));
     }
     let _ = writeln!(stderr, "Error: {message}");
     EXIT_USAGE
+}
+
+/// The long options (`--name`) of the (sub)command at `path` (program name first), `--help`
+/// included.
+fn long_options(command: &clap::Command, path: &[String]) -> Vec<String> {
+    let mut current = command;
+    for name in path.iter().skip(1) {
+        match current.find_subcommand(name) {
+            Some(sub) => current = sub,
+            None => break,
+        }
+    }
+    let mut names: Vec<String> = current
+        .get_arguments()
+        .filter_map(|arg| arg.get_long())
+        .map(|long| format!("--{long}"))
+        .collect();
+    if !names.iter().any(|n| n == "--help") {
+        names.push("--help".into());
+    }
+    names
+}
+
+/// The short form of the option `--long` in `command` or its subcommands.
+fn short_of(command: &clap::Command, long: &str) -> Option<char> {
+    command
+        .get_arguments()
+        .find(|arg| arg.get_long() == Some(long))
+        .and_then(|arg| arg.get_short())
+        .or_else(|| {
+            command
+                .get_subcommands()
+                .find_map(|sub| short_of(sub, long))
+        })
 }
 
 /// Runs one store call from the synchronous CLI.

@@ -80,10 +80,15 @@ impl AuthType {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What turns the schema as stored into the schema used (`schema_parser`).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SchemaParserKind {
+    /// The schema is used as it is.
     Generic,
+    /// The built-in ECMWF parser: enum values from the MARS language file.
     Ecmwf,
+    /// A user's schema parser component (a `.wasm` file).
+    Component(PathBuf),
 }
 
 /// Settings of one store connection (`notification_engine` or `configuration_engine`).
@@ -212,6 +217,14 @@ pub fn home_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The user's cache folder: `$XDG_CACHE_HOME` or `~/.cache`.
+pub fn cache_dir() -> Option<PathBuf> {
+    std::env::var_os("XDG_CACHE_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| home_dir().map(|h| h.join(".cache")))
+}
+
 impl Settings {
     /// Reads every layer and resolves the settings.
     pub fn load(sources: &ConfigSources) -> Result<(Settings, Layers), ConfigError> {
@@ -316,9 +329,12 @@ impl Settings {
                 |t| match t.to_ascii_lowercase().as_str() {
                     "generic" => Some(SchemaParserKind::Generic),
                     "ecmwf" => Some(SchemaParserKind::Ecmwf),
+                    _ if t.contains('/') || t.ends_with(".wasm") => {
+                        Some(SchemaParserKind::Component(expand_home(t, home)))
+                    }
                     _ => None,
                 },
-                "one of generic, ecmwf",
+                "generic, ecmwf, or the path of a schema parser component (.wasm)",
             )?,
             remote_schema: r.bool("remote_schema", false)?,
             debug: r.bool("debug", false)?,

@@ -48,11 +48,9 @@ impl ComponentCache {
     /// `$XDG_CACHE_HOME/aviso/plugins` or `~/.cache/aviso/plugins`; in memory if neither can
     /// be used (with a warning).
     pub fn standard() -> ComponentCache {
-        let base = std::env::var_os("XDG_CACHE_HOME")
-            .filter(|d| !d.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| crate::config::home_dir().map(|h| h.join(".cache")));
-        match base.map(|b| ComponentCache::in_dir(b.join("aviso").join("plugins"))) {
+        match crate::config::cache_dir()
+            .map(|b| ComponentCache::in_dir(b.join("aviso").join("plugins")))
+        {
             Some(Ok(cache)) => cache,
             Some(Err(reason)) => {
                 tracing::warn!("{reason}; compiling plugins in memory");

@@ -6,6 +6,7 @@ mod cache;
 mod grants;
 mod host;
 mod outbound;
+mod parser;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -28,8 +29,23 @@ pub mod bindings {
     });
 }
 
+/// The bindings of the schema parser world; the shared interfaces are those above.
+pub mod parser_bindings {
+    wasmtime::component::bindgen!({
+        world: "schema-parser-plugin",
+        path: "../wit",
+        imports: { default: async | trappable },
+        exports: { default: async },
+        with: {
+            "aviso:plugin/types": super::bindings::aviso::plugin::types,
+            "aviso:plugin/log": super::bindings::aviso::plugin::log,
+        },
+    });
+}
+
 use bindings::aviso::plugin::types::Error as WitError;
 pub use bindings::aviso::plugin::types::Notification as PluginNotification;
+pub use parser::SchemaParserPlugin;
 
 /// The built-in plugins, compiled by `host/build.rs` and embedded in the binary.
 pub mod builtin {
@@ -178,6 +194,30 @@ impl PluginEngine {
             plugin: name.to_string(),
             reason,
         };
+        let (pre, sandbox) = self.prepare(name, wasm, grants, limits)?;
+        let pre = bindings::CommandTriggerPluginPre::new(pre).map_err(|e| {
+            load_error(format!(
+                "it is not an Aviso trigger plugin (aviso:plugin/trigger@0.1.0): {e:#}"
+            ))
+        })?;
+        Ok(Plugin {
+            inner: Arc::new(PluginInner { pre, sandbox }),
+        })
+    }
+
+    /// Compiles a component, checks its imports against the grants and links it: what every
+    /// kind of plugin needs before its exports are looked at.
+    fn prepare(
+        &self,
+        name: &str,
+        wasm: &[u8],
+        grants: Grants,
+        limits: Limits,
+    ) -> Result<(wasmtime::component::InstancePre<HostState>, Sandbox), PluginError> {
+        let load_error = |reason: String| PluginError::Load {
+            plugin: name.to_string(),
+            reason,
+        };
         if limits.memory_bytes > MAX_MEMORY_BYTES {
             return Err(load_error(format!(
                 "memory limit above the maximum of {} MiB",
@@ -194,21 +234,15 @@ impl PluginEngine {
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| load_error(format!("{e:#}")))?;
-        let pre = bindings::CommandTriggerPluginPre::new(pre).map_err(|e| {
-            load_error(format!(
-                "it is not an Aviso trigger plugin (aviso:plugin/trigger@0.1.0): {e:#}"
-            ))
-        })?;
-        Ok(Plugin {
-            inner: Arc::new(PluginInner {
-                name: name.to_string(),
-                pre,
-                grants: Arc::new(grants),
-                tls,
-                limits,
-                calls: self.calls.clone(),
-            }),
-        })
+        let sandbox = Sandbox {
+            engine: self.engine.clone(),
+            name: name.to_string(),
+            grants: Arc::new(grants),
+            tls,
+            limits,
+            calls: self.calls.clone(),
+        };
+        Ok((pre, sandbox))
     }
 }
 
@@ -316,8 +350,14 @@ pub struct Plugin {
 }
 
 struct PluginInner {
-    name: String,
     pre: bindings::CommandTriggerPluginPre<HostState>,
+    sandbox: Sandbox,
+}
+
+/// What each call of one plugin runs with.
+struct Sandbox {
+    engine: Engine,
+    name: String,
     grants: Arc<Grants>,
     /// TLS settings for outbound HTTPS, when HTTP is granted.
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -325,21 +365,55 @@ struct PluginInner {
     calls: Arc<CallsInFlight>,
 }
 
+/// One guest call, given a fresh store to instantiate the component in.
+type SandboxedCall<'a, T> =
+    std::pin::Pin<Box<dyn Future<Output = wasmtime::Result<Result<T, WitError>>> + Send + 'a>>;
+
+impl Sandbox {
+    /// One call in a fresh store with the plugin's limits: instantiate, call, drop.
+    async fn run<T, Call>(
+        &self,
+        call: impl FnOnce(Store<HostState>) -> Call,
+    ) -> Result<(T, Output), (PluginError, Output)>
+    where
+        Call: Future<Output = wasmtime::Result<Result<T, WitError>>>,
+    {
+        let _in_flight = CallGuard::new(&self.calls);
+        let limits = self.limits;
+        let (state, pipes) = HostState::new(&self.name, &self.grants, self.tls.clone(), limits);
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limits);
+        store.set_hostcall_fuel(HOSTCALL_LIMIT_BYTES);
+        let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        // Epochs stop guest code; the outer timeout also stops a host call the guest waits on.
+        let outcome = tokio::time::timeout(limits.timeout + EPOCH_TICK * 10, call(store)).await;
+        let output = pipes.output();
+        let error = match outcome {
+            Err(_elapsed) => PluginError::Timeout(limits.timeout),
+            Ok(Ok(Ok(value))) => return Ok((value, output)),
+            Ok(Ok(Err(plugin_error))) => plugin_error.into(),
+            Ok(Err(trap)) => classify_trap(&trap, limits, &output),
+        };
+        Err((error, output))
+    }
+}
+
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Plugin")
-            .field("name", &self.inner.name)
+            .field("name", &self.inner.sandbox.name)
             .finish_non_exhaustive()
     }
 }
 
 impl Plugin {
     pub fn name(&self) -> &str {
-        &self.inner.name
+        &self.inner.sandbox.name
     }
 
     pub fn limits(&self) -> Limits {
-        self.inner.limits
+        self.inner.sandbox.limits
     }
 
     /// Asks the plugin whether `config` (JSON text) is usable.
@@ -375,39 +449,23 @@ impl Plugin {
         .await
     }
 
-    /// One call in a fresh store: instantiate, call, drop.
+    /// One call in a fresh sandbox.
     async fn call<F>(&self, body: F) -> Result<Output, (PluginError, Output)>
     where
         F: for<'a> FnOnce(
             &'a bindings::CommandTriggerPlugin,
             &'a mut Store<HostState>,
-        ) -> std::pin::Pin<
-            Box<dyn Future<Output = wasmtime::Result<Result<(), WitError>>> + Send + 'a>,
-        >,
+        ) -> SandboxedCall<'a, ()>,
     {
-        let inner = &self.inner;
-        let _in_flight = CallGuard::new(&inner.calls);
-        let limits = inner.limits;
-        let (state, pipes) = HostState::new(&inner.name, &inner.grants, inner.tls.clone(), limits);
-        let mut store = Store::new(inner.pre.engine(), state);
-        store.limiter(|state| &mut state.limits);
-        store.set_hostcall_fuel(HOSTCALL_LIMIT_BYTES);
-        let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
-        let call = async {
-            let plugin = inner.pre.instantiate_async(&mut store).await?;
-            body(&plugin, &mut store).await
-        };
-        // Epochs stop guest code; the outer timeout also stops a host call the guest waits on.
-        let outcome = tokio::time::timeout(limits.timeout + EPOCH_TICK * 10, call).await;
-        let output = pipes.output();
-        let error = match outcome {
-            Err(_elapsed) => PluginError::Timeout(limits.timeout),
-            Ok(Ok(Ok(()))) => return Ok(output),
-            Ok(Ok(Err(plugin_error))) => plugin_error.into(),
-            Ok(Err(trap)) => classify_trap(&trap, limits, &output),
-        };
-        Err((error, output))
+        let pre = &self.inner.pre;
+        self.inner
+            .sandbox
+            .run(|mut store| async move {
+                let plugin = pre.instantiate_async(&mut store).await?;
+                body(&plugin, &mut store).await
+            })
+            .await
+            .map(|((), output)| output)
     }
 }
 
