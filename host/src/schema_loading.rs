@@ -229,13 +229,16 @@ impl LocalCopy {
     }
 
     /// Replaces the copy with `files` (unless it already holds exactly them): written in a new
-    /// folder, then swapped in, so a reader sees the old copy or the new one, never a mix.
+    /// folder, then swapped in, so a reader never sees a mix of old and new files.
     fn save(&self, files: &[(String, Vec<u8>)]) -> Result<(), String> {
         if let Ok(Some((mut saved, _))) = self.load() {
             let mut wanted = files.to_vec();
             saved.sort();
             wanted.sort();
             if saved == wanted {
+                // Still current: "saved on" tells when the server last confirmed it.
+                let _ = std::fs::File::open(&self.dir)
+                    .and_then(|dir| dir.set_modified(SystemTime::now()));
                 return Ok(());
             }
         }

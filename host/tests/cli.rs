@@ -285,7 +285,10 @@ fn a_remote_schema_that_cannot_be_reached_and_was_never_copied_is_an_error() {
             ("AVISO_REMOTE_SCHEMA", "true"),
             ("AVISO_CONFIGURATION_HOST", "127.0.0.1"),
             ("AVISO_CONFIGURATION_PORT", &closed_port),
-            ("XDG_CACHE_HOME", &home.path().join("cache").display().to_string()),
+            (
+                "XDG_CACHE_HOME",
+                &home.path().join("cache").display().to_string(),
+            ),
         ],
     );
     assert_eq!(out.status.code(), Some(255));

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::etcd::Etcd;
+use common::listening::Listening;
 
 const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
 
@@ -57,12 +58,6 @@ fn echo_listener(home: &Path) -> String {
     path.display().to_string()
 }
 
-/// A listener process whose stdout is collected in a file.
-struct Listening {
-    child: Child,
-    out: PathBuf,
-}
-
 impl Listening {
     fn start(program: &Path, home: &Path, etcd: &Etcd, file: &str, ready: &str) -> Listening {
         Listening::start_with(program, home, etcd, file, ready, &[])
@@ -81,63 +76,9 @@ impl Listening {
             "{}.out",
             program.file_name().unwrap().to_string_lossy()
         ));
-        let err = out.with_extension("err");
         let mut command = command(program, home, etcd);
-        for (name, value) in env {
-            command.env(name, value);
-        }
-        let child = command
-            .args(["listen", file])
-            .stdout(Stdio::from(std::fs::File::create(&out).unwrap()))
-            .stderr(Stdio::from(std::fs::File::create(&err).unwrap()))
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !std::fs::read_to_string(&err)
-            .unwrap_or_default()
-            .contains(ready)
-        {
-            assert!(
-                Instant::now() < deadline,
-                "listener not ready: {}",
-                std::fs::read_to_string(&err).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        Listening { child, out }
-    }
-
-    fn wait_for_output(&self, text: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let output = std::fs::read_to_string(&self.out).unwrap_or_default();
-            if output.contains(text) {
-                return output;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited for {text:?}; got {output}"
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Listening {
-    /// SIGTERM, then the exit status.
-    fn stop(&mut self) -> Option<i32> {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            return status.code(); // already stopped: never signal a reused pid
-        }
-        // SAFETY: kill(2) on our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        self.child.wait().ok().and_then(|status| status.code())
-    }
-}
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        self.stop();
+        command.envs(env.iter().copied()).args(["listen", file]);
+        Listening::spawn(command, out, ready)
     }
 }
 

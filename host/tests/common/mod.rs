@@ -5,6 +5,7 @@
 pub mod certificates;
 pub mod etcd;
 pub mod http_server;
+pub mod listening;
 
 use aviso::listener::TriggerSpec;
 use aviso::notification::{Notification, ParameterUse, parse_parameters};
