@@ -4,7 +4,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use common::etcd::Etcd;
 
@@ -14,11 +14,7 @@ fn ours() -> PathBuf {
 
 /// pyaviso's `aviso-config`, beside its `aviso` (PYAVISO_BIN).
 fn theirs() -> Option<PathBuf> {
-    match std::env::var_os("PYAVISO_BIN") {
-        Some(path) => Some(PathBuf::from(path).with_file_name("aviso-config")),
-        None if std::env::var_os("CI").is_some() => panic!("PYAVISO_BIN must be set under CI"),
-        None => None,
-    }
+    common::pyaviso().map(|aviso| aviso.with_file_name("aviso-config"))
 }
 
 struct Setup {
@@ -39,12 +35,7 @@ impl Setup {
     }
 
     fn run_with(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-        let mut command = Command::new(program);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("AVISO_") {
-                command.env_remove(name);
-            }
-        }
+        let mut command = common::clean_command(program);
         command
             .env("HOME", self.home.path())
             .env("AVISO_CONFIGURATION_HOST", "127.0.0.1")

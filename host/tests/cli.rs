@@ -1,19 +1,16 @@
 //! The `aviso` binary as a user runs it: output, messages and exit codes (reference §9, §13).
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
 
 /// Runs `aviso` with a private home and no `AVISO_*` variables from the caller.
 fn aviso(home: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aviso"));
+    let mut command = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")));
     command.args(args).env("HOME", home);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AVISO_") {
-            command.env_remove(name);
-        }
-    }
     for (name, value) in env {
         command.env(name, value);
     }

@@ -2,6 +2,8 @@
 //! the way a user runs them: delivery, the status record, TTL, catch-up after a restart,
 //! `--now`, bad keys and values in the store, and stopping with SIGTERM.
 
+mod common;
+
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -12,13 +14,8 @@ use aviso::store::FileStore;
 const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
 
 fn aviso(home: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_aviso"));
+    let mut command = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")));
     command.env("HOME", home);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AVISO_") {
-            command.env_remove(name);
-        }
-    }
     command
 }
 

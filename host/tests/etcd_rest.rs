@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::pyaviso;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -14,22 +16,9 @@ use common::listening::Listening;
 
 const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
 
-fn pyaviso() -> Option<PathBuf> {
-    match std::env::var_os("PYAVISO_BIN") {
-        Some(path) => Some(PathBuf::from(path)),
-        None if std::env::var_os("CI").is_some() => panic!("PYAVISO_BIN must be set under CI"),
-        None => None,
-    }
-}
-
 /// A command for `program` talking to `etcd`, with a private home.
 fn command(program: &Path, home: &Path, etcd: &Etcd) -> Command {
-    let mut command = Command::new(program);
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AVISO_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = common::clean_command(program);
     command
         .env("HOME", home)
         .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")

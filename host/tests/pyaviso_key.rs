@@ -2,21 +2,12 @@
 //! prints the same key, or both refuse. `scripts/test.sh` installs pyaviso from PyPI and sets
 //! `PYAVISO_BIN`; without it the test is skipped locally and fails under CI.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn pyaviso() -> Option<PathBuf> {
-    match std::env::var_os("PYAVISO_BIN") {
-        Some(path) => Some(PathBuf::from(path)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("PYAVISO_BIN must point to pyaviso's `aviso` under CI")
-        }
-        None => {
-            eprintln!("PYAVISO_BIN not set: skipping the comparison with pyaviso");
-            None
-        }
-    }
-}
+use common::pyaviso;
+
+use std::path::Path;
+use std::process::Command;
 
 /// (exit code, stdout) of `program key <parameters>` with `home` as HOME.
 fn key(program: &Path, home: &Path, parameters: &str, test_mode: bool) -> (Option<i32>, String) {

@@ -3,21 +3,12 @@
 //! `aviso` (its `aviso-config` is beside it); without it the test is skipped locally and fails
 //! under CI.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-fn pyaviso() -> Option<PathBuf> {
-    match std::env::var_os("PYAVISO_BIN") {
-        Some(path) => Some(PathBuf::from(path)),
-        None if std::env::var_os("CI").is_some() => {
-            panic!("PYAVISO_BIN must point to pyaviso's `aviso` under CI")
-        }
-        None => {
-            eprintln!("PYAVISO_BIN not set: skipping the comparison with pyaviso");
-            None
-        }
-    }
-}
+use common::pyaviso;
+
+use std::path::Path;
+use std::process::Command;
 
 /// (exit status, stderr) of `program <arguments>`.
 fn run(program: &Path, home: &Path, arguments: &str) -> (Option<i32>, String) {

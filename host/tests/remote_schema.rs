@@ -6,6 +6,8 @@
 
 mod common;
 
+use common::pyaviso;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -20,17 +22,6 @@ fn ours() -> PathBuf {
 
 fn ours_config() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_aviso-config"))
-}
-
-fn pyaviso() -> Option<PathBuf> {
-    match std::env::var_os("PYAVISO_BIN") {
-        Some(path) => Some(PathBuf::from(path)),
-        None if std::env::var_os("CI").is_some() => panic!("PYAVISO_BIN must be set under CI"),
-        None => {
-            eprintln!("PYAVISO_BIN not set: skipping the pyaviso half");
-            None
-        }
-    }
 }
 
 fn fixtures() -> PathBuf {
@@ -65,12 +56,7 @@ impl Site {
     }
 
     fn command(&self, program: &Path, args: &[&str]) -> Command {
-        let mut command = Command::new(program);
-        for (name, _) in std::env::vars() {
-            if name.starts_with("AVISO_") {
-                command.env_remove(name);
-            }
-        }
+        let mut command = common::clean_command(program);
         command
             .env("HOME", self.home.path())
             .env("XDG_CACHE_HOME", self.home.path().join("cache"))
@@ -299,12 +285,7 @@ fn probe(probe: &str) -> (Option<i32>, String, String) {
         "{}/aviso_plugin_probing_parser.wasm",
         env!("AVISO_WASM_PLUGINS_DIR")
     );
-    let mut command = Command::new(ours());
-    for (name, _) in std::env::vars() {
-        if name.starts_with("AVISO_") {
-            command.env_remove(name);
-        }
-    }
+    let mut command = common::clean_command(&ours());
     let out = command
         .env("HOME", home.path())
         .env("XDG_CACHE_HOME", home.path().join("cache"))

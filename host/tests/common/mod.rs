@@ -57,6 +57,32 @@ pub async fn load(runtime: &TriggerRuntime, yaml: &str) -> TriggerSet {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// pyaviso 1.0.1's `aviso` (`PYAVISO_BIN`, set by `scripts/test.sh`; its `aviso-config` is
+/// beside it). Without it the pyaviso half of a test is skipped locally, and fails under CI.
+pub fn pyaviso() -> Option<std::path::PathBuf> {
+    match std::env::var_os("PYAVISO_BIN") {
+        Some(path) => Some(std::path::PathBuf::from(path)),
+        None if std::env::var_os("CI").is_some() => {
+            panic!("PYAVISO_BIN must point to pyaviso's `aviso` under CI")
+        }
+        None => {
+            eprintln!("PYAVISO_BIN not set: skipping the comparison with pyaviso");
+            None
+        }
+    }
+}
+
+/// A command for `program` without the `AVISO_*` variables of whoever runs the tests.
+pub fn clean_command(program: &std::path::Path) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("AVISO_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
 /// The path of a test-only plugin built by host/build.rs.
 pub fn test_plugin(name: &str) -> String {
     format!(
