@@ -10,6 +10,10 @@
 //! `store_bench catchup COUNT`: a listener with a Rust plugin trigger (the no-op test plugin)
 //! stops; COUNT notifications are written; the time from the listener's restart until the
 //! trigger ran for the last of them.
+//! `store_bench scale LISTENERS BASES COUNT GAP_MS BURST`: LISTENERS listeners of the `lane`
+//! event (see `bench/scale_schema.json`) spread over BASES base keys, each notification for one
+//! of them in turn: latency over COUNT notifications one every GAP_MS, then the rate at which a
+//! BURST of notifications sent 64 at a time is delivered.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -173,10 +177,148 @@ fn main() {
                 println!("catchup {count} {seconds:.3} {:.0}", count as f64 / seconds);
             });
         }
+        Some("scale") => {
+            let number = |i: usize, default: usize| {
+                args.get(i).map(|c| c.parse().unwrap()).unwrap_or(default)
+            };
+            let shape = Scale {
+                listeners: number(1, 100),
+                bases: number(2, 1),
+                count: number(3, 1000),
+                gap: Duration::from_millis(number(4, 5) as u64),
+                burst: number(5, 5000),
+            };
+            runtime.block_on(scale(&aviso, shape));
+        }
         _ => eprintln!(
-            "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS | catchup COUNT"
+            "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS | catchup COUNT | scale LISTENERS BASES COUNT GAP_MS BURST"
         ),
     }
+}
+
+/// The shape of a `scale` run.
+struct Scale {
+    listeners: usize,
+    bases: usize,
+    count: usize,
+    gap: Duration,
+    burst: usize,
+}
+
+impl Scale {
+    /// The parameters of notification `number`, for listener `number % listeners`.
+    fn notification(&self, number: usize) -> Vec<(String, String)> {
+        let listener = number % self.listeners;
+        aviso::notification::parse_parameters(&format!(
+            "event=lane,site=s{},lane=l{listener},number={number}",
+            listener % self.bases
+        ))
+        .unwrap()
+    }
+}
+
+/// Latency, then burst delivery rate, with many listeners (`scale` mode).
+async fn scale(aviso: &Aviso, shape: Scale) {
+    let mut text = String::from("listeners:\n");
+    for i in 0..shape.listeners {
+        text.push_str(&format!(
+            "  - event: lane\n    request: {{site: s{}, lane: l{i}}}\n    triggers: [{{type: echo}}]\n",
+            i % shape.bases
+        ));
+    }
+    let document = yaml::parse(&text).unwrap();
+    let mut set =
+        aviso::listener::parse_listeners(&document, "bench", aviso.schema(), "etcd_rest").unwrap();
+    let total = shape.count + shape.burst;
+    let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; total]));
+    let arrived: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; total]));
+    let arrivals = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let trigger = {
+        let (arrived, arrivals) = (arrived.clone(), arrivals.clone());
+        TriggerSpec::function(move |n| {
+            let at = Instant::now();
+            let number: usize = n.request["number"]
+                .parse()
+                .map_err(|_| "bad number".to_string())?;
+            if let Some(slot) = arrived.lock().unwrap().get_mut(number) {
+                slot.get_or_insert(at);
+            }
+            arrivals.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(())
+        })
+    };
+    for listener in &mut set.listeners {
+        listener.triggers = vec![trigger.clone()];
+    }
+    let wait_for = |target: usize, limit: Duration| {
+        let arrivals = arrivals.clone();
+        async move {
+            let deadline = Instant::now() + limit;
+            while arrivals.load(std::sync::atomic::Ordering::Relaxed) < target
+                && Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        }
+    };
+    let (stop_sender, stop) = tokio::sync::watch::channel(false);
+    let listening = aviso.listen_to(vec![set], false, None, stop);
+    let measuring = async {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        for number in 0..shape.count {
+            sent.lock().unwrap()[number] = Some(Instant::now());
+            aviso
+                .notify(&shape.notification(number))
+                .await
+                .expect("notify");
+            tokio::time::sleep(shape.gap).await;
+        }
+        wait_for(shape.count, Duration::from_secs(60)).await;
+        let burst_start = Instant::now();
+        let next = std::sync::atomic::AtomicUsize::new(shape.count);
+        let worker = || async {
+            loop {
+                let number = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if number >= total {
+                    return;
+                }
+                aviso
+                    .notify(&shape.notification(number))
+                    .await
+                    .expect("notify");
+            }
+        };
+        futures_join_all((0..64).map(|_| worker()).collect()).await;
+        wait_for(total, Duration::from_secs(120)).await;
+        let burst_seconds = burst_start.elapsed().as_secs_f64();
+        let _ = stop_sender.send(true);
+        burst_seconds
+    };
+    let (listened, burst_seconds) = tokio::join!(listening, measuring);
+    listened.expect("listening works");
+    let (sent, arrived) = (sent.lock().unwrap(), arrived.lock().unwrap());
+    let mut latencies: Vec<f64> = (0..shape.count)
+        .filter_map(|i| Some(arrived[i]?.duration_since(sent[i]?).as_secs_f64() * 1000.0))
+        .collect();
+    latencies.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        latencies
+            .get(((latencies.len().max(1) - 1) as f64 * q).round() as usize)
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
+    let delivered = arrived[shape.count..].iter().flatten().count();
+    println!(
+        "scale {} {} {} {:.2} {:.2} {:.2} {:.2} {delivered} {burst_seconds:.3} {:.0}",
+        shape.listeners,
+        shape.bases,
+        latencies.len(),
+        pick(0.5),
+        pick(0.95),
+        pick(0.99),
+        latencies.last().copied().unwrap_or(f64::NAN),
+        delivered as f64 / burst_seconds
+    );
 }
 
 /// Sends `count` notifications (distinct keys), `concurrency` at a time.

@@ -1,9 +1,12 @@
 //! A listener's cursor: the last revision it finished, in a file of its own (written to a
 //! temporary file, synced, then renamed, so a crash never leaves half a cursor).
 //!
-//! While a listener is working through a backlog the file is written at most every
-//! [`SAVE_INTERVAL`]; once it has caught up, after every revision. A crash can only make it
-//! start a little earlier: notifications are delivered again, never skipped.
+//! Once a listener has caught up, the file is written after every revision its triggers ran
+//! for; while it works through a backlog, at most every [`SAVE_INTERVAL`]. Revisions that were
+//! not for it (another listener's notifications on the same base key) are written at most every
+//! [`PASSING_SAVE_INTERVAL`]: a thousand listeners on one base key must not write a thousand
+//! files for each notification. A crash can only make a listener start a little earlier:
+//! notifications are delivered again (or skipped again, if they were not for it), never lost.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -13,6 +16,8 @@ use sha2::{Digest, Sha256};
 
 /// How long a backlog may go without the cursor being saved.
 pub const SAVE_INTERVAL: Duration = Duration::from_millis(250);
+/// How long revisions that ran no trigger may go without the cursor being saved.
+pub const PASSING_SAVE_INTERVAL: Duration = Duration::from_secs(10);
 
 #[derive(Debug)]
 pub struct Cursor {
@@ -22,6 +27,7 @@ pub struct Cursor {
     /// The revision in the file, and when it was written.
     saved: Option<(u64, Instant)>,
     save_interval: Duration,
+    passing_save_interval: Duration,
 }
 
 impl Cursor {
@@ -44,6 +50,7 @@ impl Cursor {
                     revision,
                     saved: Some((revision, Instant::now())),
                     save_interval: SAVE_INTERVAL,
+                    passing_save_interval: PASSING_SAVE_INTERVAL,
                 }
             }
             None => Cursor::starting_at(path, current),
@@ -57,6 +64,7 @@ impl Cursor {
             revision,
             saved: None,
             save_interval: SAVE_INTERVAL,
+            passing_save_interval: PASSING_SAVE_INTERVAL,
         };
         cursor.save();
         cursor
@@ -69,6 +77,7 @@ impl Cursor {
             revision,
             saved: None,
             save_interval: SAVE_INTERVAL,
+            passing_save_interval: PASSING_SAVE_INTERVAL,
         }
     }
 
@@ -76,14 +85,18 @@ impl Cursor {
         self.revision
     }
 
-    /// Records that the listener finished `revision`. Saved at once when `caught_up` (nothing
-    /// else is waiting), otherwise once the last save is [`SAVE_INTERVAL`] old.
-    pub fn advance(&mut self, revision: u64, caught_up: bool) {
+    /// Records that the listener finished `revision`, for which `triggers_ran` or not. Saved at
+    /// once when triggers ran and the listener has `caught_up` (nothing else is waiting);
+    /// otherwise once the last save is old enough (see the module's text).
+    pub fn advance(&mut self, revision: u64, triggers_ran: bool, caught_up: bool) {
         self.revision = revision;
-        let due = self
-            .saved
-            .is_none_or(|(_, at)| at.elapsed() >= self.save_interval);
-        if caught_up || due {
+        let interval = if triggers_ran {
+            self.save_interval
+        } else {
+            self.passing_save_interval
+        };
+        let due = self.saved.is_none_or(|(_, at)| at.elapsed() >= interval);
+        if (triggers_ran && caught_up) || due {
             self.save();
         }
     }
@@ -148,7 +161,7 @@ mod tests {
         assert_ne!(path, Cursor::path_for(dir.path(), "listener B"));
         let mut cursor = Cursor::open(path.clone(), true, 5);
         assert_eq!(cursor.revision(), 5);
-        cursor.advance(9, true);
+        cursor.advance(9, true, true);
         assert_eq!(Cursor::open(path.clone(), true, 20).revision(), 9);
         assert_eq!(Cursor::open(path.clone(), false, 20).revision(), 20);
         std::fs::write(&path, "garbage").unwrap();
@@ -161,12 +174,31 @@ mod tests {
         let path = Cursor::path_for(dir.path(), "listener");
         let mut cursor = Cursor::open(path.clone(), true, 5);
         cursor.save_interval = Duration::MAX;
-        cursor.advance(6, false);
+        cursor.advance(6, true, false);
         assert_eq!(read(&path), Some(5), "saved less often while behind");
-        cursor.advance(7, true);
+        cursor.advance(7, true, true);
         assert_eq!(read(&path), Some(7), "saved at once when caught up");
-        cursor.advance(8, false);
+        cursor.advance(8, true, false);
         drop(cursor);
         assert_eq!(read(&path), Some(8), "saved when the listener stops");
+    }
+
+    #[test]
+    fn revisions_for_other_listeners_are_saved_now_and_then() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cursor::path_for(dir.path(), "listener");
+        let mut cursor = Cursor::open(path.clone(), true, 5);
+        cursor.passing_save_interval = Duration::MAX;
+        cursor.advance(6, false, true);
+        assert_eq!(read(&path), Some(5), "no trigger ran: not saved at once");
+        cursor.advance(7, true, true);
+        assert_eq!(read(&path), Some(7), "a trigger ran: saved at once");
+        cursor.passing_save_interval = Duration::ZERO;
+        cursor.advance(8, false, true);
+        assert_eq!(read(&path), Some(8), "saved once the interval passed");
+        cursor.passing_save_interval = Duration::MAX;
+        cursor.advance(9, false, true);
+        drop(cursor);
+        assert_eq!(read(&path), Some(9), "saved when the listener stops");
     }
 }

@@ -2,9 +2,9 @@
 //! under it, in revision order (an etcd watch from the oldest cursor, history included; the
 //! embedded store is asked every tenth of a second), and hands each revision to every listener
 //! of that base. Each listener runs on its own: it matches the keys against its request, runs
-//! its triggers, and saves its cursor (the last revision it finished) after every revision once
-//! it has caught up (during a backlog, every quarter of a second), so a restart goes on where
-//! it stopped: at least once, never zero times.
+//! its triggers, and saves its cursor (the last revision it finished) after every revision its
+//! triggers ran for once it has caught up (during a backlog, every quarter of a second; see
+//! [`Cursor`]), so a restart goes on where it stopped: at least once, never zero times.
 
 mod cursor;
 
@@ -195,16 +195,25 @@ async fn listen(
         if active.cursor.revision() >= number {
             continue;
         }
-        while !deliver_revision(&active, &revision).await {
-            tracing::warn!(
-                "A required trigger failed for revision {number}; trying again in {retry_delay:?}"
-            );
-            tokio::select! {
-                _ = tokio::time::sleep(retry_delay) => {}
-                _ = stop.changed() => return,
+        let handled = loop {
+            match deliver_revision(&active, &revision).await {
+                Handled::RequiredTriggerFailed => {
+                    tracing::warn!(
+                        "A required trigger failed for revision {number}; trying again in {retry_delay:?}"
+                    );
+                    tokio::select! {
+                        _ = tokio::time::sleep(retry_delay) => {}
+                        _ = stop.changed() => return,
+                    }
+                }
+                handled => break handled,
             }
-        }
-        active.cursor.advance(number, revisions.is_empty());
+        };
+        active.cursor.advance(
+            number,
+            handled == Handled::TriggersRan,
+            revisions.is_empty(),
+        );
         if *stop.borrow() {
             return;
         }
@@ -215,29 +224,44 @@ async fn listen(
 /// returns. A failed required trigger is reported and the replay goes on.
 pub async fn replay(active: &mut ActiveListener, writes: Vec<KeyValue>) {
     for revision in writes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {
-        if !deliver_revision(active, revision).await {
+        let handled = deliver_revision(active, revision).await;
+        if handled == Handled::RequiredTriggerFailed {
             tracing::warn!(
                 "A required trigger failed for revision {} during the replay",
                 revision[0].mod_revision
             );
         }
-        active.cursor.advance(revision[0].mod_revision, false);
+        active
+            .cursor
+            .advance(revision[0].mod_revision, handled != Handled::Nothing, false);
     }
 }
 
-async fn deliver_revision(active: &ActiveListener, revision: &[KeyValue]) -> bool {
+/// What handing writes to a listener came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Handled {
+    /// None of them was for this listener.
+    Nothing,
+    TriggersRan,
+    RequiredTriggerFailed,
+}
+
+async fn deliver_revision(active: &ActiveListener, revision: &[KeyValue]) -> Handled {
+    let mut handled = Handled::Nothing;
     for kv in revision {
-        if !deliver(active, kv).await {
-            return false;
+        match deliver(active, kv).await {
+            Handled::Nothing => {}
+            Handled::TriggersRan => handled = Handled::TriggersRan,
+            Handled::RequiredTriggerFailed => return Handled::RequiredTriggerFailed,
         }
     }
-    true
+    handled
 }
 
-/// Hands one stored key to one listener; `false` when a required trigger failed.
-async fn deliver(active: &ActiveListener, kv: &KeyValue) -> bool {
+/// Hands one stored key to one listener.
+async fn deliver(active: &ActiveListener, kv: &KeyValue) -> Handled {
     if kv.key == active.base {
-        return true; // the base key's status record
+        return Handled::Nothing; // the base key's status record
     }
     let Some(fields) = active.endpoint.parse_key(&kv.key) else {
         tracing::warn!(
@@ -245,18 +269,18 @@ async fn deliver(active: &ActiveListener, kv: &KeyValue) -> bool {
             kv.key,
             active.listener.event
         );
-        return true;
+        return Handled::Nothing;
     };
     if !active.listener.accepts(&fields) {
         tracing::debug!("Key {} does not match the listener's request", kv.key);
-        return true;
+        return Handled::Nothing;
     }
     let payload = match std::str::from_utf8(&kv.value) {
         Ok("None") => None,
         Ok(text) => Some(text.to_string()),
         Err(_) => {
             tracing::warn!("The value of {} is not UTF-8 text; skipped", kv.key);
-            return true;
+            return Handled::Nothing;
         }
     };
     let notification = Notification {
@@ -286,5 +310,9 @@ async fn deliver(active: &ActiveListener, kv: &KeyValue) -> bool {
             format!("{failed} failed")
         }
     );
-    !outcome.required_failed()
+    if outcome.required_failed() {
+        Handled::RequiredTriggerFailed
+    } else {
+        Handled::TriggersRan
+    }
 }
