@@ -1,7 +1,7 @@
 //! Benchmark: notifications per second through trigger plugins, one at a time on one thread
 //! (each call instantiates the component in a fresh sandbox, calls it, and drops it).
 //!
-//! `cargo run --release --example plugin_dispatch [-- COUNT [PLUGIN.wasm ...]]`; `bench/plugins.sh`
+//! `cargo run --release --example plugin_dispatch [-- COUNT [PLUGIN.wasm ...]]`; `bench/run.sh`
 //! runs it pinned to one core.
 
 use std::time::Instant;

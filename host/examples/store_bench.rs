@@ -1,5 +1,5 @@
 //! Benchmarks of notify and delivery through the library, against the store the configuration
-//! names (e.g. `AVISO_NOTIFICATION_PORT` for a local etcd). `bench/stores.sh` runs them next to
+//! names (e.g. `AVISO_NOTIFICATION_PORT` for a local etcd). `bench/run.sh` runs them next to
 //! pyaviso's equivalents.
 //!
 //! `store_bench throughput COUNT [CONCURRENCY]`: notifications written per second, one after the
@@ -7,9 +7,10 @@
 //! `store_bench latency COUNT GAP_MS`: time from calling `notify` to the trigger running,
 //! through a live listener in the same process (a function trigger), one notification every
 //! GAP_MS milliseconds.
-//! `store_bench catchup COUNT`: a listener with a Rust plugin trigger (the no-op test plugin)
-//! stops; COUNT notifications are written; the time from the listener's restart until the
-//! trigger ran for the last of them.
+//! `store_bench catchup COUNT [plugin|function]`: a listener with a Rust plugin trigger (the
+//! no-op test plugin; or a Rust function, as pyaviso's `function` trigger) stops; COUNT
+//! notifications are written; the time from the listener's restart until the trigger ran for
+//! the last of them.
 //! `store_bench scale LISTENERS BASES COUNT GAP_MS BURST`: LISTENERS listeners of the `lane`
 //! event (see `bench/scale_schema.json`) spread over BASES base keys, each notification for one
 //! of them in turn: latency over COUNT notifications one every GAP_MS, then the rate at which a
@@ -119,9 +120,12 @@ fn main() {
                 env!("AVISO_WASM_PLUGINS_DIR")
             ))
             .unwrap();
-            let set =
+            let mut set =
                 aviso::listener::parse_listeners(&document, "bench", aviso.schema(), "etcd_rest")
                     .unwrap();
+            if args.get(2).map(String::as_str) == Some("function") {
+                set.listeners[0].triggers = vec![TriggerSpec::function(|_| Ok(()))];
+            }
             // The listener saves its cursor (the last revision whose triggers all ran) as soon
             // as it has caught up: that is when the last trigger ran.
             let cursors = aviso::config::home_dir()
@@ -191,7 +195,7 @@ fn main() {
             runtime.block_on(scale(&aviso, shape));
         }
         _ => eprintln!(
-            "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS | catchup COUNT | scale LISTENERS BASES COUNT GAP_MS BURST"
+            "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS | catchup COUNT [plugin|function] | scale LISTENERS BASES COUNT GAP_MS BURST"
         ),
     }
 }

@@ -7,9 +7,13 @@
 //! [`PASSING_SAVE_INTERVAL`]: a thousand listeners on one base key must not write a thousand
 //! files for each notification. A crash can only make a listener start a little earlier:
 //! notifications are delivered again (or skipped again, if they were not for it), never lost.
+//!
+//! A listener does not wait for its file: writes happen on a blocking thread, one at a time per
+//! cursor, the newest position winning; a stopping listener waits for the last one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
@@ -22,7 +26,7 @@ pub const PASSING_SAVE_INTERVAL: Duration = Duration::from_secs(10);
 #[derive(Debug)]
 pub struct Cursor {
     /// `None` for a replay (`--from ... --to ...`), which must not move the saved position.
-    path: Option<PathBuf>,
+    writer: Option<Arc<Writer>>,
     revision: u64,
     /// The revision in the file, and when it was written.
     saved: Option<(u64, Instant)>,
@@ -46,7 +50,7 @@ impl Cursor {
             Some(revision) => {
                 tracing::info!("Starting from last notification received (revision {revision})");
                 Cursor {
-                    path: Some(path),
+                    writer: Some(Writer::new(path)),
                     revision,
                     saved: Some((revision, Instant::now())),
                     save_interval: SAVE_INTERVAL,
@@ -60,20 +64,20 @@ impl Cursor {
     /// A saved cursor that starts at `revision` whatever was saved before (`--from`).
     pub fn starting_at(path: PathBuf, revision: u64) -> Cursor {
         let mut cursor = Cursor {
-            path: Some(path),
+            writer: Some(Writer::new(path)),
             revision,
             saved: None,
             save_interval: SAVE_INTERVAL,
             passing_save_interval: PASSING_SAVE_INTERVAL,
         };
-        cursor.save();
+        cursor.save_now();
         cursor
     }
 
     /// A cursor that is never saved (a bounded replay).
     pub fn unsaved(revision: u64) -> Cursor {
         Cursor {
-            path: None,
+            writer: None,
             revision,
             saved: None,
             save_interval: SAVE_INTERVAL,
@@ -97,17 +101,16 @@ impl Cursor {
         };
         let due = self.saved.is_none_or(|(_, at)| at.elapsed() >= interval);
         if (triggers_ran && caught_up) || due {
-            self.save();
+            if let Some(writer) = &self.writer {
+                writer.write_soon(self.revision);
+            }
+            self.saved = Some((self.revision, Instant::now()));
         }
     }
 
-    fn save(&mut self) {
-        let Some(path) = &self.path else { return };
-        if let Err(error) = write(path, self.revision) {
-            tracing::warn!(
-                "Cannot save the listener's position in {}: {error}",
-                path.display()
-            );
+    fn save_now(&mut self) {
+        if let Some(writer) = &self.writer {
+            writer.write_now(self.revision);
         }
         self.saved = Some((self.revision, Instant::now()));
     }
@@ -120,7 +123,99 @@ impl Drop for Cursor {
             .saved
             .is_some_and(|(revision, _)| revision != self.revision)
         {
-            self.save();
+            self.save_now();
+        } else if let Some(writer) = &self.writer {
+            drop(writer.idle());
+        }
+    }
+}
+
+/// Writes one cursor's file, off the async threads.
+#[derive(Debug)]
+struct Writer {
+    path: PathBuf,
+    state: Mutex<WriterState>,
+    finished: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct WriterState {
+    /// The newest position not written yet.
+    pending: Option<u64>,
+    /// A blocking thread is writing.
+    busy: bool,
+}
+
+impl Writer {
+    fn new(path: PathBuf) -> Arc<Writer> {
+        Arc::new(Writer {
+            path,
+            state: Mutex::default(),
+            finished: Condvar::new(),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, WriterState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Has `revision` written on a blocking thread (at once outside a runtime).
+    fn write_soon(self: &Arc<Writer>, revision: u64) {
+        let mut state = self.lock();
+        state.pending = Some(revision);
+        if state.busy {
+            return; // the thread under way writes it next
+        }
+        state.busy = true;
+        drop(state);
+        let writer = self.clone();
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => drop(runtime.spawn_blocking(move || writer.drain())),
+            Err(_) => writer.drain(),
+        }
+    }
+
+    /// Writes what is pending until nothing is.
+    fn drain(&self) {
+        loop {
+            let revision = {
+                let mut state = self.lock();
+                match state.pending.take() {
+                    Some(revision) => revision,
+                    None => {
+                        state.busy = false;
+                        self.finished.notify_all();
+                        return;
+                    }
+                }
+            };
+            self.write(revision);
+        }
+    }
+
+    /// Waits for the write under way, if any; the state it returns has none.
+    fn idle(&self) -> MutexGuard<'_, WriterState> {
+        let mut state = self.lock();
+        while state.busy {
+            state = self.finished.wait(state).unwrap_or_else(|p| p.into_inner());
+        }
+        state
+    }
+
+    /// Writes `revision` now, after the write under way.
+    fn write_now(&self, revision: u64) {
+        let mut state = self.idle();
+        state.pending = None;
+        drop(state);
+        self.write(revision);
+    }
+
+    fn write(&self, revision: u64) {
+        if let Err(error) = write(&self.path, revision) {
+            tracing::warn!(
+                "Cannot save the listener's position in {}: {error}",
+                self.path.display()
+            );
         }
     }
 }
@@ -181,6 +276,22 @@ mod tests {
         cursor.advance(8, true, false);
         drop(cursor);
         assert_eq!(read(&path), Some(8), "saved when the listener stops");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writes_in_the_background_keep_the_newest_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cursor::path_for(dir.path(), "listener");
+        let mut cursor = Cursor::open(path.clone(), true, 5);
+        for revision in 6..500 {
+            cursor.advance(revision, true, true);
+        }
+        drop(cursor);
+        assert_eq!(
+            read(&path),
+            Some(499),
+            "the last position, once the cursor is gone"
+        );
     }
 
     #[test]
