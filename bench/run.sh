@@ -21,6 +21,10 @@ pyaviso="$(bash scripts/pyaviso.sh)"
 python="$(dirname "$pyaviso")/python"
 bash examples/plugin-python/build.sh >&2
 
+# Before HOME moves to the work folder (rustup finds its toolchains through HOME).
+versions="aviso $(git describe --always --dirty) (rustc $(rustc --version | awk '{print $2}'), wasmtime 48.0.8), pyaviso 1.0.1 ($("$python" --version)), etcd $(etcd --version | head -1 | awk '{print $3}')"
+machine="$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
+
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -146,7 +150,5 @@ for shape in "1 1" "10 1" "100 1" "1000 1" "100 100" "1000 100"; do
     scale "$1" "$2" "$(pick 100 30)" 10 "$(pick 500 100)" 8 60 2>/dev/null | cut -d' ' -f4-)"
 done
 
-versions="aviso $(git describe --always --dirty) (rustc $(rustc --version | awk '{print $2}'), wasmtime 48.0.8), pyaviso 1.0.1 ($("$python" --version)), etcd $(etcd --version | head -1 | awk '{print $3}')"
-machine="$(nproc) cores ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
 python3 bench/report.py "$results" --date "$(date -u +%Y-%m-%d)" --machine "$machine" --versions "$versions" \
   --quick "$quick" $([ "${WRITE:-1}" = 1 ] && echo --write docs/benchmarks.md)
