@@ -130,6 +130,15 @@ impl Drop for Cursor {
     }
 }
 
+/// Writes what a [`Writer`] has pending when dropped.
+struct DrainOnDrop(Arc<Writer>);
+
+impl Drop for DrainOnDrop {
+    fn drop(&mut self) {
+        self.0.drain();
+    }
+}
+
 /// Writes one cursor's file, off the async threads.
 #[derive(Debug)]
 struct Writer {
@@ -168,10 +177,12 @@ impl Writer {
         }
         state.busy = true;
         drop(state);
-        let writer = self.clone();
+        // The write happens when the guard is dropped: on the blocking thread, or here if a
+        // runtime shutting down drops the task unrun (so `busy` can never stay set).
+        let guard = DrainOnDrop(self.clone());
         match tokio::runtime::Handle::try_current() {
-            Ok(runtime) => drop(runtime.spawn_blocking(move || writer.drain())),
-            Err(_) => writer.drain(),
+            Ok(runtime) => drop(runtime.spawn_blocking(move || drop(guard))),
+            Err(_) => drop(guard),
         }
     }
 
@@ -292,6 +303,24 @@ mod tests {
             Some(499),
             "the last position, once the cursor is gone"
         );
+    }
+
+    #[test]
+    fn a_runtime_shutting_down_neither_loses_nor_hangs_a_save() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cursor::path_for(dir.path(), "listener");
+        let mut cursor = Cursor::open(path.clone(), true, 5);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            for revision in 6..50 {
+                cursor.advance(revision, true, true);
+            }
+        });
+        runtime.shutdown_background();
+        drop(cursor);
+        assert_eq!(read(&path), Some(49));
     }
 
     #[test]
