@@ -37,6 +37,16 @@ fn run(program: &Path, home: &Path, etcd: &Etcd, args: &[&str]) -> Output {
     command(program, home, etcd).args(args).output().unwrap()
 }
 
+/// Asserts that a `notify` succeeded (pyaviso's `Done`), showing its log if not.
+fn notified(out: &Output, context: &str) {
+    assert_eq!(
+        stdout(out),
+        "Done\n",
+        "{context} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -88,12 +98,7 @@ fn notify_value_and_listen_on_etcd() {
         &etcd,
         &["notify", &format!("{FLIGHT},payload=Landed")],
     );
-    assert_eq!(
-        stdout(&out),
-        "Done\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notified(&out, "");
     assert_eq!(
         stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
         "Landed\n"
@@ -128,12 +133,7 @@ fn pyaviso_and_aviso_share_one_etcd() {
         &etcd,
         &["notify", &format!("{FLIGHT},payload=theirs")],
     );
-    assert_eq!(
-        stdout(&out),
-        "Done\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notified(&out, "");
     assert_eq!(
         stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
         "theirs\n"
@@ -352,12 +352,7 @@ fn etcd_users_authenticate_with_tokens() {
     );
 
     let out = authenticated(&ours(), &["notify", &format!("{FLIGHT},payload=secured")]);
-    assert_eq!(
-        stdout(&out),
-        "Done\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notified(&out, "");
     assert_eq!(
         stdout(&authenticated(&ours(), &["value", FLIGHT])),
         "secured\n"
@@ -561,12 +556,7 @@ fn notifications_with_a_ttl_expire_on_etcd() {
         &etcd,
         &["notify", &format!("{FLIGHT},payload=Soon,ttl=1")],
     );
-    assert_eq!(
-        stdout(&out),
-        "Done\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notified(&out, "");
     assert_eq!(
         stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
         "Soon\n"
@@ -623,12 +613,7 @@ fn the_grpc_engine_shares_the_store() {
             .unwrap()
     };
     let out = grpc(&["notify", &format!("{FLIGHT},payload=over-grpc")]);
-    assert_eq!(
-        stdout(&out),
-        "Done\n",
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    notified(&out, "");
     assert_eq!(
         stdout(&run(&ours(), home.path(), &etcd, &["value", FLIGHT])),
         "over-grpc\n"
@@ -741,12 +726,7 @@ fn cluster_endpoints_fail_over() {
             .args(["notify", &format!("{FLIGHT},payload={payload}")])
             .output()
             .unwrap();
-        assert_eq!(
-            stdout(&out),
-            "Done\n",
-            "{engine}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        notified(&out, engine);
         wait_for(&out_path, payload);
     }
     members[0].kill();
@@ -758,12 +738,7 @@ fn cluster_endpoints_fail_over() {
             .args(["notify", &format!("{FLIGHT},payload={payload}")])
             .output()
             .unwrap();
-        assert_eq!(
-            stdout(&out),
-            "Done\n",
-            "{engine}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        notified(&out, engine);
         wait_for(&out_path, payload);
     }
     // SAFETY: kill(2) on our own child.
@@ -869,12 +844,7 @@ fn proxy_authentication_headers() {
             .args(["notify", &format!("{FLIGHT},payload={auth_type}")])
             .output()
             .unwrap();
-        assert_eq!(
-            stdout(&out),
-            "Done\n",
-            "{auth_type}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        notified(&out, auth_type);
         let seen = seen.lock().unwrap().clone();
         assert!(
             !seen.is_empty() && seen.iter().all(|h| h == expected),
@@ -939,12 +909,7 @@ fn etcd_over_tls_is_verified() {
             .args(["notify", &format!("{FLIGHT},payload={payload}")])
             .output()
             .unwrap();
-        assert_eq!(
-            stdout(&out),
-            "Done\n",
-            "{engine}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        notified(&out, engine);
         let read = over_tls(&ours(), other, true)
             .args(["value", FLIGHT])
             .output()

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
 
-use super::{CommonOptions, exit_status, report_usage_error, with_settings};
+use super::{CommonOptions, report_usage_error, with_settings};
 use crate::config::{CliOverrides, Program};
 
 #[derive(Debug, Parser)]
@@ -148,8 +148,7 @@ where
         | ConfigCommand::Revert { common, server, .. }
         | ConfigCommand::Status { common, server, .. } => (common, server),
     };
-    let no_fail = common.no_fail;
-    let status = with_settings(
+    with_settings(
         common,
         Program::AvisoConfig,
         server.overrides(common),
@@ -170,16 +169,12 @@ where
                         ..
                     } => {
                         let pushed = services.push(service, dir, message, *delete).await?;
-                        if pushed.is_empty() {
-                            tracing::warn!("No file found to push for service {service}");
-                        } else {
-                            for path in &pushed {
-                                writeln!(stdout, "{}", path.display())?;
-                            }
-                            tracing::info!(
-                                "Push operation for service {service} successfully executed"
-                            );
-                        }
+                        report_files(
+                            &mut stdout,
+                            &pushed,
+                            &format!("No file found to push for service {service}"),
+                            &format!("Push operation for service {service} successfully executed"),
+                        )?;
                     }
                     ConfigCommand::Pull {
                         dir,
@@ -188,16 +183,12 @@ where
                         ..
                     } => {
                         let pulled = services.pull(service, dir, *delete).await?;
-                        if pulled.is_empty() {
-                            tracing::warn!("No files found for service {service}");
-                        } else {
-                            for path in &pulled {
-                                writeln!(stdout, "{}", path.display())?;
-                            }
-                            tracing::info!(
-                                "Pull operation for service {service} successfully executed"
-                            );
-                        }
+                        report_files(
+                            &mut stdout,
+                            &pulled,
+                            &format!("No files found for service {service}"),
+                            &format!("Pull operation for service {service} successfully executed"),
+                        )?;
                     }
                     ConfigCommand::Remove { doit, service, .. } => {
                         let keys = if *doit {
@@ -245,6 +236,24 @@ where
                 anyhow::Ok(())
             })
         },
-    );
-    exit_status(status, no_fail)
+    )
+}
+
+/// Prints the files a push or pull wrote, one per line, then `done`; or warns `none` when there
+/// were none (pyaviso's messages).
+fn report_files(
+    stdout: &mut impl Write,
+    files: &[PathBuf],
+    none: &str,
+    done: &str,
+) -> std::io::Result<()> {
+    if files.is_empty() {
+        tracing::warn!("{none}");
+        return Ok(());
+    }
+    for path in files {
+        writeln!(stdout, "{}", path.display())?;
+    }
+    tracing::info!("{done}");
+    Ok(())
 }

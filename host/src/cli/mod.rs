@@ -190,59 +190,47 @@ where
             common,
             server,
             parameters,
-        } => {
-            let no_fail = common.no_fail;
-            let status = with_client(&common, &server, |aviso| {
-                let parameters = parse_parameters(&parameters)?;
-                let keys = aviso.key(&parameters)?;
-                writeln!(std::io::stdout(), "{}", keys.key)?;
-                Ok(())
-            });
-            exit_status(status, no_fail)
-        }
+        } => with_client(&common, &server, |aviso| {
+            let parameters = parse_parameters(&parameters)?;
+            let keys = aviso.key(&parameters)?;
+            writeln!(std::io::stdout(), "{}", keys.key)?;
+            Ok(())
+        }),
         AvisoCommand::Value {
             common,
             server,
             parameters,
-        } => {
-            let no_fail = common.no_fail;
-            let status = with_settings(
-                &common,
-                Program::Aviso,
-                common.overrides(&server),
-                true,
-                |aviso| {
-                    let parameters = parse_parameters(&parameters)?;
-                    let text = match block_on(aviso.value(&parameters))? {
-                        Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
-                        None => "None".into(),
-                    };
-                    writeln!(std::io::stdout(), "{text}")?;
-                    Ok(())
-                },
-            );
-            exit_status(status, no_fail)
-        }
+        } => with_settings(
+            &common,
+            Program::Aviso,
+            common.overrides(&server),
+            true,
+            |aviso| {
+                let parameters = parse_parameters(&parameters)?;
+                let text = match block_on(aviso.value(&parameters))? {
+                    Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
+                    None => "None".into(),
+                };
+                writeln!(std::io::stdout(), "{text}")?;
+                Ok(())
+            },
+        ),
         AvisoCommand::Notify {
             common,
             server,
             parameters,
-        } => {
-            let no_fail = common.no_fail;
-            let status = with_settings(
-                &common,
-                Program::Aviso,
-                common.overrides(&server),
-                true,
-                |aviso| {
-                    let parameters = parse_parameters(&parameters)?;
-                    block_on(aviso.notify(&parameters))?;
-                    writeln!(std::io::stdout(), "Done")?;
-                    Ok(())
-                },
-            );
-            exit_status(status, no_fail)
-        }
+        } => with_settings(
+            &common,
+            Program::Aviso,
+            common.overrides(&server),
+            true,
+            |aviso| {
+                let parameters = parse_parameters(&parameters)?;
+                block_on(aviso.notify(&parameters))?;
+                writeln!(std::io::stdout(), "Done")?;
+                Ok(())
+            },
+        ),
         AvisoCommand::Listen {
             common,
             server,
@@ -251,11 +239,7 @@ where
             now,
             catchup,
             listener_files,
-        } => {
-            let no_fail = common.no_fail;
-            let status = listen(&common, &server, from, to, now, catchup, &listener_files);
-            exit_status(status, no_fail)
-        }
+        } => listen(&common, &server, from, to, now, catchup, &listener_files),
     }
 }
 
@@ -269,7 +253,7 @@ fn listen(
     now: bool,
     catchup: bool,
     files: &[PathBuf],
-) -> Result<(), ()> {
+) -> i32 {
     let mut overrides = common.overrides(server);
     overrides.now = now;
     overrides.catchup = catchup;
@@ -335,7 +319,7 @@ fn with_client(
     common: &CommonOptions,
     server: &ServerOptions,
     body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
-) -> Result<(), ()> {
+) -> i32 {
     with_settings(
         common,
         Program::Aviso,
@@ -346,14 +330,15 @@ fn with_client(
 }
 
 /// Like `with_client`; `uses_store` announces test mode as pyaviso does for the commands that
-/// talk to the store.
+/// talk to the store. Returns the process exit status (0 on errors with `no_fail`).
 fn with_settings(
     common: &CommonOptions,
     program: Program,
     overrides: CliOverrides,
     uses_store: bool,
     body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
-) -> Result<(), ()> {
+) -> i32 {
+    let failed = |no_fail: bool| if no_fail { 0 } else { EXIT_ERROR };
     let test_mode = overrides.test && uses_store;
     let sources = ConfigSources::from_process(program, common.config.clone(), overrides);
     let (settings, layers) = match Settings::load(&sources) {
@@ -361,7 +346,7 @@ fn with_settings(
         Err(error) => {
             logging::init_default();
             tracing::error!("{error}");
-            return Err(());
+            return failed(common.no_fail);
         }
     };
     let no_fail = settings.no_fail;
@@ -384,19 +369,11 @@ fn with_settings(
         .map_err(anyhow::Error::from)
         .and_then(|aviso| body(&aviso));
     match result {
-        Ok(()) => Ok(()),
+        Ok(()) => 0,
         Err(error) => {
             tracing::error!("{error}");
-            if no_fail { Ok(()) } else { Err(()) }
+            failed(no_fail)
         }
-    }
-}
-
-fn exit_status(status: Result<(), ()>, no_fail: bool) -> i32 {
-    match status {
-        Ok(()) => 0,
-        Err(()) if no_fail => 0,
-        Err(()) => EXIT_ERROR,
     }
 }
 

@@ -47,6 +47,23 @@ where
     }
 }
 
+/// One transaction of `operations`, all applied or none.
+async fn transaction(
+    client: &Client,
+    operations: Vec<TxnOp>,
+) -> Result<etcd_client::TxnResponse, StoreError> {
+    let answer = retrying(|| {
+        let (mut client, operations) = (client.clone(), operations.clone());
+        async move { client.txn(Txn::new().and_then(operations)).await }
+    })
+    .await
+    .map_err(|e| error("Not able to execute the transaction", e))?;
+    if !answer.succeeded() {
+        return Err(StoreError("Not able to execute the transaction".into()));
+    }
+    Ok(answer)
+}
+
 fn is_unavailable(e: &etcd_client::Error) -> bool {
     let text = e.to_string().to_ascii_lowercase();
     // A refused certificate is reported as unavailable too, but waiting will not change it.
@@ -186,15 +203,7 @@ impl EtcdGrpc {
                 )
             })
             .collect();
-        let answer = retrying(|| {
-            let (mut client, operations) = (client.clone(), operations.clone());
-            async move { client.txn(Txn::new().and_then(operations)).await }
-        })
-        .await
-        .map_err(|e| error("Not able to execute the transaction", e))?;
-        if !answer.succeeded() {
-            return Err(StoreError("Not able to execute the transaction".into()));
-        }
+        let answer = transaction(&client, operations).await?;
         Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
     }
 
@@ -232,16 +241,7 @@ impl EtcdGrpc {
                 ),
             })
             .collect();
-        let client = self.client().await?;
-        let answer = retrying(|| {
-            let (mut client, operations) = (client.clone(), operations.clone());
-            async move { client.txn(Txn::new().and_then(operations)).await }
-        })
-        .await
-        .map_err(|e| error("Not able to execute the transaction", e))?;
-        if !answer.succeeded() {
-            return Err(StoreError("Not able to execute the transaction".into()));
-        }
+        let answer = transaction(&self.client().await?, operations).await?;
         let mut deleted = Vec::new();
         for response in answer.op_responses() {
             if let etcd_client::TxnOpResponse::Delete(delete) = response {
