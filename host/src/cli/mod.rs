@@ -190,7 +190,7 @@ where
             common,
             server,
             parameters,
-        } => with_client(&common, &server, |aviso| {
+        } => with_client(&common, &server, false, |aviso| {
             let parameters = parse_parameters(&parameters)?;
             let keys = aviso.key(&parameters)?;
             writeln!(std::io::stdout(), "{}", keys.key)?;
@@ -200,37 +200,25 @@ where
             common,
             server,
             parameters,
-        } => with_settings(
-            &common,
-            Program::Aviso,
-            common.overrides(&server),
-            true,
-            |aviso| {
-                let parameters = parse_parameters(&parameters)?;
-                let text = match block_on(aviso.value(&parameters))? {
-                    Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
-                    None => "None".into(),
-                };
-                writeln!(std::io::stdout(), "{text}")?;
-                Ok(())
-            },
-        ),
+        } => with_client(&common, &server, true, |aviso| {
+            let parameters = parse_parameters(&parameters)?;
+            let text = match block_on(aviso.value(&parameters))? {
+                Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
+                None => "None".into(),
+            };
+            writeln!(std::io::stdout(), "{text}")?;
+            Ok(())
+        }),
         AvisoCommand::Notify {
             common,
             server,
             parameters,
-        } => with_settings(
-            &common,
-            Program::Aviso,
-            common.overrides(&server),
-            true,
-            |aviso| {
-                let parameters = parse_parameters(&parameters)?;
-                block_on(aviso.notify(&parameters))?;
-                writeln!(std::io::stdout(), "Done")?;
-                Ok(())
-            },
-        ),
+        } => with_client(&common, &server, true, |aviso| {
+            let parameters = parse_parameters(&parameters)?;
+            block_on(aviso.notify(&parameters))?;
+            writeln!(std::io::stdout(), "Done")?;
+            Ok(())
+        }),
         AvisoCommand::Listen {
             common,
             server,
@@ -315,16 +303,18 @@ async fn wait_for_stop_signal() {
 }
 
 /// Loads settings and schema, sets up logging, runs `body`; errors are printed here.
+/// `uses_store`: see [`with_settings`].
 fn with_client(
     common: &CommonOptions,
     server: &ServerOptions,
+    uses_store: bool,
     body: impl FnOnce(&Aviso) -> anyhow::Result<()>,
 ) -> i32 {
     with_settings(
         common,
         Program::Aviso,
         common.overrides(server),
-        false,
+        uses_store,
         body,
     )
 }
