@@ -4,9 +4,10 @@
 //! pyaviso reads YAML 1.1 with PyYAML, which silently turns `012` into 10, `12:00` into 720 and
 //! `yes` into `True`. Keeping the written text avoids those surprises; see `docs/decisions.md`.
 
+use std::collections::HashMap;
 use std::fmt;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
+use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
 /// A node of a YAML document.
@@ -205,15 +206,40 @@ fn parse_yaml_float(text: &str) -> Option<f64> {
     }
 }
 
+/// The deepest nesting of lists and mappings (block or flow) a document may have, counting the
+/// copies that aliases make. Real configuration, listener and logging files use fewer than ten
+/// levels; the limit keeps everything that walks a tree recursively (this builder's callers,
+/// `Clone`, `Drop`, `Display`, `to_json`, the configuration merge) far from the stack's end.
+pub const MAX_NESTING_DEPTH: usize = 64;
+
+/// The most values (scalars, keys, lists, mappings) that aliases may copy into one stream. Each
+/// use of an alias copies its anchored tree, so without a budget a few hundred bytes of nested
+/// aliases ("billion laughs") expand to gigabytes.
+pub const MAX_ALIAS_COPIED_VALUES: usize = 100_000;
+
+/// The most scalar text, in bytes, that aliases may copy into one stream: a few aliases of one
+/// large anchored string would otherwise multiply it without adding many values.
+pub const MAX_ALIAS_COPIED_TEXT_BYTES: usize = 1 << 20;
+
 /// Parses one YAML document. An empty document is `Null`.
+///
+/// The events are pulled one at a time from yaml-rust2's parser rather than pushed by
+/// `Parser::load`, because `load` is the only recursive part of yaml-rust2 (`load_node` →
+/// `load_sequence`/`load_mapping` → `load_node`, one native frame per level, so 20 KB of
+/// `- - - …` overflowed the stack and aborted the process before any receiver could object).
+/// The scanner and the parser's state machine keep their own stacks on the heap. Pulling events
+/// lets the builder refuse the 65th level as soon as it opens, with no pre-scan (which would
+/// have to repeat YAML's rules for indentation, flow, quotes and block scalars) and no thread
+/// with a large stack.
 pub fn parse(text: &str) -> Result<YamlValue, YamlError> {
     let mut builder = TreeBuilder::default();
     let mut parser = Parser::new_from_str(text);
-    parser
-        .load(&mut builder, true)
-        .map_err(|e| YamlError(e.to_string()))?;
-    if let Some(error) = builder.error {
-        return Err(YamlError(error));
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| YamlError(e.to_string()))?;
+        if event == Event::StreamEnd {
+            break;
+        }
+        builder.on_event(event, mark)?;
     }
     match builder.documents.len() {
         0 => Ok(YamlValue::Null),
@@ -224,96 +250,204 @@ pub fn parse(text: &str) -> Result<YamlValue, YamlError> {
     }
 }
 
-/// Builds the tree from the parser's event stream.
+/// What the limits measure of a value: its nesting and what copying it costs.
+#[derive(Debug, Clone, Copy, Default)]
+struct Extent {
+    /// Levels of lists and mappings: 0 for a scalar, 1 for `[x]`.
+    height: usize,
+    /// Nodes, keys included.
+    values: usize,
+    /// Bytes of scalar text, keys included.
+    text_bytes: usize,
+}
+
+impl Extent {
+    fn scalar(text: &str) -> Extent {
+        Extent {
+            height: 0,
+            values: 1,
+            text_bytes: text.len(),
+        }
+    }
+
+    /// Adds a child's extent to the running total of an open collection.
+    fn add_child(&mut self, child: Extent) {
+        self.height = self.height.max(child.height);
+        self.values = self.values.saturating_add(child.values);
+        self.text_bytes = self.text_bytes.saturating_add(child.text_bytes);
+    }
+
+    /// The extent of a collection whose children total `self`.
+    fn enclosed(self) -> Extent {
+        Extent {
+            height: self.height.saturating_add(1),
+            values: self.values.saturating_add(1),
+            text_bytes: self.text_bytes,
+        }
+    }
+}
+
+/// Builds the tree from the parser's events, within the nesting and alias limits.
 #[derive(Default)]
 struct TreeBuilder {
     documents: Vec<YamlValue>,
-    /// Open collections; a mapping holds its pending key.
-    stack: Vec<(Open, usize)>,
-    anchors: Vec<(usize, YamlValue)>,
-    error: Option<String>,
+    stack: Vec<OpenCollection>,
+    /// By the parser's anchor id, which is unique in the stream (a redefined name gets a new id).
+    anchors: HashMap<usize, (YamlValue, Extent)>,
+    /// What aliases have copied so far, against the `MAX_ALIAS_COPIED_*` budgets.
+    copied_by_aliases: Extent,
+}
+
+struct OpenCollection {
+    content: Open,
+    anchor: usize,
+    children: Extent,
 }
 
 enum Open {
     Seq(Vec<YamlValue>),
-    Map(Vec<(String, YamlValue)>, Option<String>),
+    Map {
+        /// A repeated key empties its earlier slot, so the last value stays in the last
+        /// position (as PyYAML's dict) without a quadratic search of the entries.
+        entries: Vec<Option<(String, YamlValue)>>,
+        positions: HashMap<String, usize>,
+        pending_key: Option<String>,
+    },
+}
+
+fn too_deep(mark: Marker) -> YamlError {
+    YamlError(format!(
+        "line {}: lists and mappings are nested more than {MAX_NESTING_DEPTH} levels deep",
+        mark.line()
+    ))
 }
 
 impl TreeBuilder {
-    fn fail(&mut self, message: String) {
-        if self.error.is_none() {
-            self.error = Some(message);
-        }
-    }
-
-    fn push_value(&mut self, value: YamlValue, anchor: usize, mark: Marker) {
-        if anchor > 0 {
-            self.anchors.push((anchor, value.clone()));
-        }
-        match self.stack.last_mut() {
-            None => self.documents.push(value),
-            Some((Open::Seq(items), _)) => items.push(value),
-            Some((Open::Map(entries, pending_key), _)) => match pending_key.take() {
-                None => match value {
-                    YamlValue::Scalar(s) => *pending_key = Some(s.text),
-                    YamlValue::Null => *pending_key = Some("null".to_string()),
-                    other => {
-                        let message = format!(
-                            "line {}: a mapping key must be a scalar, found {}",
-                            mark.line(),
-                            other.kind()
-                        );
-                        self.fail(message);
-                    }
-                },
-                Some(key) => {
-                    entries.retain(|(k, _)| *k != key);
-                    entries.push((key, value));
-                }
-            },
-        }
-    }
-}
-
-impl MarkedEventReceiver for TreeBuilder {
-    fn on_event(&mut self, event: Event, mark: Marker) {
+    fn on_event(&mut self, event: Event, mark: Marker) -> Result<(), YamlError> {
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 // An explicit tag such as `!!str` asks for the text as written.
                 let quoted = !matches!(style, TScalarStyle::Plain) || tag.is_some();
+                let extent = Extent::scalar(&text);
                 let value = if !quoted && is_null_text(&text) {
                     YamlValue::Null
                 } else {
                     YamlValue::Scalar(Scalar { text, quoted })
                 };
-                self.push_value(value, anchor, mark);
+                self.push_value(value, extent, anchor, mark)
             }
-            Event::SequenceStart(anchor, _) => self.stack.push((Open::Seq(Vec::new()), anchor)),
-            Event::MappingStart(anchor, _) => {
-                self.stack.push((Open::Map(Vec::new(), None), anchor))
-            }
-            Event::SequenceEnd | Event::MappingEnd => {
-                if let Some((open, anchor)) = self.stack.pop() {
-                    let value = match open {
+            Event::SequenceStart(anchor, _) => self.open(Open::Seq(Vec::new()), anchor, mark),
+            Event::MappingStart(anchor, _) => self.open(
+                Open::Map {
+                    entries: Vec::new(),
+                    positions: HashMap::new(),
+                    pending_key: None,
+                },
+                anchor,
+                mark,
+            ),
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(open) => {
+                    let value = match open.content {
                         Open::Seq(items) => YamlValue::Seq(items),
-                        Open::Map(entries, _) => YamlValue::Map(entries),
+                        Open::Map { entries, .. } => {
+                            YamlValue::Map(entries.into_iter().flatten().collect())
+                        }
                     };
-                    self.push_value(value, anchor, mark);
+                    self.push_value(value, open.children.enclosed(), open.anchor, mark)
                 }
-            }
-            Event::Alias(id) => match self.anchors.iter().rev().find(|(a, _)| *a == id) {
-                Some((_, value)) => {
-                    let value = value.clone();
-                    self.push_value(value, 0, mark);
-                }
-                None => self.fail(format!("line {}: unknown alias", mark.line())),
+                None => Ok(()),
             },
-            Event::Nothing
-            | Event::StreamStart
-            | Event::StreamEnd
-            | Event::DocumentStart
-            | Event::DocumentEnd => {}
+            Event::Alias(id) => {
+                let Some((value, extent)) = self.anchors.get(&id) else {
+                    return Err(YamlError(format!("line {}: unknown alias", mark.line())));
+                };
+                let extent = *extent;
+                // Checked before copying, so an alias bomb is refused without being built.
+                if self.stack.len().saturating_add(extent.height) > MAX_NESTING_DEPTH {
+                    return Err(too_deep(mark));
+                }
+                let mut copied = self.copied_by_aliases;
+                copied.add_child(extent);
+                if copied.values > MAX_ALIAS_COPIED_VALUES {
+                    return Err(YamlError(format!(
+                        "line {}: aliases copy more than {MAX_ALIAS_COPIED_VALUES} values into the document",
+                        mark.line()
+                    )));
+                }
+                if copied.text_bytes > MAX_ALIAS_COPIED_TEXT_BYTES {
+                    return Err(YamlError(format!(
+                        "line {}: aliases copy more than {MAX_ALIAS_COPIED_TEXT_BYTES} bytes of text into the document",
+                        mark.line()
+                    )));
+                }
+                self.copied_by_aliases = copied;
+                let value = value.clone();
+                self.push_value(value, extent, 0, mark)
+            }
+            // Anchors do not reach across documents (a stream of several is refused anyway).
+            Event::DocumentStart => {
+                self.anchors.clear();
+                Ok(())
+            }
+            Event::Nothing | Event::StreamStart | Event::StreamEnd | Event::DocumentEnd => Ok(()),
         }
+    }
+
+    fn open(&mut self, content: Open, anchor: usize, mark: Marker) -> Result<(), YamlError> {
+        if self.stack.len() >= MAX_NESTING_DEPTH {
+            return Err(too_deep(mark));
+        }
+        self.stack.push(OpenCollection {
+            content,
+            anchor,
+            children: Extent::default(),
+        });
+        Ok(())
+    }
+
+    fn push_value(
+        &mut self,
+        value: YamlValue,
+        extent: Extent,
+        anchor: usize,
+        mark: Marker,
+    ) -> Result<(), YamlError> {
+        if anchor > 0 {
+            self.anchors.insert(anchor, (value.clone(), extent));
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.documents.push(value);
+            return Ok(());
+        };
+        parent.children.add_child(extent);
+        match &mut parent.content {
+            Open::Seq(items) => items.push(value),
+            Open::Map {
+                entries,
+                positions,
+                pending_key,
+            } => match pending_key.take() {
+                None => match value {
+                    YamlValue::Scalar(s) => *pending_key = Some(s.text),
+                    YamlValue::Null => *pending_key = Some("null".to_string()),
+                    other => {
+                        return Err(YamlError(format!(
+                            "line {}: a mapping key must be a scalar, found {}",
+                            mark.line(),
+                            other.kind()
+                        )));
+                    }
+                },
+                Some(key) => {
+                    if let Some(earlier) = positions.insert(key.clone(), entries.len()) {
+                        entries[earlier] = None;
+                    }
+                    entries.push(Some((key, value)));
+                }
+            },
+        }
+        Ok(())
     }
 }
 
@@ -370,6 +504,129 @@ mod tests {
         let doc = parse("a: 1\na: 2\n").unwrap();
         assert_eq!(doc.as_map().unwrap().len(), 1);
         assert_eq!(doc.get("a"), Some(&scalar("2")));
+    }
+
+    #[test]
+    fn a_repeated_key_moves_to_its_last_position() {
+        let doc = parse("a: 1\nb: 2\na: 3\n").unwrap();
+        assert_eq!(
+            doc,
+            YamlValue::Map(vec![("b".into(), scalar("2")), ("a".into(), scalar("3"))])
+        );
+    }
+
+    /// 20 KB of nesting in each style, as in the security review (L1).
+    fn deeply_nested_documents() -> Vec<(&'static str, String)> {
+        vec![
+            ("block sequences", "- ".repeat(10_000) + "x"),
+            (
+                "block mappings with complex keys",
+                "? ".repeat(10_000) + "x",
+            ),
+            (
+                "indented block mappings",
+                (0..200).map(|i| format!("{}k:\n", " ".repeat(i))).collect(),
+            ),
+            ("flow sequences", "[".repeat(20_000)),
+            ("flow mappings", "{a: ".repeat(5_000)),
+            ("flow sequences on separate lines", "[\n".repeat(10_000)),
+            (
+                "flow inside block",
+                "- ".repeat(40) + &"{a: [".repeat(4_000),
+            ),
+        ]
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_naming_the_line_not_a_stack_overflow() {
+        for (style, text) in deeply_nested_documents() {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains("line "), "{style}: {err}");
+            // yaml-rust2's scanner looks ahead through flow collections for a possible `:`, so
+            // deep flow nesting may first meet its own flow limit (255 levels): an error too.
+            assert!(
+                err.contains("nested more than 64 levels deep")
+                    || err.contains("recursion limit exceeded"),
+                "{style}: {err}"
+            );
+        }
+        assert_eq!(
+            parse(&("- ".repeat(10_000) + "x")).unwrap_err().to_string(),
+            "line 1: lists and mappings are nested more than 64 levels deep"
+        );
+        assert_eq!(
+            parse(&"? ".repeat(10_000)).unwrap_err().to_string(),
+            "line 1: lists and mappings are nested more than 64 levels deep"
+        );
+    }
+
+    #[test]
+    fn sixty_four_levels_are_allowed_and_sixty_five_are_not() {
+        let nested = |levels: usize| "[".repeat(levels) + &"]".repeat(levels);
+        assert!(parse(&nested(MAX_NESTING_DEPTH)).is_ok());
+        let err = parse(&nested(MAX_NESTING_DEPTH + 1)).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "line 1: lists and mappings are nested more than 64 levels deep"
+        );
+    }
+
+    #[test]
+    fn an_alias_counts_the_depth_of_what_it_copies() {
+        let anchored = "[".repeat(60) + &"]".repeat(60);
+        let fits = format!("a: &deep {anchored}\nb: [[*deep]]\n");
+        assert!(parse(&fits).is_ok());
+        let too_deep = format!("a: &deep {anchored}\nb: [[[[*deep]]]]\n");
+        assert_eq!(
+            parse(&too_deep).unwrap_err().to_string(),
+            "line 2: lists and mappings are nested more than 64 levels deep"
+        );
+    }
+
+    /// `a0: &a0 [x, …]`, then each `aN` lists ten `*aN-1`: 10^levels values from a few hundred
+    /// bytes.
+    fn alias_bomb(levels: usize) -> String {
+        let mut text = "a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n".to_string();
+        for level in 1..=levels {
+            let previous = format!("*a{}", level - 1);
+            let items = [previous.as_str(); 10].join(",");
+            text.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn an_alias_bomb_is_refused_before_it_is_built() {
+        let bomb = alias_bomb(8);
+        assert!(bomb.len() < 450, "{}", bomb.len());
+        assert_eq!(
+            parse(&bomb).unwrap_err().to_string(),
+            "line 5: aliases copy more than 100000 values into the document"
+        );
+        // Modest reuse stays well within the budget.
+        assert!(parse(&alias_bomb(3)).is_ok());
+    }
+
+    #[test]
+    fn aliases_of_a_long_string_are_limited_by_the_text_they_copy() {
+        let long = "x".repeat(10_000);
+        let uses = vec!["*long"; 200].join(", ");
+        let text = format!("a: &long {long}\nb: [{uses}]\n");
+        assert_eq!(
+            parse(&text).unwrap_err().to_string(),
+            "line 2: aliases copy more than 1048576 bytes of text into the document"
+        );
+    }
+
+    #[test]
+    fn anchors_do_not_reach_into_the_next_document_and_several_documents_are_refused() {
+        let err = parse("a: &t 1\n---\nb: *t\n").unwrap_err();
+        assert_eq!(err.to_string(), "line 3: unknown alias");
+        let err = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "expected a single document in the stream but found 2"
+        );
     }
 
     #[test]

@@ -297,3 +297,62 @@ fn a_remote_schema_that_cannot_be_reached_and_was_never_copied_is_an_error() {
         "{error}"
     );
 }
+
+/// Runs `aviso listen --test` on a listener file and returns its stderr, after checking that
+/// aviso refused the file itself: exit status 255, not a signal (a stack overflow aborts) nor a
+/// panic (101).
+fn listen_refuses(home: &Path, name: &str, text: &str) -> String {
+    let file = home.join(name);
+    std::fs::write(&file, text).unwrap();
+    let out = aviso(home, &["listen", "--test", file.to_str().unwrap()], &[]);
+    let error = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(255),
+        "{name}: {:?} {error}",
+        out.status
+    );
+    assert!(!error.contains("panicked"), "{name}: {error}");
+    error
+}
+
+#[test]
+fn listener_files_that_would_exhaust_the_parser_are_refused_with_their_name() {
+    let home = tempfile::tempdir().unwrap();
+
+    // 20 KB of nesting used to overflow yaml-rust2's recursive loader and abort the process.
+    let deep = format!("listeners:\n{}x\n", "- ".repeat(10_000));
+    let error = listen_refuses(home.path(), "deep.yaml", &deep);
+    let expected = format!(
+        "Not able to load listener file {}: line 2: lists and mappings are nested more than 64 levels deep",
+        home.path().join("deep.yaml").display()
+    );
+    assert!(error.contains(&expected), "{error}");
+
+    // A few hundred bytes of nested aliases used to expand to gigabytes.
+    let mut bomb = "a0: &a0 [x,x,x,x,x,x,x,x,x,x]\n".to_string();
+    for level in 1..=8 {
+        let items = vec![format!("*a{}", level - 1); 10].join(",");
+        bomb.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+    }
+    bomb.push_str("listeners:\n  - event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n");
+    let error = listen_refuses(home.path(), "bomb.yaml", &bomb);
+    let expected = format!(
+        "Not able to load listener file {}: line 5: aliases copy more than 100000 values into the document",
+        home.path().join("bomb.yaml").display()
+    );
+    assert!(error.contains(&expected), "{error}");
+}
+
+#[test]
+fn a_trigger_timeout_too_large_for_a_duration_is_an_error_not_a_panic() {
+    let home = tempfile::tempdir().unwrap();
+    let listener = "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n        timeout: 1e20\n";
+    let error = listen_refuses(home.path(), "timeout.yaml", listener);
+    assert!(
+        error.contains(
+            "timeout must be a positive number of seconds up to 604800 (7 days), found 1e+20"
+        ),
+        "{error}"
+    );
+}

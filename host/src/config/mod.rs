@@ -274,7 +274,7 @@ impl Settings {
         };
         let configuration_engine = ConfigurationEngineSettings {
             engine: engine("configuration_engine")?,
-            max_file_size: r.seconds("configuration_engine.max_file_size", 500)?,
+            max_file_size: r.whole_number("configuration_engine.max_file_size", 500)?,
         };
         if configuration_engine.engine.engine_type == EngineType::FileBased {
             let (value, origin) = r
@@ -428,6 +428,11 @@ pub fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
     }
 }
 
+/// The longest delay or time limit the configuration may set (`timeout`,
+/// `automatic_retry_delay`, `polling_interval`). A week is far beyond any useful value, and the
+/// bound keeps every deadline computed from them well inside the clock's range.
+pub const MAX_CONFIGURED_SECONDS: u64 = 7 * 24 * 3600;
+
 /// Typed reads of the merged layers, with errors naming setting, value and origin.
 struct Resolver<'a> {
     layers: &'a Layers,
@@ -497,39 +502,57 @@ impl Resolver<'_> {
         }
     }
 
+    /// A non-negative whole number, such as a size; it only bounds what is read, so any size
+    /// that fits in 64 bits is accepted.
+    fn whole_number(&self, setting: &str, default: u64) -> Result<u64, ConfigError> {
+        let expected = "a whole number (0 or more)";
+        match self.scalar(setting, expected)? {
+            None => Ok(default),
+            Some((text, origin)) => text
+                .trim()
+                .parse()
+                .map_err(|_| self.invalid(setting, &YamlValue::plain(text), origin, expected)),
+        }
+    }
+
     fn seconds(&self, setting: &str, default: u64) -> Result<u64, ConfigError> {
         self.optional_seconds(setting, Some(default))?
             .ok_or_else(|| {
                 let (value, origin) = self
                     .raw(setting)
                     .unwrap_or((YamlValue::Null, Origin::Default));
-                self.invalid(setting, &value, origin, "a whole number (0 or more)")
+                self.invalid(
+                    setting,
+                    &value,
+                    origin,
+                    &format!(
+                        "a whole number of seconds from 0 to {MAX_CONFIGURED_SECONDS} (7 days)"
+                    ),
+                )
             })
     }
 
-    /// A non-negative whole number; `null` means "none".
+    /// Whole seconds up to `MAX_CONFIGURED_SECONDS`; `null` means "none".
     fn optional_seconds(
         &self,
         setting: &str,
         default: Option<u64>,
     ) -> Result<Option<u64>, ConfigError> {
+        let expected = format!(
+            "a whole number of seconds from 0 to {MAX_CONFIGURED_SECONDS} (7 days), or null"
+        );
         match self.raw(setting) {
             None => Ok(default),
             Some((YamlValue::Null, _)) => Ok(None),
-            Some((YamlValue::Scalar(s), origin)) => s.text.trim().parse().map(Some).map_err(|_| {
-                self.invalid(
-                    setting,
-                    &YamlValue::Scalar(s),
-                    origin,
-                    "a whole number (0 or more) or null",
-                )
-            }),
-            Some((value, origin)) => Err(self.invalid(
-                setting,
-                &value,
-                origin,
-                "a whole number (0 or more) or null",
-            )),
+            Some((YamlValue::Scalar(s), origin)) => s
+                .text
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|seconds| *seconds <= MAX_CONFIGURED_SECONDS)
+                .map(Some)
+                .ok_or_else(|| self.invalid(setting, &YamlValue::Scalar(s), origin, &expected)),
+            Some((value, origin)) => Err(self.invalid(setting, &value, origin, &expected)),
         }
     }
 

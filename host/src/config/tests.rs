@@ -335,3 +335,84 @@ fn logging_precedence_cli_over_env_over_file_section() {
         Some(LoggingSetting::File("/cli-log.yaml".into()))
     );
 }
+
+#[test]
+fn durations_above_a_week_are_refused_and_sizes_saturate() {
+    let mut sb = Sandbox::new();
+    let file = sb.dir.path().join("c.yaml");
+    sb.config_file = Some(file.clone());
+    for (text, setting, value) in [
+        (
+            "notification_engine:\n  timeout: 604801\n",
+            "notification_engine.timeout",
+            "604801",
+        ),
+        (
+            "configuration_engine:\n  automatic_retry_delay: 18446744073709551616\n",
+            "configuration_engine.automatic_retry_delay",
+            "18446744073709551616",
+        ),
+        (
+            "notification_engine:\n  polling_interval: 1e20\n",
+            "notification_engine.polling_interval",
+            "1e20",
+        ),
+    ] {
+        sb.write(&file, text);
+        assert_eq!(
+            sb.load().unwrap_err().to_string(),
+            format!(
+                "Invalid value '{value}' for setting {setting} (from configuration file {}): expected a whole number of seconds from 0 to 604800 (7 days), or null",
+                file.display()
+            )
+        );
+    }
+
+    sb.write(
+        &file,
+        "notification_engine:\n  timeout: 604800\n  polling_interval: 604800\nconfiguration_engine:\n  max_file_size: 18446744073709551615\n",
+    );
+    let settings = sb.load().unwrap();
+    assert_eq!(
+        settings.notification_engine.engine.timeout,
+        Some(MAX_CONFIGURED_SECONDS)
+    );
+    assert_eq!(
+        settings.notification_engine.polling_interval,
+        MAX_CONFIGURED_SECONDS
+    );
+    // A size only bounds what is pushed (never above 1 MiB), so a huge one is harmless.
+    assert_eq!(settings.configuration_engine.max_file_size, u64::MAX);
+}
+
+#[test]
+fn a_configuration_file_too_deep_or_with_an_alias_bomb_is_named_in_the_error() {
+    let mut sb = Sandbox::new();
+    let file = sb.dir.path().join("c.yaml");
+    sb.config_file = Some(file.clone());
+    sb.write(&file, &format!("listeners:\n{}x\n", "- ".repeat(10_000)));
+    assert_eq!(
+        sb.load().unwrap_err().to_string(),
+        format!(
+            "Not able to load configuration file {}: line 2: lists and mappings are nested more than 64 levels deep",
+            file.display()
+        )
+    );
+    let mut bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_string();
+    for level in 1..=8 {
+        let items = vec![format!("*a{}", level - 1); 10].join(", ");
+        bomb.push_str(&format!("a{level}: &a{level} [{items}]\n"));
+    }
+    sb.write(
+        &file,
+        &format!("listeners:\n  {}", bomb.replace('\n', "\n  ")),
+    );
+    let err = sb.load().unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "Not able to load configuration file {}: line 6: aliases copy more than 100000 values into the document",
+            file.display()
+        )
+    );
+}

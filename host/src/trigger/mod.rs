@@ -331,6 +331,28 @@ struct CommonSettings {
 const FIRST_BACKOFF: Duration = Duration::from_secs(1);
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
 
+/// The longest time limit a trigger or a user plugin may have (`timeout`, `limits.timeout`,
+/// `plugins.limits.timeout`, `plugins.defaults.timeout`). No workflow step waits a week for a
+/// trigger, and the bound keeps every deadline computed from a limit (`Instant::now() + timeout`,
+/// epoch ticks) far from the ends of `Duration` and `Instant`.
+pub const MAX_TRIGGER_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A time limit given in seconds. Checked before it becomes a `Duration`:
+/// `Duration::from_secs_f64` panics above 2^64 s, so `timeout: 1e20` used to abort `listen`.
+fn timeout_setting(value: &Value, setting: &str) -> Result<Duration, String> {
+    value
+        .as_f64()
+        .filter(|seconds| *seconds > 0.0)
+        .and_then(|seconds| Duration::try_from_secs_f64(seconds).ok())
+        .filter(|timeout| !timeout.is_zero() && *timeout <= MAX_TRIGGER_TIMEOUT)
+        .ok_or_else(|| {
+            format!(
+                "{setting} must be a positive number of seconds up to {} (7 days), found {value}",
+                MAX_TRIGGER_TIMEOUT.as_secs()
+            )
+        })
+}
+
 impl CommonSettings {
     fn read(settings: &Map<String, Value>, kind: &str) -> Result<CommonSettings, String> {
         let default_timeout = match kind {
@@ -340,18 +362,7 @@ impl CommonSettings {
         };
         let timeout = match settings.get("timeout") {
             None | Some(Value::Null) => default_timeout,
-            Some(Value::Number(n)) => n
-                .as_f64()
-                .filter(|s| *s > 0.0 && s.is_finite())
-                .map(Duration::from_secs_f64)
-                .ok_or_else(|| {
-                    format!("timeout must be a positive number of seconds, found {n}")
-                })?,
-            Some(other) => {
-                return Err(format!(
-                    "timeout must be a positive number of seconds, found {other}"
-                ));
-            }
+            Some(value) => timeout_setting(value, "timeout")?,
         };
         let retries = match settings.get("retries") {
             None | Some(Value::Null) => 0,

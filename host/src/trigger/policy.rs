@@ -159,11 +159,13 @@ fn origin(text: &str) -> Result<HttpOrigin, String> {
 
 /// MiB, as a number.
 fn memory(value: &Value, setting: &str) -> Result<usize, String> {
+    // Compared in MiB before shifting: `m << 20` drops high bits, so 2^44 MiB became 0 bytes and
+    // passed the check; `as usize` would truncate on 32-bit targets.
     value
         .as_u64()
-        .filter(|m| *m > 0)
-        .map(|m| (m as usize) << 20)
-        .filter(|bytes| *bytes <= MAX_MEMORY_BYTES)
+        .and_then(|m| usize::try_from(m).ok())
+        .filter(|m| (1..=(MAX_MEMORY_BYTES >> 20)).contains(m))
+        .map(|m| m << 20)
         .ok_or_else(|| {
             format!(
                 "{setting} must be a whole number of MiB from 1 to {}, found {value}",
@@ -172,12 +174,9 @@ fn memory(value: &Value, setting: &str) -> Result<usize, String> {
         })
 }
 
+/// Seconds, as a number; the same bounds as a trigger's `timeout`.
 fn seconds(value: &Value, setting: &str) -> Result<Duration, String> {
-    value
-        .as_f64()
-        .filter(|s| *s > 0.0 && s.is_finite())
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("{setting} must be a positive number of seconds, found {value}"))
+    super::timeout_setting(value, setting)
 }
 
 /// A `type: plugin` trigger: its component, configuration, grants and limits.

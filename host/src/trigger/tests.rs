@@ -74,3 +74,59 @@ fn labels_name_the_main_setting() {
         "post (http://h/)"
     );
 }
+
+#[test]
+fn timeouts_above_a_week_are_errors_not_panics() {
+    for (timeout, found) in [
+        // serde_json writes the number back as 1e+20.
+        (json!(1e20), "1e+20"),
+        (json!(604801), "604801"),
+        (json!(-1), "-1"),
+        (json!(1e-12), "1e-12"),
+        (json!("soon"), "\"soon\""),
+    ] {
+        assert_eq!(
+            common(json!({ "timeout": timeout }), "command").unwrap_err(),
+            format!(
+                "timeout must be a positive number of seconds up to 604800 (7 days), found {found}"
+            )
+        );
+    }
+    assert_eq!(
+        common(json!({"timeout": 604800}), "command")
+            .unwrap()
+            .timeout,
+        MAX_TRIGGER_TIMEOUT
+    );
+}
+
+#[test]
+fn plugin_limits_and_the_site_policy_are_bounded_like_trigger_timeouts() {
+    let refused = |section: Value| PluginPolicy::from_json(&section).unwrap_err();
+    assert_eq!(
+        refused(json!({"limits": {"timeout": 1e20}})),
+        "plugins.limits.timeout must be a positive number of seconds up to 604800 (7 days), found 1e+20"
+    );
+    assert_eq!(
+        refused(json!({"defaults": {"timeout": 1e20}})),
+        "plugins.defaults.timeout must be a positive number of seconds up to 604800 (7 days), found 1e+20"
+    );
+    // 2^44 MiB is 2^64 bytes: shifted without a check it wrapped to 0 and was accepted.
+    assert_eq!(
+        refused(json!({"limits": {"memory": 17_592_186_044_416_u64}})),
+        "plugins.limits.memory must be a whole number of MiB from 1 to 1024, found 17592186044416"
+    );
+
+    let plugin = json!({"type": "plugin", "path": "p.wasm", "limits": {"timeout": 1e20}});
+    let read = policy::UserPlugin::read(
+        plugin.as_object().unwrap(),
+        &PluginPolicy::default(),
+        &common(json!({}), "plugin").unwrap(),
+    );
+    assert_eq!(
+        read.err().as_deref(),
+        Some(
+            "limits.timeout must be a positive number of seconds up to 604800 (7 days), found 1e+20"
+        )
+    );
+}
