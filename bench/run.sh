@@ -86,6 +86,12 @@ for polling in 0 1 30; do
     latency "$count" "$gap" "$((polling + 10))" 2>/dev/null | cut -d' ' -f2-)"
 done
 
+step "notify -> trigger latency next to hostile neighbours"
+# A listener with a plugin trigger, alone and then beside plugins that loop, allocate, flood
+# and trap and commands that hold sandboxes (store_bench latency ... neighbours).
+record latency_plugin_alone "$($bench latency "$count" 5 plugin | cut -d' ' -f2-)"
+record latency_plugin_neighbours "$($bench latency "$count" 5 neighbours 2>/dev/null | cut -d' ' -f2-)"
+
 step "catch-up of missed notifications"
 for n in 5000 $(pick 100000 20000); do
   fresh_home

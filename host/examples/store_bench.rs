@@ -7,6 +7,10 @@
 //! `store_bench latency COUNT GAP_MS`: time from calling `notify` to the trigger running,
 //! through a live listener in the same process (a function trigger), one notification every
 //! GAP_MS milliseconds.
+//! `store_bench latency COUNT GAP_MS plugin`: the same with the no-op plugin before the
+//! function; `... neighbours`: that, next to hostile listeners on the same base key: plugins that loop, allocate, flood
+//! the log and stdout, trap, and slow commands that hold sandboxes; one of their notifications
+//! goes out with every tenth of ours.
 //! `store_bench catchup COUNT [plugin|function]`: a listener with a Rust plugin trigger (the
 //! no-op test plugin; or a Rust function, as pyaviso's `function` trigger) stops; COUNT
 //! notifications are written; the time from the listener's restart until the trigger ran for
@@ -63,16 +67,24 @@ fn main() {
             let gap = Duration::from_millis(args.get(2).map(|g| g.parse().unwrap()).unwrap_or(5));
             let sent: Arc<Mutex<Vec<Option<Instant>>>> = Arc::new(Mutex::new(vec![None; count]));
             let latencies: Arc<Mutex<Vec<f64>>> = Arc::default();
-            let document = yaml::parse("listeners:\n  - event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n").unwrap();
+            let with_neighbours = args.get(3).map(String::as_str) == Some("neighbours");
+            let with_plugin = with_neighbours || args.get(3).map(String::as_str) == Some("plugin");
+            let document = yaml::parse(&if with_plugin {
+                plugin_listeners(with_neighbours)
+            } else {
+                "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n".to_string()
+            })
+            .unwrap();
             let mut set =
                 aviso::listener::parse_listeners(&document, "bench", aviso.schema(), "etcd_rest")
                     .unwrap();
             let (sent_in, latencies_in) = (sent.clone(), latencies.clone());
-            set.listeners[0].triggers = vec![TriggerSpec::function(move |n| {
+            let measure = TriggerSpec::function(move |n| {
                 let arrived = Instant::now();
-                let index: usize = n.request["number"][1..]
-                    .parse()
-                    .map_err(|_| "bad number".to_string())?;
+                let Some(number) = n.request["number"].strip_prefix('B') else {
+                    return Ok(()); // a neighbour's notification
+                };
+                let index: usize = number.parse().map_err(|_| "bad number".to_string())?;
                 if let Some(Some(at)) = sent_in.lock().unwrap().get(index) {
                     latencies_in
                         .lock()
@@ -80,7 +92,13 @@ fn main() {
                         .push(arrived.duration_since(*at).as_secs_f64() * 1000.0);
                 }
                 Ok(())
-            })];
+            });
+            if with_plugin {
+                // After the no-op plugin: the time includes a sandboxed call among the neighbours.
+                set.listeners[0].triggers.push(measure);
+            } else {
+                set.listeners[0].triggers = vec![measure];
+            }
             runtime.block_on(async {
                 let (stop_sender, stop) = tokio::sync::watch::channel(false);
                 // The listener and the notifier run side by side in this one task.
@@ -90,6 +108,14 @@ fn main() {
                     for i in 0..count {
                         sent.lock().unwrap()[i] = Some(Instant::now());
                         aviso.notify(&parameters(i, None)).await.expect("notify");
+                        if with_neighbours && i % 10 == 0 {
+                            let neighbour = format!(
+                                "event=flight,country=Italy,airport=fco,date=20210101,number=NB{i}"
+                            );
+                            let neighbour =
+                                aviso::notification::parse_parameters(&neighbour).unwrap();
+                            aviso.notify(&neighbour).await.expect("notify");
+                        }
                         tokio::time::sleep(gap).await;
                     }
                     let deadline = Instant::now() + Duration::from_secs(60);
@@ -195,7 +221,7 @@ fn main() {
             runtime.block_on(scale(&aviso, shape));
         }
         _ => eprintln!(
-            "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS | catchup COUNT [plugin|function] | scale LISTENERS BASES COUNT GAP_MS BURST"
+            "usage: store_bench throughput COUNT [CONCURRENCY] | latency COUNT GAP_MS [plugin|neighbours] | catchup COUNT [plugin|function] | scale LISTENERS BASES COUNT GAP_MS BURST"
         ),
     }
 }
@@ -219,6 +245,27 @@ impl Scale {
         ))
         .unwrap()
     }
+}
+
+/// A listener measured (the no-op plugin; the function is added in code), and hostile neighbours
+/// on the same base key if asked.
+fn plugin_listeners(with_neighbours: bool) -> String {
+    let plugins = env!("AVISO_WASM_PLUGINS_DIR");
+    let mut file = format!(
+        "listeners:\n  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: plugin\n        path: {plugins}/aviso_plugin_noop.wasm\n"
+    );
+    if !with_neighbours {
+        return file;
+    }
+    for attack in ["loop", "loop", "memory", "log-flood", "flood", "trap"] {
+        file.push_str(&format!(
+            "  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: plugin\n        path: {plugins}/aviso_plugin_evil.wasm\n        config: {{attack: {attack}}}\n        allow: {{http: []}}\n        limits: {{timeout: 5, memory: 64}}\n"
+        ));
+    }
+    for _ in 0..2 {
+        file.push_str("  - event: flight\n    request: {country: italy}\n    triggers: [{type: command, command: 'sleep 2'}]\n");
+    }
+    file
 }
 
 /// Latency, then burst delivery rate, with many listeners (`scale` mode).

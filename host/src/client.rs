@@ -462,14 +462,27 @@ impl Aviso {
         Ok(())
     }
 
-    /// The site policy for user plugins: the configuration's `plugins:` section, or the default.
+    /// The policy for user plugins: the site's `plugins:` section (or the default), narrowed
+    /// by the later layers' sections. What a later layer asks beyond the site's policy is left
+    /// out with a warning.
     pub fn plugin_policy(&self) -> Result<PluginPolicy, AvisoError> {
-        match &self.settings.plugins {
-            None => Ok(PluginPolicy::default()),
+        let sections = &self.settings.plugins;
+        let mut policy = match &sections.site {
+            None => PluginPolicy::default(),
             Some(section) => {
-                PluginPolicy::from_json(&section.to_json()).map_err(AvisoError::PluginPolicy)
+                PluginPolicy::from_json(&section.to_json()).map_err(AvisoError::PluginPolicy)?
             }
+        };
+        for (section, origin) in &sections.narrowing {
+            let (narrowed, warnings) = policy
+                .narrowed_by(&section.to_json(), &origin.to_string())
+                .map_err(AvisoError::PluginPolicy)?;
+            for warning in warnings {
+                tracing::warn!("{warning}");
+            }
+            policy = narrowed;
         }
+        Ok(policy)
     }
 
     /// The plugin host for this configuration's triggers: site policy, and compiled plugins

@@ -431,3 +431,113 @@ fn replay_from_to_on_the_embedded_store() {
             .contains("No history available in the time period selected")
     );
 }
+
+/// The flight notification for flight `number`.
+fn flight(number: &str) -> String {
+    format!("event=flight,country=Italy,airport=fco,date=20210101,number={number}")
+}
+
+#[test]
+fn hostile_neighbours_do_not_stop_a_normal_listeners_notifications() {
+    let home = tempfile::tempdir().unwrap();
+    let evil = common::test_plugin("evil");
+    let neighbour = |attack: &str| {
+        format!(
+            "  - event: flight\n    request: {{number: NB}}\n    triggers:\n      - type: plugin\n        path: {evil}\n        config: {{attack: {attack}}}\n        allow: {{http: []}}\n        limits: {{timeout: 10, memory: 64}}\n"
+        )
+    };
+    let mut file = String::from(
+        "listeners:\n  - event: flight\n    request: {number: AZ1}\n    triggers:\n      - type: echo\n",
+    );
+    for attack in [
+        "loop",
+        "loop",
+        "loop",
+        "memory",
+        "log-flood",
+        "flood",
+        "trap",
+    ] {
+        file.push_str(&neighbour(attack));
+    }
+    // Neighbours that hold sandboxes with slow commands.
+    for _ in 0..3 {
+        file.push_str("  - event: flight\n    request: {number: NB}\n    triggers: [{type: command, command: 'sleep 10'}]\n");
+    }
+    let listeners = home.path().join("neighbours.yaml");
+    std::fs::write(&listeners, file).unwrap();
+    let listener = Listener::start(home.path(), &["--test", listeners.to_str().unwrap()]);
+    let notify = |number: &str| {
+        let out = run(home.path(), &["notify", "--test", &flight(number)]);
+        assert_eq!(out.status.code(), Some(0));
+    };
+    notify("NB");
+    for _ in 0..5 {
+        notify("AZ1");
+    }
+    // Every one of the normal listener's notifications arrives, whatever its neighbours do.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while listener.output().matches("\"number\": \"AZ1\"").count() < 5 {
+        assert!(
+            Instant::now() < deadline,
+            "normal listener got {} of 5; log:\n{}",
+            listener.output().matches("\"number\": \"AZ1\"").count(),
+            listener.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    listener.wait_for_log("stopped after the time limit of 10s");
+    listener.wait_for_log("memory limit of 64 MiB exceeded");
+    listener.wait_for_log("evil plugin panics on purpose");
+    listener.wait_for_log("log limit of this call reached");
+    let log_size = listener.log().len();
+    assert!(
+        log_size < 4 << 20,
+        "the log flood was cut: {log_size} bytes logged"
+    );
+    assert_eq!(listener.stop(), Some(0));
+}
+
+#[test]
+fn without_address_space_for_the_pool_plugins_still_run() {
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    // 4 GB of address space: far less than the instance pool reserves.
+    let stdout = home.path().join("limited.out");
+    let child = Command::new("bash")
+        .arg("-c")
+        .arg("ulimit -v 4000000 && exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_aviso"))
+        .args(["listen", "--test", &file])
+        .env("HOME", home.path())
+        .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
+        .stderr(Stdio::from(
+            std::fs::File::create(stdout.with_extension("err")).unwrap(),
+        ))
+        .spawn()
+        .unwrap();
+    let listener = Listener {
+        child,
+        stdout: stdout.clone(),
+        stderr: stdout.with_extension("err"),
+    };
+    listener.wait_for_log("Listening to");
+    assert!(
+        listener
+            .log()
+            .contains("allocating plugin memory on demand instead"),
+        "{}",
+        listener.log()
+    );
+    let out = run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=Landed")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !listener.output().contains("\"payload\": \"Landed\"") {
+        assert!(Instant::now() < deadline, "{}", listener.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(listener.stop(), Some(0));
+}

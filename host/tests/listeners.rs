@@ -132,29 +132,125 @@ fn one_bad_file_stops_everything_and_is_named() {
     );
 }
 
-#[test]
-fn the_plugins_section_is_the_site_policy() {
+/// Settings read from a system file, a home folder, `AVISO_CONFIG` and `-c`, as `aviso` does.
+fn settings_layered(
+    system: &str,
+    home: Option<&str>,
+    aviso_config: Option<&str>,
+    dash_c: Option<&str>,
+) -> Settings {
     let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("c.yaml");
-    std::fs::write(
-        &config,
-        "plugins:\n  allow:\n    http: ['https://hooks.example.com']\n    command: true\n  limits: {memory: 128, timeout: 30}\n",
-    )
-    .unwrap();
-    let aviso = Aviso::with_schema(settings_from(Some(&config)), Schema::default_schema());
-    let policy = aviso.plugin_policy().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        path
+    };
+    let system_file = write("etc/config.yaml", system);
+    if let Some(text) = home {
+        write("home/.aviso/config.yaml", text);
+    }
+    let env_file = aviso_config.map(|text| write("env.yaml", text));
+    let sources = ConfigSources {
+        system_file,
+        home_dir: Some(dir.path().join("home")),
+        config_file: dash_c.map(|text| write("c.yaml", text)),
+        env: Box::new(move |name| {
+            (name == "AVISO_CONFIG")
+                .then(|| env_file.as_ref().map(|p| p.display().to_string()))
+                .flatten()
+        }),
+        cli: CliOverrides::default(),
+        program: Program::Aviso,
+    };
+    Settings::load(&sources).unwrap().0
+}
+
+fn policy_of(settings: Settings) -> aviso::trigger::PluginPolicy {
+    Aviso::with_schema(settings, Schema::default_schema())
+        .plugin_policy()
+        .unwrap()
+}
+
+#[test]
+fn the_system_plugins_section_is_the_site_policy() {
+    let site = "plugins:\n  allow:\n    http: ['https://hooks.example.com']\n    command: true\n  limits: {memory: 128, timeout: 30}\n  concurrent_calls: 16\n";
+    let policy = policy_of(settings_layered(site, None, None, None));
     assert!(policy.command);
     assert_eq!(policy.max_memory_bytes, 128 << 20);
+    assert_eq!(policy.concurrent_calls, Some(16));
     assert_eq!(
         policy.http.unwrap()[0].to_string(),
         "https://hooks.example.com:443"
     );
 
-    std::fs::write(&config, "plugins:\n  allow: {sockets: true}\n").unwrap();
-    let aviso = Aviso::with_schema(settings_from(Some(&config)), Schema::default_schema());
-    let error = aviso.plugin_policy().unwrap_err().to_string();
+    let error = Aviso::with_schema(
+        settings_layered("plugins:\n  allow: {sockets: true}\n", None, None, None),
+        Schema::default_schema(),
+    )
+    .plugin_policy()
+    .unwrap_err()
+    .to_string();
     assert_eq!(
         error,
         "Invalid plugins section in the configuration: plugins.allow.sockets is not a capability (http, read, write, env, command)"
     );
+}
+
+#[test]
+fn later_layers_may_narrow_the_site_policy_but_never_widen_it() {
+    let site = "plugins:\n  allow:\n    http: ['https://hooks.example.com', 'https://other.example.com']\n    env: [HOME]\n  limits: {memory: 128, timeout: 30}\n";
+    let widen = "plugins:\n  allow:\n    http: ['https://hooks.example.com', 'https://evil.example.com']\n    env: [HOME, AWS_SECRET_ACCESS_KEY]\n    command: true\n  limits: {memory: 1024, timeout: 3600}\n";
+    let reset = "plugins: ~\n";
+    let everything =
+        "plugins:\n  allow: {http: '*', read: '*', write: '*', env: '*', command: true}\n";
+    // Through every later layer: the home file, AVISO_CONFIG and -c.
+    for layered in [
+        settings_layered(site, Some(widen), None, None),
+        settings_layered(site, None, Some(widen), None),
+        settings_layered(site, None, None, Some(widen)),
+        settings_layered(site, Some(reset), Some(everything), Some(widen)),
+    ] {
+        let policy = policy_of(layered);
+        let http: Vec<String> = policy.http.unwrap().iter().map(|o| o.to_string()).collect();
+        assert_eq!(
+            http,
+            ["https://hooks.example.com:443"],
+            "kept only what both allow"
+        );
+        assert_eq!(policy.env, Some(vec!["HOME".to_string()]));
+        assert!(!policy.command);
+        assert_eq!(policy.max_memory_bytes, 128 << 20);
+        assert_eq!(policy.max_timeout, std::time::Duration::from_secs(30));
+    }
+    // A later layer may narrow.
+    let narrow = "plugins:\n  allow: {http: [], env: []}\n  limits: {memory: 16, timeout: 5}\n";
+    let policy = policy_of(settings_layered(site, Some(narrow), None, None));
+    assert_eq!(policy.http, Some(vec![]));
+    assert_eq!(policy.env, Some(vec![]));
+    assert_eq!(policy.max_memory_bytes, 16 << 20);
+    assert_eq!(
+        policy.default_memory_bytes,
+        16 << 20,
+        "defaults stay within the limits"
+    );
+    assert_eq!(policy.max_timeout, std::time::Duration::from_secs(5));
+    // Without a site section, the built-in policy is the ceiling: no command capability.
+    let policy = policy_of(settings_layered("", Some(everything), None, None));
+    assert!(!policy.command);
+}
+
+#[test]
+fn directory_grants_of_later_layers_stay_inside_the_site_roots() {
+    let root = tempfile::tempdir().unwrap();
+    let data = root.path().join("data");
+    std::fs::create_dir_all(data.join("team")).unwrap();
+    std::os::unix::fs::symlink("/etc", data.join("etc-link")).unwrap();
+    let site = format!("plugins:\n  allow:\n    read: ['{}']\n", data.display());
+    let user = format!(
+        "plugins:\n  allow:\n    read: ['{d}/team', '{d}/etc-link', '{d}/../..', '/etc']\n",
+        d = data.display()
+    );
+    let policy = policy_of(settings_layered(&site, Some(&user), None, None));
+    assert_eq!(policy.read, Some(vec![data.join("team")]));
 }

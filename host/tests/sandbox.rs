@@ -269,7 +269,7 @@ async fn site_policy_bounds_what_listeners_grant() {
                 "allow: {{http: ['https://hooks.example.com'], write: ['{}']}}",
                 dir.path().display()
             ) as &str,
-            "is not allowed by the site policy (plugins.allow.write)",
+            "is not allowed by the site policy: plugins.allow.write allows only /nonexistent-root",
         ),
         (
             "allow: {http: ['https://hooks.example.com']}\n        limits: {memory: 128}",
@@ -331,4 +331,207 @@ async fn a_file_that_is_not_a_component_is_refused() {
         error.contains("cannot read plugin /nonexistent/plugin.wasm"),
         "{error}"
     );
+}
+
+/// Loads an evil `read` plugin granted `read: [grant]` under a policy that allows only `root`.
+async fn read_grant_error(root: &std::path::Path, grant: &str) -> String {
+    let policy = PluginPolicy::from_json(&serde_json::json!({"allow": {"read": [root]}})).unwrap();
+    let (runtime, _) = runtime_with(policy);
+    let yaml = format!(
+        "      - type: plugin\n        path: {}\n        config: {{attack: read, target: '{grant}/passwd'}}\n        allow: {{http: [], read: ['{grant}']}}\n",
+        test_plugin("evil")
+    );
+    match runtime.load(&specs(&yaml)).await {
+        Ok(triggers) => {
+            let outcome = triggers.run(&flight(None), FLIGHT_KEY, 1).await;
+            panic!("{grant} was granted; the plugin got: {outcome:?}")
+        }
+        Err(error) => error.to_string(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dot_dot_cannot_leave_the_site_policy() {
+    let allowed = tempfile::tempdir().unwrap();
+    let depth = allowed.path().components().count();
+    let escape = format!("{}/{}etc", allowed.path().display(), "../".repeat(depth));
+    let error = read_grant_error(allowed.path(), &escape).await;
+    assert!(
+        error.contains(&format!(
+            "allow.read {escape} (that is /etc) is not allowed by the site policy: plugins.allow.read allows only {}",
+            allowed.path().display()
+        )),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_symlink_cannot_leave_the_site_policy() {
+    let allowed = tempfile::tempdir().unwrap();
+    let link = allowed.path().join("l");
+    std::os::unix::fs::symlink("/etc", &link).unwrap();
+    let error = read_grant_error(allowed.path(), &link.display().to_string()).await;
+    assert!(
+        error.contains("(that is /etc) is not allowed by the site policy"),
+        "{error}"
+    );
+    // A policy root reached through a symlink is resolved too: a grant inside it is fine.
+    let real = tempfile::tempdir().unwrap();
+    std::fs::write(real.path().join("passwd"), "inside").unwrap();
+    let alias = allowed.path().join("alias");
+    std::os::unix::fs::symlink(real.path(), &alias).unwrap();
+    let policy =
+        PluginPolicy::from_json(&serde_json::json!({"allow": {"read": [&alias]}})).unwrap();
+    let (runtime, output) = runtime_with(policy);
+    let yaml = format!(
+        "      - type: plugin\n        path: {}\n        config: {{attack: read, target: '{}/passwd'}}\n        allow: {{http: [], read: ['{}']}}\n",
+        test_plugin("evil"),
+        real.path().display(),
+        real.path().display()
+    );
+    let triggers = runtime.load(&specs(&yaml)).await.unwrap();
+    let outcome = triggers.run(&flight(None), FLIGHT_KEY, 1).await;
+    assert_eq!(outcome.triggers[0].result, Ok(()));
+    assert_eq!(output.contents(), "inside\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_directory_swapped_after_the_check_is_not_what_the_plugin_gets() {
+    let root = tempfile::tempdir().unwrap();
+    let granted = root.path().join("granted");
+    std::fs::create_dir(&granted).unwrap();
+    std::fs::write(granted.join("passwd"), "checked").unwrap();
+    let (runtime, output) = runtime();
+    let yaml = format!(
+        "      - type: plugin\n        path: {}\n        config: {{attack: read, target: '{g}/passwd'}}\n        allow: {{http: [], read: ['{g}']}}\n",
+        test_plugin("evil"),
+        g = granted.display()
+    );
+    let triggers = runtime.load(&specs(&yaml)).await.unwrap();
+    std::fs::rename(&granted, root.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink("/etc", &granted).unwrap();
+    let outcome = triggers.run(&flight(None), FLIGHT_KEY, 1).await;
+    assert_eq!(outcome.triggers[0].result, Ok(()));
+    assert_eq!(output.contents(), "checked\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_the_pool_waits_and_every_call_runs_once() {
+    // 8 sandboxes, 70 slow commands at once: before admission, 62 failed at once.
+    let policy = PluginPolicy {
+        command: true,
+        concurrent_calls: Some(8),
+        ..PluginPolicy::default()
+    };
+    let (runtime, _) = runtime_with(policy);
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("ran");
+    let yaml = format!(
+        "      - type: command\n        command: 'sleep 0.2; echo ${{request.number}} >> {}'\n",
+        log.display()
+    );
+    let triggers = std::sync::Arc::new(runtime.load(&specs(&yaml)).await.unwrap());
+    let mut calls = tokio::task::JoinSet::new();
+    for n in 0..70 {
+        let triggers = triggers.clone();
+        calls.spawn(async move {
+            let notification = common::flight_number(&format!("AZ{n}"));
+            triggers.run(&notification, FLIGHT_KEY, n + 1).await
+        });
+    }
+    while let Some(outcome) = calls.join_next().await {
+        let outcome = outcome.unwrap();
+        assert_eq!(outcome.triggers[0].result, Ok(()), "{outcome:?}");
+        assert_eq!(outcome.triggers[0].attempts, 1);
+    }
+    let mut ran: Vec<String> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    ran.sort();
+    let mut expected: Vec<String> = (0..70).map(|n| format!("AZ{n}")).collect();
+    expected.sort();
+    assert_eq!(ran, expected, "each call ran exactly once");
+    let stats = runtime.engine().admission_stats();
+    assert_eq!(stats.capacity, 8);
+    assert!(stats.waited >= 62 - 8, "{stats:?}");
+    assert_eq!(stats.gave_up, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_that_finds_no_free_sandbox_in_time_can_be_retried() {
+    let policy = PluginPolicy {
+        command: true,
+        concurrent_calls: Some(1),
+        ..PluginPolicy::default()
+    };
+    let (runtime, _) = runtime_with(policy);
+    let slow = runtime
+        .load(&specs(
+            "      - type: command\n        command: 'sleep 3'\n",
+        ))
+        .await
+        .unwrap();
+    let quick = runtime
+        .load(&specs("      - type: echo\n        timeout: 0.5\n"))
+        .await
+        .unwrap();
+    let holder = tokio::spawn(async move { slow.run(&flight(None), FLIGHT_KEY, 1).await });
+    // Wait until the slow command holds the only sandbox.
+    while runtime.engine().admission_stats().admitted < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let outcome = quick.run(&flight(None), FLIGHT_KEY, 2).await;
+    let error = outcome.triggers[0].result.clone().unwrap_err();
+    assert!(
+        error.starts_with("no free sandbox within") && error.contains("all 1 were busy"),
+        "{error}"
+    );
+    assert_eq!(holder.await.unwrap().triggers[0].result, Ok(()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn busy_plugins_do_not_freeze_the_others() {
+    // More looping plugins than worker threads: each holds a thread one time slice at a time,
+    // so the echo trigger of another listener runs while they all still loop.
+    let (runtime, output) = runtime();
+    let looping = format!(
+        "      - type: plugin\n        path: {}\n        config: {{attack: loop}}\n        allow: {{http: []}}\n        limits: {{timeout: 30}}\n",
+        test_plugin("evil")
+    );
+    let looping = std::sync::Arc::new(runtime.load(&specs(&looping)).await.unwrap());
+    let echo = runtime.load(&specs("      - type: echo\n")).await.unwrap();
+    let mut loops = Vec::new();
+    for n in 0..4 {
+        let looping = looping.clone();
+        loops.push(tokio::spawn(async move {
+            looping.run(&flight(None), FLIGHT_KEY, n).await
+        }));
+    }
+    // Let the loops start and take the worker threads.
+    while runtime.engine().admission_stats().admitted < 6 {
+        tokio::task::yield_now().await;
+    }
+    // On a worker thread, as a listener's triggers run (the test's own thread is not one).
+    let outcome =
+        tokio::spawn(async move { echo.run(&flight(Some("on time")), FLIGHT_KEY, 10).await })
+            .await
+            .unwrap();
+    assert_eq!(outcome.triggers[0].result, Ok(()));
+    assert!(output.contents().contains("on time"));
+    assert!(
+        loops.iter().all(|l| !l.is_finished()),
+        "the echo ran while every loop was still running"
+    );
+    for l in loops {
+        l.abort();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_flood_is_cut_and_the_call_finishes() {
+    let (runtime, output) = runtime();
+    let error = attack(&runtime, &output, "log-flood", "").await;
+    assert_eq!(error, "logged 1000 messages", "the call ran to its end");
 }

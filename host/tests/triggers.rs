@@ -214,6 +214,24 @@ async fn command_success_is_exit_status_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn command_output_past_the_limit_is_dropped_and_the_command_finishes() {
+    // 3 MB on stdout, then a line on stderr and exit 3: before, the full pipe blocked the
+    // command until its timeout (6 h by default).
+    let (runtime, _) = runtime();
+    let triggers = load(
+        &runtime,
+        "      - type: command\n        command: 'head -c 3000000 /dev/zero; echo finished >&2; exit 3'\n        timeout: 600\n",
+    )
+    .await;
+    let outcome = triggers.run(&flight(None), FLIGHT_KEY, 1).await;
+    let error = outcome.triggers[0].result.clone().unwrap_err();
+    assert!(
+        error.contains("command exited with status 3: finished"),
+        "the command ran to its end: {error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_is_killed_at_its_timeout() {
     let (runtime, _) = runtime();
     let triggers = load(

@@ -32,7 +32,8 @@ impl fmt::Display for Origin {
 }
 
 /// Setting paths that a file may contain. Sections (`notification_engine.*`) are merged key by key,
-/// whole values (`logging`, `listeners`, `plugins`) are replaced by a later layer.
+/// whole values (`logging`, `listeners`) are replaced by a later layer. `plugins` is the site
+/// policy: every layer's section is kept, and later ones may only narrow the system file's.
 pub(super) const KNOWN_SETTINGS: &[&str] = &[
     "notification_engine.host",
     "notification_engine.endpoints",
@@ -132,6 +133,10 @@ pub struct Layers {
     values: BTreeMap<&'static str, (YamlValue, Origin)>,
     /// Settings found in files that we do not know, reported once as warnings.
     pub unknown: Vec<(String, Origin)>,
+    /// Every `plugins:` section, in the order read.
+    pub plugin_sections: Vec<(YamlValue, Origin)>,
+    /// How many of them came from the site's own layer (the system configuration file).
+    pub site_plugin_sections: usize,
 }
 
 impl Layers {
@@ -182,7 +187,16 @@ impl Layers {
         Ok(())
     }
 
+    /// Marks what was merged so far as the site's layer: its `plugins:` section is the ceiling
+    /// that later layers may only narrow.
+    pub fn close_site_layer(&mut self) {
+        self.site_plugin_sections = self.plugin_sections.len();
+    }
+
     fn merge_one(&mut self, path: &str, value: &YamlValue, origin: &Origin) {
+        if path == "plugins" {
+            self.plugin_sections.push((value.clone(), origin.clone()));
+        }
         match KNOWN_SETTINGS.iter().find(|known| **known == path) {
             Some(known) => self.set(known, value.clone(), origin.clone()),
             None => self.unknown.push((path.to_string(), origin.clone())),

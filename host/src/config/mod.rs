@@ -154,8 +154,19 @@ pub struct Settings {
     pub logging: Option<LoggingSetting>,
     /// The `listeners:` section, used when `listen` is given no listener file.
     pub listeners: Option<YamlValue>,
-    /// The `plugins:` section: site policy for user plugins.
-    pub plugins: Option<YamlValue>,
+    /// The `plugins:` sections: the site policy for user plugins, and how later layers narrow it.
+    pub plugins: PluginSections,
+}
+
+/// The `plugins:` sections of the configuration layers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PluginSections {
+    /// The system configuration's (`/etc/aviso/config.yaml`), or the one a program sets
+    /// through the library: the most any listener may grant.
+    pub site: Option<YamlValue>,
+    /// Those of later layers (`~/.aviso/config.yaml`, `AVISO_CONFIG`, `-c`), in order; each
+    /// may take capabilities away and lower limits, never widen the site's.
+    pub narrowing: Vec<(YamlValue, Origin)>,
 }
 
 /// Options given on the command line. A flag can only switch a setting on.
@@ -230,6 +241,7 @@ impl Settings {
     pub fn load(sources: &ConfigSources) -> Result<(Settings, Layers), ConfigError> {
         let mut layers = Layers::default();
         layers.merge_file(&sources.system_file, true)?;
+        layers.close_site_layer();
         if let Some(home) = &sources.home_dir {
             layers.merge_file(&home.join(".aviso").join("config.yaml"), true)?;
         }
@@ -307,7 +319,12 @@ impl Settings {
             Some((value, _)) => Some(value),
         };
         let listeners = section("listeners");
-        let plugins = section("plugins");
+        let given = |(value, _): &&(YamlValue, Origin)| !matches!(value, YamlValue::Null);
+        let (site, later) = layers.plugin_sections.split_at(layers.site_plugin_sections);
+        let plugins = PluginSections {
+            site: site.iter().rfind(given).map(|(value, _)| value.clone()),
+            narrowing: later.iter().filter(given).cloned().collect(),
+        };
         Ok(Settings {
             notification_engine,
             configuration_engine,

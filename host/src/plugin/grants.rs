@@ -2,7 +2,9 @@
 //! the command capability. A component that imports a capability it was not granted is refused
 //! when it is loaded.
 
-use std::path::PathBuf;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -79,11 +81,89 @@ impl std::fmt::Display for HttpOrigin {
     }
 }
 
-/// A host directory mounted into the plugin at the same path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A host directory mounted into the plugin. It is opened once, when the grant is checked, and
+/// every call mounts that open directory: renaming or swapping a path on the way (a symlink put
+/// in place of a directory) after the check changes nothing.
+#[derive(Debug, Clone)]
 pub struct DirGrant {
+    /// Where the plugin sees it: the path as granted, made absolute.
     pub path: PathBuf,
+    /// What it really is: `..` and symlinks resolved, read back from the open directory.
+    pub real_path: PathBuf,
     pub writable: bool,
+    opened: Arc<std::fs::File>,
+}
+
+impl PartialEq for DirGrant {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.path, &self.real_path, self.writable)
+            == (&other.path, &other.real_path, other.writable)
+    }
+}
+
+impl Eq for DirGrant {}
+
+impl DirGrant {
+    /// Opens the directory at `path` (following symlinks, as the user meant) and learns where
+    /// it really is.
+    pub fn open(path: &Path, writable: bool) -> Result<DirGrant, String> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let absolute = std::path::absolute(path).map_err(|e| e.to_string())?;
+        let opened = std::fs::OpenOptions::new()
+            .read(true)
+            // A handle on the directory itself, that grants no access by itself.
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+            .open(&absolute)
+            .map_err(|e| match e.raw_os_error() {
+                Some(libc::ENOTDIR) => "it is not a directory".to_string(),
+                Some(libc::ENOENT) => "no such directory".to_string(),
+                _ => without_os_error_number(&e),
+            })?;
+        let handle = descriptor_path(&opened);
+        let real_path = std::fs::read_link(&handle).map_err(|e| {
+            format!(
+                "cannot tell where it leads: {}",
+                without_os_error_number(&e)
+            )
+        })?;
+        if !real_path.is_absolute() {
+            return Err(format!(
+                "cannot tell where it leads ({})",
+                real_path.display()
+            ));
+        }
+        Ok(DirGrant {
+            path: absolute,
+            real_path,
+            writable,
+            opened: Arc::new(opened),
+        })
+    }
+
+    /// A path that names the directory opened at the check, whatever happened since.
+    pub(super) fn opened_path(&self) -> PathBuf {
+        descriptor_path(&self.opened)
+    }
+
+    /// Whether this directory is `root` or below it, both with symlinks and `..` resolved. A
+    /// root that does not exist holds nothing.
+    pub fn is_within(&self, root: &Path) -> bool {
+        std::fs::canonicalize(root).is_ok_and(|root| self.real_path.starts_with(root))
+    }
+}
+
+/// `/proc/self/fd/N`: opening it opens the very object the descriptor refers to.
+fn descriptor_path(file: &std::fs::File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
+}
+
+/// An I/O error as a person reads it: "Permission denied", not "Permission denied (os error 13)".
+fn without_os_error_number(error: &std::io::Error) -> String {
+    let text = error.to_string();
+    match text.rfind(" (os error ") {
+        Some(at) => text[..at].to_string(),
+        None => text,
+    }
 }
 
 /// Refuses a component that imports `command` or `wasi:http` without the grant.
@@ -115,6 +195,56 @@ pub(super) fn check_imports(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_directory_grant_is_what_the_path_really_leads_to() {
+        let root = tempfile::tempdir().unwrap();
+        let allowed = root.path().join("allowed");
+        std::fs::create_dir(&allowed).unwrap();
+        let outside = root.path().join("outside");
+        std::fs::create_dir(&outside).unwrap();
+        std::os::unix::fs::symlink(&outside, allowed.join("link")).unwrap();
+
+        let dotdot = DirGrant::open(&allowed.join("../outside"), false).unwrap();
+        assert!(!dotdot.is_within(&allowed));
+        assert!(dotdot.is_within(root.path()));
+        let through_link = DirGrant::open(&allowed.join("link"), false).unwrap();
+        assert_eq!(through_link.real_path, outside.canonicalize().unwrap());
+        assert!(!through_link.is_within(&allowed));
+        // The policy root itself through a symlink is resolved too.
+        std::os::unix::fs::symlink(&allowed, root.path().join("alias")).unwrap();
+        let inside = DirGrant::open(&allowed, true).unwrap();
+        assert!(inside.is_within(&root.path().join("alias")));
+        assert!(!inside.is_within(&root.path().join("missing")));
+    }
+
+    #[test]
+    fn the_opened_directory_is_kept_when_the_path_is_swapped() {
+        let root = tempfile::tempdir().unwrap();
+        let granted = root.path().join("granted");
+        std::fs::create_dir(&granted).unwrap();
+        std::fs::write(granted.join("mine"), "mine").unwrap();
+        let grant = DirGrant::open(&granted, false).unwrap();
+        // Swap the path for a symlink to elsewhere after the check.
+        std::fs::rename(&granted, root.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink("/etc", &granted).unwrap();
+        let seen = grant.opened_path().join("mine");
+        assert_eq!(std::fs::read_to_string(seen).unwrap(), "mine");
+    }
+
+    #[test]
+    fn a_grant_of_a_file_or_nothing_is_refused() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::write(root.path().join("f"), "").unwrap();
+        assert_eq!(
+            DirGrant::open(&root.path().join("f"), false).unwrap_err(),
+            "it is not a directory"
+        );
+        assert_eq!(
+            DirGrant::open(&root.path().join("none"), false).unwrap_err(),
+            "no such directory"
+        );
+    }
 
     #[test]
     fn origins_of_urls() {

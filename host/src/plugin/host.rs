@@ -6,16 +6,28 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncRead, AsyncReadExt};
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 use super::bindings::aviso::plugin::{command, log, types};
 use super::grants::{Grants, HttpOrigin};
+use super::limiter::CallMemory;
 use super::{Limits, Output};
+
+/// Host-side objects (streams, HTTP fields, ...) one call may hold at once; the guest creates
+/// them, the host pays for them.
+pub(super) const MAX_HOST_RESOURCES: usize = 4096;
+/// Largest HTTP header field a plugin may build.
+const MAX_HTTP_FIELD_BYTES: usize = 32 << 10;
+/// Most random bytes one `get-random-bytes` call may ask for.
+const MAX_RANDOM_BYTES: u64 = 1 << 20;
+/// Longest log message; longer ones are cut and marked.
+const MAX_LOG_MESSAGE_BYTES: usize = 16 << 10;
+/// Most log messages one call may emit; later ones are dropped, once noted.
+const MAX_LOG_MESSAGES: u32 = 1000;
 
 /// The store data of one plugin call.
 pub struct HostState {
@@ -23,10 +35,19 @@ pub struct HostState {
     table: ResourceTable,
     http: WasiHttpCtx,
     hooks: AllowListHooks,
-    pub(super) limits: StoreLimits,
+    pub(super) memory: CallMemory,
     plugin: Arc<str>,
     command_timeout: Duration,
     output_limit: usize,
+    log: LogBudget,
+}
+
+/// What one call may still send to the log: bytes (the call's output limit) and messages.
+struct LogBudget {
+    bytes_left: usize,
+    messages_left: u32,
+    /// Messages dropped once the budget ran out.
+    dropped: u64,
 }
 
 /// The captured stdout and stderr of a call.
@@ -57,7 +78,8 @@ impl HostState {
         wasi.stdout(stdout.clone()).stderr(stderr.clone());
         wasi.allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            .max_random_size(MAX_RANDOM_BYTES);
         for (name, value) in &grants.env {
             wasi.env(name, value);
         }
@@ -68,32 +90,34 @@ impl HostState {
                 FsPerms::ReadOnly
             };
             let guest_path = dir.path.display().to_string();
-            // A directory that disappeared since the plugin was loaded is simply not mounted;
-            // the plugin then reports that it cannot open its file.
-            if let Err(error) = wasi.preopened_dir(&dir.path, &guest_path, perms) {
+            // The directory opened when the grant was checked, through its descriptor: what
+            // the plugin gets is what was checked, even if a path on the way changed since.
+            if let Err(error) = wasi.preopened_dir(dir.opened_path(), &guest_path, perms) {
                 tracing::warn!("Plugin {plugin}: cannot mount {guest_path}: {error}");
             }
         }
-        let limits_builder = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            .instances(32)
-            .tables(64)
-            .memories(16)
-            .trap_on_grow_failure(true)
-            .build();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HOST_RESOURCES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_HTTP_FIELD_BYTES);
         let state = HostState {
             wasi: wasi.build(),
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
+            table,
+            http,
             hooks: AllowListHooks {
                 allowed: Arc::new(grants.http.clone().unwrap_or_default()),
                 plugin: Arc::from(plugin),
                 tls,
             },
-            limits: limits_builder,
+            memory: CallMemory::new(limits.memory_bytes),
             plugin: Arc::from(plugin),
             command_timeout: limits.timeout,
             output_limit: limits.output_bytes,
+            log: LogBudget {
+                bytes_left: limits.output_bytes,
+                messages_left: MAX_LOG_MESSAGES,
+                dropped: 0,
+            },
         };
         (state, Pipes { stdout, stderr })
     }
@@ -165,6 +189,16 @@ impl types::Host for HostState {}
 impl log::Host for HostState {
     async fn emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         let plugin = &self.plugin;
+        let Some(message) = self.log.admit(message) else {
+            if self.log.dropped == 1 {
+                tracing::warn!(
+                    "{plugin}: log limit of this call reached ({} messages or {} bytes); further messages are dropped",
+                    MAX_LOG_MESSAGES,
+                    self.output_limit
+                );
+            }
+            return Ok(());
+        };
         let message = sanitize(&message);
         match level {
             log::Level::Debug => tracing::debug!("{plugin}: {message}"),
@@ -174,6 +208,38 @@ impl log::Host for HostState {
         }
         Ok(())
     }
+}
+
+impl LogBudget {
+    /// The message as it may be logged (cut to the longest allowed), or `None` once the call's
+    /// budget is spent.
+    fn admit(&mut self, mut message: String) -> Option<String> {
+        if self.messages_left == 0 || self.bytes_left == 0 {
+            self.dropped += 1;
+            return None;
+        }
+        self.messages_left -= 1;
+        let allowed = self.bytes_left.min(MAX_LOG_MESSAGE_BYTES);
+        if message.len() > allowed {
+            let cut = floor_char_boundary(&message, allowed);
+            let removed = message.len() - cut;
+            message.truncate(cut);
+            message.push_str(&format!(" [... {removed} bytes cut]"));
+            self.bytes_left -= cut;
+        } else {
+            self.bytes_left -= message.len();
+        }
+        Some(message)
+    }
+}
+
+/// The largest index at or below `index` that starts a character.
+fn floor_char_boundary(text: &str, index: usize) -> usize {
+    let mut index = index.min(text.len());
+    while !text.is_char_boundary(index) {
+        index -= 1;
+    }
+    index
 }
 
 impl command::Host for HostState {
@@ -252,15 +318,10 @@ async fn run_command(
     let pid = child.id();
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
-    let limit = output_limit as u64;
     let collect = async {
-        let mut out = Vec::new();
-        let mut err = Vec::new();
-        let mut stdout = (&mut stdout).take(limit);
-        let mut stderr = (&mut stderr).take(limit);
-        let (_, _, status) = tokio::join!(
-            stdout.read_to_end(&mut out),
-            stderr.read_to_end(&mut err),
+        let (out, err, status) = tokio::join!(
+            read_capped(&mut stdout, output_limit),
+            read_capped(&mut stderr, output_limit),
             child.wait()
         );
         (out, err, status)
@@ -271,8 +332,8 @@ async fn run_command(
                 status.map_err(|e| failed(format!("waiting for the command failed: {e}")))?;
             Ok(command::CommandOutput {
                 status: status.code().unwrap_or(-1),
-                stdout: String::from_utf8_lossy(&out).into_owned(),
-                stderr: String::from_utf8_lossy(&err).into_owned(),
+                stdout: out.into_text(),
+                stderr: err.into_text(),
             })
         }
         Err(_) => {
@@ -284,6 +345,45 @@ async fn run_command(
             )))
         }
     }
+}
+
+/// What a command printed on one stream, up to the output limit.
+struct CappedOutput {
+    kept: Vec<u8>,
+    /// Bytes read past the limit and dropped.
+    dropped: u64,
+}
+
+impl CappedOutput {
+    fn into_text(self) -> String {
+        let mut text = String::from_utf8_lossy(&self.kept).into_owned();
+        if self.dropped > 0 {
+            text.push_str(&format!(
+                "\n[output truncated: {} more bytes dropped]",
+                self.dropped
+            ));
+        }
+        text
+    }
+}
+
+/// Reads a stream to its end, keeping the first `limit` bytes; the rest is read and dropped,
+/// so a command that prints a lot never blocks on a full pipe.
+async fn read_capped(stream: &mut (impl AsyncRead + Unpin), limit: usize) -> CappedOutput {
+    let mut kept = Vec::new();
+    let mut dropped = 0u64;
+    let mut buffer = vec![0u8; 64 << 10];
+    loop {
+        match stream.read(&mut buffer).await {
+            Ok(0) | Err(_) => break,
+            Ok(n) => {
+                let room = limit.saturating_sub(kept.len()).min(n);
+                kept.extend_from_slice(&buffer[..room]);
+                dropped += (n - room) as u64;
+            }
+        }
+    }
+    CappedOutput { kept, dropped }
 }
 
 /// Kills the command and everything it started (it runs in its own process group).
@@ -313,10 +413,42 @@ pub fn sanitize(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn log_messages_are_cut_and_counted() {
+        let mut budget = LogBudget {
+            bytes_left: 40_000,
+            messages_left: 3,
+            dropped: 0,
+        };
+        let long = budget.admit("é".repeat(20_000)).unwrap();
+        assert!(long.len() < MAX_LOG_MESSAGE_BYTES + 40);
+        assert!(long.ends_with("bytes cut]"), "{long}");
+        assert_eq!(budget.admit("short".into()).as_deref(), Some("short"));
+        assert!(budget.admit("x".into()).is_some());
+        assert_eq!(budget.admit("over".into()), None);
+        assert_eq!(budget.dropped, 1);
+    }
+
+    #[tokio::test]
+    async fn output_past_the_limit_is_read_and_dropped() {
+        let data = vec![b'x'; 300_000];
+        let mut stream: &[u8] = &data;
+        let output = read_capped(&mut stream, 1000).await;
+        assert_eq!(output.kept.len(), 1000);
+        assert_eq!(output.dropped, 299_000);
+        assert!(
+            output
+                .into_text()
+                .ends_with("[output truncated: 299000 more bytes dropped]")
+        );
+    }
+
     #[test]
     fn control_characters_are_neutralised() {
         assert_eq!(
-            super::sanitize("a\u{1b}[31mb\u{7}\n\tc\u{9b}"),
+            sanitize("a\u{1b}[31mb\u{7}\n\tc\u{9b}"),
             "a\u{FFFD}[31mb\u{FFFD}\n\tc\u{FFFD}"
         );
     }

@@ -2,18 +2,22 @@
 //! in a fresh sandbox with a memory cap, a time cap, bounded output and only the capabilities
 //! granted to that plugin.
 
+mod admission;
 mod cache;
 mod grants;
 mod host;
+mod limiter;
 mod outbound;
 mod parser;
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
+use admission::Admission;
+pub use admission::{AdmissionStats, MAX_CONCURRENT_CALLS, default_concurrent_calls};
 pub use cache::ComponentCache;
 pub use grants::{DirGrant, Grants, HttpOrigin};
 use host::HostState;
@@ -54,8 +58,6 @@ pub mod builtin {
 
 /// How often the epoch advances; a plugin's time cap is counted in these ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
-/// Most concurrent plugin instances in one process.
-const POOL_INSTANCES: u32 = 64;
 /// Instances whose memory is given back to the kernel together (each giving back costs every
 /// core an interrupt to flush its address translations).
 const DECOMMIT_BATCH: usize = 16;
@@ -105,6 +107,11 @@ pub enum PluginError {
     MemoryLimit(usize),
     #[error("output limit of {} bytes exceeded", .0)]
     OutputLimit(usize),
+    /// Every sandbox stayed busy for as long as the call may take.
+    #[error(
+        "no free sandbox within {waited:?}: all {capacity} were busy (plugins.concurrent_calls)"
+    )]
+    Busy { waited: Duration, capacity: usize },
     #[error("plugin crashed: {0}")]
     Trap(String),
 }
@@ -112,7 +119,10 @@ pub enum PluginError {
 impl PluginError {
     /// Whether trying again could help.
     pub fn is_transient(&self) -> bool {
-        matches!(self, PluginError::Transient(_) | PluginError::Timeout(_))
+        matches!(
+            self,
+            PluginError::Transient(_) | PluginError::Timeout(_) | PluginError::Busy { .. }
+        )
     }
 }
 
@@ -134,7 +144,8 @@ pub struct Output {
     pub stderr: Vec<u8>,
 }
 
-/// One wasmtime engine for the process: configuration, epoch ticker, compiled-code cache.
+/// One wasmtime engine for the process: configuration, epoch ticker, compiled-code cache, and
+/// the admission queue in front of its instance pool.
 #[derive(Clone)]
 pub struct PluginEngine {
     engine: Engine,
@@ -143,37 +154,74 @@ pub struct PluginEngine {
     /// echo trigger share one copy of its machine code.
     loaded: Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, Component>>>,
     calls: Arc<CallsInFlight>,
+    admission: Arc<Admission>,
+    allocation: Allocation,
+}
+
+/// How instances get their memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Allocation {
+    /// A pool reserved when the engine starts: the fastest instantiation.
+    Pooling,
+    /// Memory mapped for each call, used where the address space is too small for the pool
+    /// (`ulimit -v`).
+    OnDemand,
 }
 
 impl PluginEngine {
-    /// An engine whose compiled code is cached in `cache` (see [`ComponentCache`]).
+    /// An engine whose compiled code is cached in `cache` (see [`ComponentCache`]), running at
+    /// most a default number of calls at once that fits the machine.
     pub fn new(cache: ComponentCache) -> Result<PluginEngine, PluginError> {
-        let error = |e: wasmtime::Error| PluginError::Load {
-            plugin: "(engine)".into(),
-            reason: e.to_string(),
+        PluginEngine::with_concurrency(
+            cache,
+            default_concurrent_calls(Limits::default().memory_bytes),
+        )
+    }
+
+    /// An engine that runs at most `concurrent_calls` plugin calls at once; more wait their
+    /// turn. The instance pool is reserved for that many; where the address space cannot hold
+    /// it, instances are allocated on demand instead (said once in the log).
+    pub fn with_concurrency(
+        cache: ComponentCache,
+        concurrent_calls: usize,
+    ) -> Result<PluginEngine, PluginError> {
+        let concurrent_calls = concurrent_calls.clamp(1, MAX_CONCURRENT_CALLS);
+        let engine = match engine_with(Allocation::Pooling, concurrent_calls) {
+            Ok(engine) => engine,
+            Err(pool_error) => {
+                let engine = engine_with(Allocation::OnDemand, concurrent_calls).map_err(|e| {
+                    PluginError::Load {
+                        plugin: "(engine)".into(),
+                        reason: format!("{e:#} (and the instance pool: {pool_error:#})"),
+                    }
+                })?;
+                tracing::warn!(
+                    "Plugin instance pool for {concurrent_calls} calls could not be reserved ({pool_error:#}); allocating plugin memory on demand instead (slower start of each call). Raise the address-space limit (ulimit -v) or lower plugins.concurrent_calls to use the pool."
+                );
+                engine
+            }
         };
-        let mut pool = PoolingAllocationConfig::new();
-        pool.total_component_instances(POOL_INSTANCES)
-            .total_core_instances(POOL_INSTANCES * 4)
-            .total_memories(POOL_INSTANCES * 2)
-            .total_tables(POOL_INSTANCES * 4)
-            .total_stacks(POOL_INSTANCES)
-            .max_memory_size(MAX_MEMORY_BYTES)
-            // Returning memory to the kernel a batch at a time, not once per call.
-            .decommit_batch_size(DECOMMIT_BATCH);
-        let mut config = Config::new();
-        config
-            .epoch_interruption(true)
-            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-        let engine = Engine::new(&config).map_err(error)?;
+        let (engine, allocation) = engine;
         let calls = Arc::new(CallsInFlight::default());
         start_epoch_ticker(&engine, calls.clone());
         Ok(PluginEngine {
             engine,
+            allocation,
             cache,
             loaded: Arc::default(),
             calls,
+            admission: Arc::new(Admission::new(concurrent_calls)),
         })
+    }
+
+    /// How the engine allocates instances (the pool unless it could not be reserved).
+    pub fn allocation(&self) -> Allocation {
+        self.allocation
+    }
+
+    /// What the admission queue has seen so far.
+    pub fn admission_stats(&self) -> AdmissionStats {
+        self.admission.stats()
     }
 
     pub fn engine(&self) -> &Engine {
@@ -241,6 +289,7 @@ impl PluginEngine {
             tls,
             limits,
             calls: self.calls.clone(),
+            admission: self.admission.clone(),
         };
         Ok((pre, sandbox))
     }
@@ -266,6 +315,45 @@ impl PluginEngine {
             .insert(digest, component.clone());
         Ok(component)
     }
+}
+
+/// Per component: memories, core instances and tables of the pool one call may take, so that a
+/// component made of many modules cannot drain the pool for everyone else.
+const POOL_MEMORIES_PER_COMPONENT: u32 = 4;
+const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+const POOL_TABLES_PER_COMPONENT: u32 = 32;
+
+/// A wasmtime engine with epochs (time limits and time slicing) and the given allocation.
+fn engine_with(allocation: Allocation, calls: usize) -> wasmtime::Result<(Engine, Allocation)> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    match allocation {
+        Allocation::Pooling => {
+            let calls = u32::try_from(calls).unwrap_or(u32::MAX);
+            let mut pool = PoolingAllocationConfig::new();
+            pool.total_component_instances(calls)
+                .total_core_instances(calls.saturating_mul(4))
+                .total_memories(calls.saturating_mul(2))
+                .total_tables(calls.saturating_mul(4))
+                .total_stacks(calls)
+                .max_memory_size(MAX_MEMORY_BYTES)
+                .max_memories_per_component(POOL_MEMORIES_PER_COMPONENT)
+                .max_core_instances_per_component(POOL_CORE_INSTANCES_PER_COMPONENT)
+                .max_tables_per_component(POOL_TABLES_PER_COMPONENT)
+                // Returning memory to the kernel a batch at a time, not once per call.
+                .decommit_batch_size(DECOMMIT_BATCH);
+            config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        Allocation::OnDemand => {
+            // Small reservations: each call maps only what its memories use.
+            config
+                .allocation_strategy(InstanceAllocationStrategy::OnDemand)
+                .memory_reservation(0)
+                .memory_guard_size(0)
+                .memory_reservation_for_growth(1 << 20);
+        }
+    }
+    Ok((Engine::new(&config)?, allocation))
 }
 
 fn build_linker(engine: &Engine, grants: &Grants) -> wasmtime::Result<Linker<HostState>> {
@@ -363,6 +451,7 @@ struct Sandbox {
     tls: Option<Arc<rustls::ClientConfig>>,
     limits: Limits,
     calls: Arc<CallsInFlight>,
+    admission: Arc<Admission>,
 }
 
 /// One guest call, given a fresh store to instantiate the component in.
@@ -378,14 +467,38 @@ impl Sandbox {
     where
         Call: Future<Output = wasmtime::Result<Result<T, WitError>>>,
     {
-        let _in_flight = CallGuard::new(&self.calls);
         let limits = self.limits;
+        // Wait for a free instance rather than fail: at most as long as the call may run.
+        let _admitted = match self.admission.enter(&self.name, limits.timeout).await {
+            Ok(permit) => permit,
+            Err(refused) => {
+                let error = PluginError::Busy {
+                    waited: refused.waited,
+                    capacity: self.admission.stats().capacity,
+                };
+                return Err((error, Output::default()));
+            }
+        };
+        let _in_flight = CallGuard::new(&self.calls);
         let (state, pipes) = HostState::new(&self.name, &self.grants, self.tls.clone(), limits);
         let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limits);
+        store.limiter(|state| &mut state.memory);
         store.set_hostcall_fuel(HOSTCALL_LIMIT_BYTES);
-        let ticks = (limits.timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-        store.set_epoch_deadline(ticks);
+        store.set_max_component_handles(host::MAX_HOST_RESOURCES);
+        // Guest code gives its thread back to the executor every tick (time slicing), so a
+        // busy plugin holds a worker for one slice at a time; at its deadline it is stopped.
+        let deadline = Instant::now() + limits.timeout;
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_callback(move |_| {
+            if Instant::now() >= deadline {
+                Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else {
+                Ok(wasmtime::UpdateDeadline::YieldCustom(
+                    1,
+                    Box::pin(tokio::task::yield_now()),
+                ))
+            }
+        });
         // Epochs stop guest code; the outer timeout also stops a host call the guest waits on.
         let outcome = tokio::time::timeout(limits.timeout + EPOCH_TICK * 10, call(store)).await;
         let output = pipes.output();
@@ -393,7 +506,7 @@ impl Sandbox {
             Err(_elapsed) => PluginError::Timeout(limits.timeout),
             Ok(Ok(Ok(value))) => return Ok((value, output)),
             Ok(Ok(Err(plugin_error))) => plugin_error.into(),
-            Ok(Err(trap)) => classify_trap(&trap, limits, &output),
+            Ok(Err(trap)) => classify_trap(&trap, limits, &output, self.admission.stats()),
         };
         Err((error, output))
     }
@@ -469,25 +582,105 @@ impl Plugin {
     }
 }
 
-/// Turns a wasmtime error into what the user needs to know.
-fn classify_trap(error: &wasmtime::Error, limits: Limits, output: &Output) -> PluginError {
-    if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-        if *trap == wasmtime::Trap::Interrupt {
-            return PluginError::Timeout(limits.timeout);
-        }
+/// Turns a wasmtime error into what the user needs to know, by its type: a wasmtime upgrade
+/// that rewords a message cannot change what is retried.
+fn classify_trap(
+    error: &wasmtime::Error,
+    limits: Limits,
+    output: &Output,
+    admission: AdmissionStats,
+) -> PluginError {
+    if error.downcast_ref::<wasmtime::Trap>() == Some(&wasmtime::Trap::Interrupt) {
+        return PluginError::Timeout(limits.timeout);
     }
-    let text = format!("{error:#}");
-    if text.contains("forcing trap when growing memory") {
+    if error
+        .downcast_ref::<limiter::MemoryLimitExceeded>()
+        .is_some()
+    {
         return PluginError::MemoryLimit(limits.memory_bytes);
+    }
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
+        // The admission queue keeps calls within the pool; this is a component that needs more
+        // of it than its share, or a bug. Either way the call can be tried again.
+        return PluginError::Busy {
+            waited: Duration::ZERO,
+            capacity: admission.capacity,
+        };
     }
     if output.stdout.len() >= limits.output_bytes || output.stderr.len() >= limits.output_bytes {
         return PluginError::OutputLimit(limits.output_bytes);
     }
+    let text = format!("{error:#}");
     let stderr = String::from_utf8_lossy(&output.stderr);
     let detail = stderr.trim();
     if detail.is_empty() {
         PluginError::Trap(text)
     } else {
         PluginError::Trap(format!("{text}; it printed: {detail}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A component of `modules` core instances, each growing its own memory by `mib` at start.
+    fn many_memories(modules: usize, mib: u32) -> Vec<u8> {
+        let pages = mib * 16;
+        let instances: String = (0..modules)
+            .map(|i| format!("(core instance $i{i} (instantiate $m))"))
+            .collect();
+        wat::parse_str(format!(
+            "(component
+               (core module $m
+                 (memory 1)
+                 (func $grow (drop (memory.grow (i32.const {pages}))))
+                 (start $grow))
+               {instances})"
+        ))
+        .unwrap()
+    }
+
+    async fn instantiate(wasm: &[u8], memory_mib: usize) -> Result<(), PluginError> {
+        let engine = PluginEngine::with_concurrency(ComponentCache::in_memory(), 4).unwrap();
+        let limits = Limits {
+            memory_bytes: memory_mib << 20,
+            ..Limits::default()
+        };
+        let (pre, sandbox) = engine.prepare("many-memories", wasm, Grants::default(), limits)?;
+        sandbox
+            .run(|mut store| async move {
+                pre.instantiate_async(&mut store).await?;
+                Ok(Ok(()))
+            })
+            .await
+            .map(|((), _)| ())
+            .map_err(|(error, _)| error)
+    }
+
+    #[tokio::test]
+    async fn the_memory_limit_holds_for_all_memories_of_a_call_together() {
+        // One memory of 20 MiB fits in 32 MiB...
+        assert_eq!(instantiate(&many_memories(1, 20), 32).await, Ok(()));
+        // ...four of them do not, although each alone would.
+        assert_eq!(
+            instantiate(&many_memories(4, 20), 32).await,
+            Err(PluginError::MemoryLimit(32 << 20))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_component_cannot_take_more_of_the_pool_than_its_share() {
+        // Refused when it loads, before it could hold pool slots that others need.
+        let error = instantiate(&many_memories(8, 0), 64).await.unwrap_err();
+        assert!(
+            error.to_string().contains(
+                "contains 8 Wasm linear memories, which exceeds the configured maximum of 4"
+            ),
+            "{error}"
+        );
     }
 }

@@ -84,7 +84,12 @@ pub struct TriggerRuntime {
 impl TriggerRuntime {
     pub fn new(cache: ComponentCache, policy: PluginPolicy) -> Result<TriggerRuntime, PluginError> {
         Ok(TriggerRuntime {
-            engine: PluginEngine::new(cache)?,
+            engine: PluginEngine::with_concurrency(
+                cache,
+                policy.concurrent_calls.unwrap_or_else(|| {
+                    crate::plugin::default_concurrent_calls(policy.default_memory_bytes)
+                }),
+            )?,
             policy: Arc::new(policy),
             output: OutputSink::Stdout,
             files: Arc::default(),
@@ -279,12 +284,11 @@ fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, V
             dir.display()
         ));
     }
+    let grant = DirGrant::open(&dir, true)
+        .map_err(|e| format!("the directory {} of the log file: {e}", dir.display()))?;
     settings.insert("path".into(), Value::String(absolute.display().to_string()));
     let grants = Grants {
-        dirs: vec![DirGrant {
-            path: dir,
-            writable: true,
-        }],
+        dirs: vec![grant],
         ..Grants::default()
     };
     Ok((grants, settings))

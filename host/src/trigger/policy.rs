@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Map, Value};
 
 use super::CommonSettings;
-use crate::plugin::{DirGrant, Grants, HttpOrigin, Limits, MAX_MEMORY_BYTES};
+use crate::plugin::{DirGrant, Grants, HttpOrigin, Limits, MAX_CONCURRENT_CALLS, MAX_MEMORY_BYTES};
 
 /// The most any listener may grant a user plugin. Without a `plugins:` section, a listener may
 /// grant any HTTP origin, directory and environment variable, but never the command capability.
@@ -28,6 +28,9 @@ pub struct PluginPolicy {
     pub default_timeout: Option<Duration>,
     pub max_memory_bytes: usize,
     pub max_timeout: Duration,
+    /// Plugin calls run at once in this process (`plugins.concurrent_calls`); `None`: a
+    /// default that fits the machine.
+    pub concurrent_calls: Option<usize>,
 }
 
 impl Default for PluginPolicy {
@@ -42,23 +45,183 @@ impl Default for PluginPolicy {
             default_timeout: None,
             max_memory_bytes: 256 << 20,
             max_timeout: Duration::from_secs(3600),
+            concurrent_calls: None,
         }
     }
 }
 
 impl PluginPolicy {
-    /// Reads the configuration's `plugins:` section (as JSON).
+    /// Reads the site's `plugins:` section (as JSON): what it names replaces the defaults.
     pub fn from_json(section: &Value) -> Result<PluginPolicy, String> {
+        let section = PolicySection::read(section)?;
         let mut policy = PluginPolicy::default();
+        if let Some(http) = section.http {
+            policy.http = http;
+        }
+        if let Some(read) = section.read {
+            policy.read = read;
+        }
+        if let Some(write) = section.write {
+            policy.write = write;
+        }
+        if let Some(env) = section.env {
+            policy.env = env;
+        }
+        if let Some(command) = section.command {
+            policy.command = command;
+        }
+        if let Some(memory) = section.default_memory_bytes {
+            policy.default_memory_bytes = memory;
+        }
+        if let Some(timeout) = section.default_timeout {
+            policy.default_timeout = Some(timeout);
+        }
+        if let Some(memory) = section.max_memory_bytes {
+            policy.max_memory_bytes = memory;
+        }
+        if let Some(timeout) = section.max_timeout {
+            policy.max_timeout = timeout;
+        }
+        if let Some(calls) = section.concurrent_calls {
+            policy.concurrent_calls = Some(calls);
+        }
+        Ok(policy)
+    }
+
+    /// This (the site's) policy as a later configuration layer narrows it: a layer may take
+    /// capabilities away and lower limits, never add or raise. What a layer asks beyond the
+    /// site's policy is left out, and each such entry is returned as a warning.
+    pub fn narrowed_by(
+        &self,
+        section: &Value,
+        origin: &str,
+    ) -> Result<(PluginPolicy, Vec<String>), String> {
+        let section = PolicySection::read(section)?;
+        let mut policy = self.clone();
+        let mut warnings = Vec::new();
+        let mut beyond = |setting: &str, entry: &dyn std::fmt::Display| {
+            warnings.push(format!(
+                "plugins.{setting} {entry} in {origin} is ignored: the site policy does not allow it"
+            ))
+        };
+        if let Some(Some(asked)) = section.http {
+            policy.http = Some(narrow_list(
+                &self.http,
+                asked,
+                |allowed, o| allowed.contains(o),
+                |o| beyond("allow.http", o),
+            ));
+        }
+        if let Some(Some(asked)) = section.env {
+            policy.env = Some(narrow_list(
+                &self.env,
+                asked,
+                |allowed, n| allowed.contains(n),
+                |n| beyond("allow.env", n),
+            ));
+        }
+        for (setting, site, asked, narrowed) in [
+            ("allow.read", &self.read, section.read, &mut policy.read),
+            ("allow.write", &self.write, section.write, &mut policy.write),
+        ] {
+            if let Some(Some(asked)) = asked {
+                *narrowed = Some(narrow_list(
+                    site,
+                    asked,
+                    |roots, dir: &PathBuf| roots.iter().any(|root| dir_within(dir, root)),
+                    |dir| beyond(setting, &dir.display()),
+                ));
+            }
+        }
+        if section.command == Some(true) && !self.command {
+            beyond("allow.command", &"true");
+        }
+        if section.command == Some(false) {
+            policy.command = false;
+        }
+        if let Some(memory) = section.max_memory_bytes {
+            policy.max_memory_bytes = policy.max_memory_bytes.min(memory);
+        }
+        if let Some(timeout) = section.max_timeout {
+            policy.max_timeout = policy.max_timeout.min(timeout);
+        }
+        if let Some(memory) = section.default_memory_bytes {
+            policy.default_memory_bytes = memory;
+        }
+        if let Some(timeout) = section.default_timeout {
+            policy.default_timeout = Some(timeout);
+        }
+        // Defaults stay within the limits, whichever layer set them.
+        policy.default_memory_bytes = policy.default_memory_bytes.min(policy.max_memory_bytes);
+        policy.default_timeout = policy.default_timeout.map(|t| t.min(policy.max_timeout));
+        if let Some(calls) = section.concurrent_calls {
+            policy.concurrent_calls = Some(
+                policy
+                    .concurrent_calls
+                    .map_or(calls, |site| site.min(calls)),
+            );
+        }
+        Ok((policy, warnings))
+    }
+}
+
+/// What a layer asks for, kept where the site allows it; the rest is reported.
+fn narrow_list<T, A>(
+    site: &Option<Vec<A>>,
+    asked: Vec<T>,
+    allows: impl Fn(&Vec<A>, &T) -> bool,
+    mut refused: impl FnMut(&T),
+) -> Vec<T> {
+    asked
+        .into_iter()
+        .filter(|item| match site {
+            None => true,
+            Some(allowed) if allows(allowed, item) => true,
+            Some(_) => {
+                refused(item);
+                false
+            }
+        })
+        .collect()
+}
+
+/// Whether directory `dir` is `root` or below it, both resolved (symlinks, `..`).
+fn dir_within(dir: &Path, root: &Path) -> bool {
+    match (std::fs::canonicalize(dir), std::fs::canonicalize(root)) {
+        (Ok(dir), Ok(root)) => dir.starts_with(root),
+        _ => false,
+    }
+}
+
+/// One `plugins:` section as written: `None` where it says nothing.
+#[derive(Debug, Default)]
+struct PolicySection {
+    http: Option<Option<Vec<HttpOrigin>>>,
+    read: Option<Option<Vec<PathBuf>>>,
+    write: Option<Option<Vec<PathBuf>>>,
+    env: Option<Option<Vec<String>>>,
+    command: Option<bool>,
+    default_memory_bytes: Option<usize>,
+    default_timeout: Option<Duration>,
+    max_memory_bytes: Option<usize>,
+    max_timeout: Option<Duration>,
+    concurrent_calls: Option<usize>,
+}
+
+impl PolicySection {
+    fn read(section: &Value) -> Result<PolicySection, String> {
+        let mut policy = PolicySection::default();
         let Some(section) = section.as_object() else {
             return Err(format!("'plugins' must be a mapping, found {section}"));
         };
-        if let Some(unknown) = section
-            .keys()
-            .find(|k| !matches!(k.as_str(), "allow" | "defaults" | "limits"))
-        {
+        if let Some(unknown) = section.keys().find(|k| {
+            !matches!(
+                k.as_str(),
+                "allow" | "defaults" | "limits" | "concurrent_calls"
+            )
+        }) {
             return Err(format!(
-                "plugins.{unknown} is not a setting (use plugins.allow, plugins.defaults and plugins.limits)"
+                "plugins.{unknown} is not a setting (use plugins.allow, plugins.defaults, plugins.limits and plugins.concurrent_calls)"
             ));
         }
         if let Some(allow) = section.get("allow") {
@@ -67,21 +230,25 @@ impl PluginPolicy {
                 .ok_or_else(|| format!("plugins.allow must be a mapping, found {allow}"))?;
             for (key, value) in allow {
                 match key.as_str() {
-                    "http" => policy.http = any_or(value, "plugins.allow.http", origin)?,
+                    "http" => policy.http = Some(any_or(value, "plugins.allow.http", origin)?),
                     "read" => {
-                        policy.read = any_or(value, "plugins.allow.read", |t| Ok(PathBuf::from(t)))?
+                        policy.read = Some(any_or(value, "plugins.allow.read", |t| {
+                            Ok(PathBuf::from(t))
+                        })?)
                     }
                     "write" => {
-                        policy.write =
-                            any_or(value, "plugins.allow.write", |t| Ok(PathBuf::from(t)))?
+                        policy.write = Some(any_or(value, "plugins.allow.write", |t| {
+                            Ok(PathBuf::from(t))
+                        })?)
                     }
                     "env" => {
-                        policy.env = any_or(value, "plugins.allow.env", |t| Ok(t.to_string()))?
+                        policy.env =
+                            Some(any_or(value, "plugins.allow.env", |t| Ok(t.to_string()))?)
                     }
                     "command" => {
-                        policy.command = value.as_bool().ok_or_else(|| {
+                        policy.command = Some(value.as_bool().ok_or_else(|| {
                             format!("plugins.allow.command must be true or false, found {value}")
-                        })?
+                        })?)
                     }
                     other => {
                         return Err(format!(
@@ -98,7 +265,8 @@ impl PluginPolicy {
             for (key, value) in defaults {
                 match key.as_str() {
                     "memory" => {
-                        policy.default_memory_bytes = memory(value, "plugins.defaults.memory")?
+                        policy.default_memory_bytes =
+                            Some(memory(value, "plugins.defaults.memory")?)
                     }
                     "timeout" => {
                         policy.default_timeout = Some(seconds(value, "plugins.defaults.timeout")?)
@@ -117,8 +285,12 @@ impl PluginPolicy {
                 .ok_or_else(|| format!("plugins.limits must be a mapping, found {limits}"))?;
             for (key, value) in limits {
                 match key.as_str() {
-                    "memory" => policy.max_memory_bytes = memory(value, "plugins.limits.memory")?,
-                    "timeout" => policy.max_timeout = seconds(value, "plugins.limits.timeout")?,
+                    "memory" => {
+                        policy.max_memory_bytes = Some(memory(value, "plugins.limits.memory")?)
+                    }
+                    "timeout" => {
+                        policy.max_timeout = Some(seconds(value, "plugins.limits.timeout")?)
+                    }
                     other => {
                         return Err(format!(
                             "plugins.limits.{other} is not a limit (memory, timeout)"
@@ -126,6 +298,19 @@ impl PluginPolicy {
                     }
                 }
             }
+        }
+        if let Some(value) = section.get("concurrent_calls") {
+            policy.concurrent_calls = Some(
+                value
+                    .as_u64()
+                    .and_then(|n| usize::try_from(n).ok())
+                    .filter(|n| (1..=MAX_CONCURRENT_CALLS).contains(n))
+                    .ok_or_else(|| {
+                        format!(
+                            "plugins.concurrent_calls must be a whole number from 1 to {MAX_CONCURRENT_CALLS}, found {value}"
+                        )
+                    })?,
+            );
         }
         Ok(policy)
     }
@@ -252,26 +437,20 @@ impl UserPlugin {
                             &policy.read
                         };
                         for text in strings(value, &format!("allow.{key}"))? {
-                            let dir = std::path::absolute(&text)
+                            let grant = DirGrant::open(Path::new(&text), writable)
                                 .map_err(|e| format!("allow.{key} {text}: {e}"))?;
-                            if !dir.is_dir() {
+                            if let Some(roots) = allowed
+                                && !roots.iter().any(|root| grant.is_within(root))
+                            {
+                                let roots: Vec<String> =
+                                    roots.iter().map(|r| r.display().to_string()).collect();
                                 return Err(format!(
-                                    "allow.{key}: {} is not a directory",
-                                    dir.display()
+                                    "allow.{key} {text} (that is {}) is not allowed by the site policy: plugins.allow.{key} allows only {}",
+                                    grant.real_path.display(),
+                                    roots.join(", ")
                                 ));
                             }
-                            if allowed.as_ref().is_some_and(|roots| {
-                                !roots.iter().any(|root| dir.starts_with(root))
-                            }) {
-                                return Err(format!(
-                                    "allow.{key} {} is not allowed by the site policy (plugins.allow.{key})",
-                                    dir.display()
-                                ));
-                            }
-                            grants.dirs.push(DirGrant {
-                                path: dir,
-                                writable,
-                            });
+                            grants.dirs.push(grant);
                         }
                     }
                     "env" => {

@@ -43,13 +43,8 @@ fn the_log_file_is_made_absolute_and_only_its_directory_is_granted() {
     let path = dir.path().join("x.log");
     let settings = json!({"type": "log", "path": path.display().to_string()});
     let (grants, config) = log_grants(settings.as_object().unwrap().clone()).unwrap();
-    assert_eq!(
-        grants.dirs,
-        vec![DirGrant {
-            path: dir.path().to_path_buf(),
-            writable: true
-        }]
-    );
+    assert_eq!(grants.dirs, vec![DirGrant::open(dir.path(), true).unwrap()]);
+    assert_eq!(grants.dirs[0].real_path, dir.path().canonicalize().unwrap());
     assert_eq!(grants.http, None);
     assert!(!grants.command);
     assert_eq!(config["path"], path.display().to_string());

@@ -24,6 +24,14 @@ pub fn flight(payload: Option<&str>) -> Notification {
         .unwrap()
 }
 
+/// The flight notification with another flight number.
+pub fn flight_number(number: &str) -> Notification {
+    let text = format!("event=flight,country=Italy,airport=fco,date=20210101,number={number}");
+    let parameters = parse_parameters(&text).unwrap();
+    Notification::from_parameters(&parameters, &Schema::default_schema(), ParameterUse::Notify)
+        .unwrap()
+}
+
 pub const FLIGHT_KEY: &str = "/tmp/aviso/flight/20210101/italy/FCO/AZ203";
 
 /// A runtime whose plugin output is captured, with the given site policy.

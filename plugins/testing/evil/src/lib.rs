@@ -52,6 +52,13 @@ impl Trigger for Evil {
                 Ok(())
             }
             "trap" => panic!("evil plugin panics on purpose"),
+            "log-flood" => {
+                let message = "x".repeat(64 << 10);
+                for _ in 0..1_000 {
+                    aviso_sdk::log::error(&message);
+                }
+                Err(Error::Failed("logged 1000 messages".into()))
+            }
             "recursion" => {
                 fn deep(n: u64) -> u64 {
                     if black_box(n) == u64::MAX {
