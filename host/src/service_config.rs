@@ -235,7 +235,7 @@ impl ServiceConfig {
         let before = current_status.mod_revision - 1;
         let history = |e: StoreError| ServiceConfigError::History {
             service: service.to_string(),
-            reason: e.0,
+            reason: e.message,
         };
         let old_files = self
             .store

@@ -134,7 +134,7 @@ async fn feed(
                             _ = stop.changed() => return Ok(()),
                         };
                         match update {
-                            None => return Err(StoreError("the etcd watch stream was closed".into())),
+                            None => return Err(StoreError::new("the etcd watch stream was closed")),
                             Some(WatchUpdate::Puts(puts)) => send(puts, &mut last),
                             Some(WatchUpdate::Compacted(revision)) => {
                                 // The history we needed is gone: deliver the current value of
@@ -165,14 +165,7 @@ async fn feed(
 
 /// Whether a watch request was refused by the server or a proxy (rather than failing to connect).
 fn watch_refused(error: &StoreError) -> bool {
-    [
-        "answered 403",
-        "answered 404",
-        "answered 405",
-        "answered 501",
-    ]
-    .iter()
-    .any(|status| error.0.contains(status))
+    error.is_refused_request()
 }
 
 /// One listener: every revision it receives, in order; a revision whose required trigger

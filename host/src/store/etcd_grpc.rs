@@ -26,7 +26,7 @@ impl std::fmt::Debug for EtcdGrpc {
 }
 
 fn error(what: &str, e: etcd_client::Error) -> StoreError {
-    StoreError(crate::tls::explained(&format!("{what}: {e}")))
+    StoreError::new(crate::tls::explained(&format!("{what}: {e}")))
 }
 
 /// Runs a call again (a few times, briefly) while etcd is unavailable: a cluster member that
@@ -59,7 +59,7 @@ async fn transaction(
     .await
     .map_err(|e| error("Not able to execute the transaction", e))?;
     if !answer.succeeded() {
-        return Err(StoreError("Not able to execute the transaction".into()));
+        return Err(StoreError::new("Not able to execute the transaction"));
     }
     Ok(answer)
 }
@@ -88,7 +88,7 @@ impl EtcdGrpc {
             options = options.with_timeout(timeout);
         }
         if https {
-            let bundles = crate::tls::trusted_pem().map_err(StoreError)?;
+            let bundles = crate::tls::trusted_pem().map_err(StoreError::new)?;
             let roots = bundles.into_iter().map(Certificate::from_pem);
             options =
                 options.with_tls(TlsOptions::new().with_webpki_roots().ca_certificates(roots));
@@ -155,7 +155,11 @@ impl EtcdGrpc {
         .await
         {
             Ok(answer) => Ok(answer.kvs().first().map(convert)),
-            Err(e) if e.to_string().contains("compacted") => Ok(None),
+            Err(etcd_client::Error::GRpcStatus(status))
+                if status.code() as i32 == super::GRPC_OUT_OF_RANGE =>
+            {
+                Ok(None) // compacted away (etcd's ErrCompacted)
+            }
             Err(e) => Err(error("Not able to pull key", e)),
         }
     }
@@ -327,7 +331,7 @@ impl GrpcWatch {
                 )));
             }
             if answer.canceled() {
-                return Err(StoreError("etcd canceled the watch".into()));
+                return Err(StoreError::new("etcd canceled the watch"));
             }
             let puts: Vec<KeyValue> = answer
                 .events()

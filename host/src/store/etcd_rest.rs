@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
 
-use super::{Change, KeyValue, StoreError};
+use super::{Change, KeyValue, StoreError, StoreErrorClass};
 
 /// How often a 5xx answer (etcd changing leader, a proxy's hiccup) is tried again.
 const TRANSIENT_RETRIES: u32 = 5;
@@ -103,13 +103,13 @@ impl EtcdRest {
                             )
                             .await
                             .map_err(|e| {
-                                StoreError(format!("Not able to authenticate {user}, {e}"))
+                                StoreError::new(format!("Not able to authenticate {user}, {e}"))
                             })?;
                         let token = answer
                             .get("token")
                             .and_then(Value::as_str)
                             .ok_or_else(|| {
-                                StoreError("No token found in authentication response".into())
+                                StoreError::new("No token found in authentication response")
                             })?
                             .to_string();
                         *self.token.lock().unwrap_or_else(|p| p.into_inner()) = Some(token.clone());
@@ -138,7 +138,7 @@ impl EtcdRest {
         let mut attempt = 0;
         loop {
             match self.call_once(path, body).await {
-                Err(error) if attempt < TRANSIENT_RETRIES && error.0.contains(" answered 5") => {
+                Err(error) if attempt < TRANSIENT_RETRIES && error.is_server_error() => {
                     attempt += 1;
                     tracing::debug!("{error}; trying again");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
@@ -188,7 +188,10 @@ impl EtcdRest {
                 let request = builder
                     .body(Full::new(Bytes::from(body.to_string())))
                     .map_err(|e| {
-                        StoreError(format!("cannot build a request to {}: {e}", self.url(path)))
+                        StoreError::new(format!(
+                            "cannot build a request to {}: {e}",
+                            self.url(path)
+                        ))
                     })?;
                 match sender.send_request(request).await {
                     Ok(response) => {
@@ -198,18 +201,25 @@ impl EtcdRest {
                             .collect()
                             .await
                             .map_err(|e| {
-                                StoreError(format!("Unable to read from {}: {e}", self.url(path)))
+                                StoreError::new(format!(
+                                    "Unable to read from {}: {e}",
+                                    self.url(path)
+                                ))
                             })?
                             .to_bytes();
                         if !status.is_success() {
-                            return Err(StoreError(format!(
-                                "{} answered {status}: {}",
-                                self.url(path),
-                                String::from_utf8_lossy(&bytes)
-                            )));
+                            return Err(StoreError::answered(
+                                status.as_u16(),
+                                &bytes,
+                                format!(
+                                    "{} answered {status}: {}",
+                                    self.url(path),
+                                    String::from_utf8_lossy(&bytes)
+                                ),
+                            ));
                         }
                         return serde_json::from_slice(&bytes).map_err(|e| {
-                            StoreError(format!(
+                            StoreError::new(format!(
                                 "{} answered with invalid JSON: {e}",
                                 self.url(path)
                             ))
@@ -217,21 +227,21 @@ impl EtcdRest {
                     }
                     Err(_) if attempt == 0 => *connection = None,
                     Err(e) => {
-                        return Err(StoreError(format!(
+                        return Err(StoreError::new(format!(
                             "Unable to connect to {}: {e}",
                             self.url(path)
                         )));
                     }
                 }
             }
-            Err(StoreError(format!(
+            Err(StoreError::new(format!(
                 "Unable to connect to {}",
                 self.url(path)
             )))
         };
         match self.timeout {
             Some(limit) => tokio::time::timeout(limit, request).await.map_err(|_| {
-                StoreError(format!(
+                StoreError::new(format!(
                     "{} did not answer within {limit:?}",
                     self.url(path)
                 ))
@@ -244,7 +254,7 @@ impl EtcdRest {
         &self,
     ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, StoreError> {
         let unable = |e: &dyn std::fmt::Display| {
-            StoreError(crate::tls::explained(&format!(
+            StoreError::new(crate::tls::explained(&format!(
                 "Unable to connect to {}: {e}",
                 self.url("")
             )))
@@ -314,11 +324,7 @@ impl EtcdRest {
             .await
         {
             Ok(answer) => Ok(kvs(&answer)?.into_iter().next()),
-            Err(error)
-                if error.0.contains("compacted") || error.0.contains("History not available") =>
-            {
-                Ok(None)
-            }
+            Err(error) if error.class == StoreErrorClass::Compacted => Ok(None),
             Err(error) => Err(error),
         }
     }
@@ -368,7 +374,7 @@ impl EtcdRest {
                     .call("lease/grant", &json!({"TTL": ttl, "ID": 0}))
                     .await?;
                 Some(answer.get("ID").cloned().ok_or_else(|| {
-                    StoreError("Not able to request a lease, no ID in the answer".into())
+                    StoreError::new("Not able to request a lease, no ID in the answer")
                 })?)
             }
         };
@@ -384,7 +390,7 @@ impl EtcdRest {
             .collect();
         let answer = self.call("kv/txn", &json!({"success": operations})).await?;
         if answer.get("succeeded").and_then(Value::as_bool) == Some(false) {
-            return Err(StoreError("Not able to execute the transaction".into()));
+            return Err(StoreError::new("Not able to execute the transaction"));
         }
         revision_of(&answer)
     }
@@ -424,7 +430,7 @@ impl EtcdRest {
             .collect();
         let answer = self.call("kv/txn", &json!({"success": operations})).await?;
         if answer.get("succeeded").and_then(Value::as_bool) == Some(false) {
-            return Err(StoreError("Not able to execute the transaction".into()));
+            return Err(StoreError::new("Not able to execute the transaction"));
         }
         let mut deleted = Vec::new();
         for response in answer
@@ -472,9 +478,9 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> S
 
 /// Whether etcd refused the request's credentials (an expired or revoked token).
 fn is_auth_failure(error: &StoreError) -> bool {
-    error.0.contains("401")
-        || error.0.contains("invalid auth token")
-        || error.0.contains("user name is empty")
+    // etcd answers an expired or missing token with Unauthenticated, or (through the gateway)
+    // with "user name is empty" as InvalidArgument: that one only its text tells apart.
+    error.is_unauthenticated() || error.message.contains("user name is empty")
 }
 
 /// What a watch reports.
@@ -501,11 +507,12 @@ impl Watch {
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
                 }
-                let message: Value = serde_json::from_slice(&line)
-                    .map_err(|e| StoreError(format!("etcd sent an invalid watch message: {e}")))?;
+                let message: Value = serde_json::from_slice(&line).map_err(|e| {
+                    StoreError::new(format!("etcd sent an invalid watch message: {e}"))
+                })?;
                 let Some(result) = message.get("result") else {
                     let text = String::from_utf8_lossy(&line).into_owned();
-                    return Err(StoreError(format!(
+                    return Err(StoreError::new(format!(
                         "the etcd watch failed: {}",
                         text.trim()
                     )));
@@ -530,7 +537,7 @@ impl Watch {
             match self.body.frame().await {
                 None => return Ok(None),
                 Some(Err(e)) => {
-                    return Err(StoreError(format!("the etcd watch stream broke: {e}")));
+                    return Err(StoreError::new(format!("the etcd watch stream broke: {e}")));
                 }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
@@ -560,17 +567,16 @@ impl EtcdRest {
         }
         let request = builder
             .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| StoreError(format!("cannot build a watch request: {e}")))?;
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|e| StoreError(format!("Unable to connect to {}: {e}", self.url("watch"))))?;
+            .map_err(|e| StoreError::new(format!("cannot build a watch request: {e}")))?;
+        let response = sender.send_request(request).await.map_err(|e| {
+            StoreError::new(format!("Unable to connect to {}: {e}", self.url("watch")))
+        })?;
         if !response.status().is_success() {
-            return Err(StoreError(format!(
-                "{} answered {}",
-                self.url("watch"),
-                response.status()
-            )));
+            return Err(StoreError::answered(
+                response.status().as_u16(),
+                b"",
+                format!("{} answered {}", self.url("watch"), response.status()),
+            ));
         }
         Ok(Watch {
             body: response.into_body(),
@@ -604,7 +610,7 @@ fn revision_of(answer: &Value) -> Result<u64, StoreError> {
     answer
         .get("header")
         .map(|h| number(h.get("revision")))
-        .ok_or_else(|| StoreError("etcd answered without a header".into()))
+        .ok_or_else(|| StoreError::new("etcd answered without a header"))
 }
 
 /// The key-values of a range answer. A missing `value` is an empty value (pyaviso crashed on it).
@@ -621,7 +627,7 @@ fn kv_of(item: &Value) -> Result<KeyValue, StoreError> {
             None => Ok(Vec::new()),
             Some(text) => BASE64
                 .decode(text)
-                .map_err(|e| StoreError(format!("etcd sent an invalid {field}: {e}"))),
+                .map_err(|e| StoreError::new(format!("etcd sent an invalid {field}: {e}"))),
         }
     };
     Ok(KeyValue {

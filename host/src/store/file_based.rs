@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS history (
 ";
 
 fn error(what: &str, path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError(format!("{what} the embedded store {}: {e}", path.display()))
+    StoreError::new(format!("{what} the embedded store {}: {e}", path.display()))
 }
 
 fn now_seconds() -> f64 {

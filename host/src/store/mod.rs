@@ -140,8 +140,8 @@ impl Store {
     /// The value of `key` at `revision` (etcd only); `None` when absent then, or compacted.
     pub async fn get_at(&self, key: &str, revision: u64) -> Result<Option<KeyValue>, StoreError> {
         match self {
-            Store::File(_) => Err(StoreError(
-                "the embedded store keeps no past values by key".into(),
+            Store::File(_) => Err(StoreError::new(
+                "the embedded store keeps no past values by key",
             )),
             Store::EtcdRest(store) => store.get_at(key, revision).await,
             Store::EtcdGrpc(store) => store.get_at(key, revision).await,
@@ -151,9 +151,7 @@ impl Store {
     /// Watches every write under `prefix` from `start_revision` on (etcd only).
     pub async fn watch(&self, prefix: &str, start_revision: u64) -> Result<Watching, StoreError> {
         match self {
-            Store::File(_) => Err(StoreError(
-                "the embedded store is polled, not watched".into(),
-            )),
+            Store::File(_) => Err(StoreError::new("the embedded store is polled, not watched")),
             Store::EtcdRest(store) => {
                 Ok(Watching::Rest(store.watch(prefix, start_revision).await?))
             }
@@ -186,11 +184,119 @@ pub struct KeyValue {
     pub version: u64,
 }
 
-/// A store that cannot be used.
+/// A store that cannot be used: what happened, for the user, and its class, for the code that
+/// decides whether to retry, re-authenticate or fall back.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct StoreError(pub String);
+#[error("{message}")]
+pub struct StoreError {
+    pub class: StoreErrorClass,
+    pub message: String,
+}
+
+/// What kind of failure a [`StoreError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorClass {
+    /// Anything the code does not branch on.
+    Other,
+    /// The server (or a proxy in front of it) answered with this HTTP status; `grpc` is the gRPC
+    /// status code the etcd gateway put in the body, when it did.
+    Answered { http: u16, grpc: Option<i32> },
+    /// The history asked for was compacted away.
+    Compacted,
+}
+
+/// gRPC status codes etcd uses for the errors we branch on.
+pub(super) const GRPC_OUT_OF_RANGE: i32 = 11;
+const GRPC_UNAUTHENTICATED: i32 = 16;
+
+impl StoreError {
+    pub fn new(message: impl Into<String>) -> StoreError {
+        StoreError {
+            class: StoreErrorClass::Other,
+            message: message.into(),
+        }
+    }
+
+    /// An HTTP answer that is not a success; etcd's gateway explains it in a JSON body with
+    /// the gRPC `code`.
+    pub fn answered(http: u16, body: &[u8], message: impl Into<String>) -> StoreError {
+        let grpc = serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|b| b.get("code").and_then(serde_json::Value::as_i64))
+            .and_then(|code| i32::try_from(code).ok());
+        let class = if grpc == Some(GRPC_OUT_OF_RANGE) {
+            // etcd's ErrCompacted and ErrFutureRev; a revision we asked for that no longer is.
+            StoreErrorClass::Compacted
+        } else {
+            StoreErrorClass::Answered { http, grpc }
+        };
+        StoreError {
+            class,
+            message: message.into(),
+        }
+    }
+
+    /// The server failed for now (HTTP 5xx): worth trying again.
+    pub fn is_server_error(&self) -> bool {
+        matches!(
+            self.class,
+            StoreErrorClass::Answered {
+                http: 500..=599,
+                ..
+            }
+        )
+    }
+
+    /// Our credentials were refused (an expired etcd token among them).
+    pub fn is_unauthenticated(&self) -> bool {
+        matches!(
+            self.class,
+            StoreErrorClass::Answered { http: 401, .. }
+                | StoreErrorClass::Answered {
+                    grpc: Some(GRPC_UNAUTHENTICATED),
+                    ..
+                }
+        )
+    }
+
+    /// A server or proxy refused the request as such (ECMWF's aviso-auth allows only
+    /// `/v3/kv/range`): not a connection problem.
+    pub fn is_refused_request(&self) -> bool {
+        matches!(
+            self.class,
+            StoreErrorClass::Answered {
+                http: 403 | 404 | 405 | 501,
+                ..
+            }
+        )
+    }
+}
 
 fn not_a_configuration_store() -> StoreError {
-    StoreError("the embedded store cannot hold configuration files; use etcd".into())
+    StoreError::new("the embedded store cannot hold configuration files; use etcd")
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn errors_are_classified_by_status_and_grpc_code_not_by_wording() {
+        let compacted = StoreError::answered(
+            400,
+            br#"{"error":"anything","code":11,"message":"reworded in a new etcd"}"#,
+            "x",
+        );
+        assert_eq!(compacted.class, StoreErrorClass::Compacted);
+        let expired = StoreError::answered(400, br#"{"code":16}"#, "x");
+        assert!(expired.is_unauthenticated() && !expired.is_server_error());
+        assert!(StoreError::answered(503, b"<html>", "x").is_server_error());
+        assert!(StoreError::answered(401, b"", "x").is_unauthenticated());
+        for refused in [403, 404, 405, 501] {
+            assert!(StoreError::answered(refused, b"", "x").is_refused_request());
+        }
+        let plain = StoreError::new("cannot connect");
+        assert!(!plain.is_server_error() && !plain.is_refused_request());
+        assert_eq!(plain.to_string(), "cannot connect");
+    }
 }

@@ -99,8 +99,8 @@ fn flatten(
     result: Result<Result<(), StoreError>, oneshot::error::RecvError>,
 ) -> Result<(), StoreError> {
     result.unwrap_or_else(|_| {
-        Err(StoreError(
-            "the notification was not written: the task writing it was cancelled".into(),
+        Err(StoreError::new(
+            "the notification was not written: the task writing it was cancelled",
         ))
     })
 }
