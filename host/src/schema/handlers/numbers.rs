@@ -14,7 +14,14 @@ pub fn python_int(text: &str) -> Option<i64> {
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let magnitude: i128 = digits.trim_start_matches('0').parse().unwrap_or(0);
+    // All zeros parse as the empty string; any other failure is a number too large for i128,
+    // which is beyond i64 too.
+    let significant = digits.trim_start_matches('0');
+    let magnitude: i128 = if significant.is_empty() {
+        0
+    } else {
+        significant.parse().ok()?
+    };
     let value = if negative { -magnitude } else { magnitude };
     i64::try_from(value).ok()
 }
@@ -85,6 +92,9 @@ mod tests {
             ("1_000", Some(1000)),
             ("0", Some(0)),
             ("000", Some(0)),
+            // Beyond i128 (and so i64): not a value this handler can hold, never 0.
+            ("1234567890123456789012345678901234567890", None),
+            ("0001234567890123456789012345678901234567890", None),
             ("12.5", None),
             ("12.0", None),
             ("1e3", None),
