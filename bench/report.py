@@ -104,6 +104,15 @@ class Table:
                      "ours ≥ 50× better at p99" if smallest else "",
                      (ratio is not None and ratio >= 50) if smallest else None)
 
+        alone_text, alone_p99 = self.latency("latency_plugin_alone")
+        self.row("notify→trigger latency through a plugin call (no-op plugin, then the clock), alone",
+                 alone_text)
+        text, with_p99 = self.latency("latency_plugin_neighbours")
+        ratio = with_p99 / alone_p99 if with_p99 and alone_p99 else None
+        self.row("the same next to hostile neighbours on its base key (looping, allocating, flooding, "
+                 "trapping plugins, slow commands)", text, "", None,
+                 f"p99 ≤ 2× alone (here {number(ratio, 1)}×)", ratio is not None and ratio <= 2)
+
         for n in (5000, 100000, 20000):
             if f"catchup_{n}_ours_plugin" not in self.r:
                 continue
