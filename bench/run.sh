@@ -89,8 +89,8 @@ done
 step "notify -> trigger latency next to hostile neighbours"
 # A listener with a plugin trigger, alone and then beside plugins that loop, allocate, flood
 # and trap and commands that hold sandboxes (store_bench latency ... neighbours).
-record latency_plugin_alone "$($bench latency "$count" 5 plugin | cut -d' ' -f2-)"
-record latency_plugin_neighbours "$($bench latency "$count" 5 neighbours 2>/dev/null | cut -d' ' -f2-)"
+record latency_plugin_alone "$($bench latency "$count" 5 plugin | grep -o "latency [0-9].*" | cut -d' ' -f2-)"
+record latency_plugin_neighbours "$($bench latency "$count" 5 neighbours 2>/dev/null | grep -o "latency [0-9].*" | cut -d' ' -f2-)"
 
 step "catch-up of missed notifications"
 for n in 5000 $(pick 100000 20000); do

@@ -257,12 +257,15 @@ fn plugin_listeners(with_neighbours: bool) -> String {
     if !with_neighbours {
         return file;
     }
-    for attack in ["loop", "loop", "memory", "log-flood", "flood", "trap"] {
+    // AVISO_BENCH_NEIGHBOURS narrows the set (e.g. "loop,loop,sleep"), to see what costs what.
+    let chosen = std::env::var("AVISO_BENCH_NEIGHBOURS")
+        .unwrap_or_else(|_| "loop,loop,memory,log-flood,flood,trap,sleep,sleep".into());
+    for attack in chosen.split(',').filter(|a| *a != "sleep") {
         file.push_str(&format!(
             "  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: plugin\n        path: {plugins}/aviso_plugin_evil.wasm\n        config: {{attack: {attack}}}\n        allow: {{http: []}}\n        limits: {{timeout: 5, memory: 64}}\n"
         ));
     }
-    for _ in 0..2 {
+    for _ in chosen.split(',').filter(|a| *a == "sleep") {
         file.push_str("  - event: flight\n    request: {country: italy}\n    triggers: [{type: command, command: 'sleep 2'}]\n");
     }
     file

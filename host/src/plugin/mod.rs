@@ -4,6 +4,7 @@
 
 mod admission;
 mod cache;
+mod executor;
 mod grants;
 mod host;
 mod limiter;
@@ -56,8 +57,9 @@ pub mod builtin {
     include!(concat!(env!("OUT_DIR"), "/builtin_plugins.rs"));
 }
 
-/// How often the epoch advances; a plugin's time cap is counted in these ticks.
-const EPOCH_TICK: Duration = Duration::from_millis(10);
+/// How often the epoch advances: the time slice of guest code, after which it gives its thread
+/// to the next call waiting for one.
+const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// Instances whose memory is given back to the kernel together (each giving back costs every
 /// core an interrupt to flush its address translations).
 const DECOMMIT_BATCH: usize = 16;
@@ -156,6 +158,7 @@ pub struct PluginEngine {
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
     allocation: Allocation,
+    threads: Arc<executor::SandboxThreads>,
 }
 
 /// How instances get their memory.
@@ -202,6 +205,10 @@ impl PluginEngine {
             }
         };
         let (engine, allocation) = engine;
+        let threads = executor::SandboxThreads::start().map_err(|e| PluginError::Load {
+            plugin: "(engine)".into(),
+            reason: format!("cannot start the sandbox threads: {e}"),
+        })?;
         let calls = Arc::new(CallsInFlight::default());
         start_epoch_ticker(&engine, calls.clone());
         Ok(PluginEngine {
@@ -211,6 +218,7 @@ impl PluginEngine {
             loaded: Arc::default(),
             calls,
             admission: Arc::new(Admission::new(concurrent_calls)),
+            threads: Arc::new(threads),
         })
     }
 
@@ -290,6 +298,7 @@ impl PluginEngine {
             limits,
             calls: self.calls.clone(),
             admission: self.admission.clone(),
+            threads: self.threads.clone(),
         };
         Ok((pre, sandbox))
     }
@@ -452,6 +461,7 @@ struct Sandbox {
     limits: Limits,
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
+    threads: Arc<executor::SandboxThreads>,
 }
 
 /// One guest call, given a fresh store to instantiate the component in.
@@ -465,7 +475,8 @@ impl Sandbox {
         call: impl FnOnce(Store<HostState>) -> Call,
     ) -> Result<(T, Output), (PluginError, Output)>
     where
-        Call: Future<Output = wasmtime::Result<Result<T, WitError>>>,
+        Call: Future<Output = wasmtime::Result<Result<T, WitError>>> + Send + 'static,
+        T: Send + 'static,
     {
         let limits = self.limits;
         // Wait for a free instance rather than fail: at most as long as the call may run.
@@ -500,7 +511,14 @@ impl Sandbox {
             }
         });
         // Epochs stop guest code; the outer timeout also stops a host call the guest waits on.
-        let outcome = tokio::time::timeout(limits.timeout + EPOCH_TICK * 10, call(store)).await;
+        let guarded = tokio::time::timeout(limits.timeout + EPOCH_TICK * 10, call(store));
+        let outcome = match self.threads.spawn(guarded).finish().await {
+            Ok(outcome) => outcome,
+            Err(stopped) => {
+                let error = PluginError::Trap(format!("the sandbox stopped: {stopped}"));
+                return Err((error, pipes.output()));
+            }
+        };
         let output = pipes.output();
         let error = match outcome {
             Err(_elapsed) => PluginError::Timeout(limits.timeout),
@@ -531,8 +549,8 @@ impl Plugin {
 
     /// Asks the plugin whether `config` (JSON text) is usable.
     pub async fn validate(&self, config: &str) -> Result<Output, (PluginError, Output)> {
-        self.call(|plugin, store| {
-            let config = config.to_string();
+        let config = config.to_string();
+        self.call(move |plugin, store| {
             Box::pin(async move {
                 plugin
                     .aviso_plugin_trigger()
@@ -549,9 +567,9 @@ impl Plugin {
         config: &str,
         notification: &PluginNotification,
     ) -> Result<Output, (PluginError, Output)> {
-        self.call(|plugin, store| {
-            let config = config.to_string();
-            let notification = notification.clone();
+        let config = config.to_string();
+        let notification = notification.clone();
+        self.call(move |plugin, store| {
             Box::pin(async move {
                 plugin
                     .aviso_plugin_trigger()
@@ -566,15 +584,17 @@ impl Plugin {
     async fn call<F>(&self, body: F) -> Result<Output, (PluginError, Output)>
     where
         F: for<'a> FnOnce(
-            &'a bindings::CommandTriggerPlugin,
-            &'a mut Store<HostState>,
-        ) -> SandboxedCall<'a, ()>,
+                &'a bindings::CommandTriggerPlugin,
+                &'a mut Store<HostState>,
+            ) -> SandboxedCall<'a, ()>
+            + Send
+            + 'static,
     {
-        let pre = &self.inner.pre;
+        let inner = self.inner.clone();
         self.inner
             .sandbox
-            .run(|mut store| async move {
-                let plugin = pre.instantiate_async(&mut store).await?;
+            .run(move |mut store| async move {
+                let plugin = inner.pre.instantiate_async(&mut store).await?;
                 body(&plugin, &mut store).await
             })
             .await

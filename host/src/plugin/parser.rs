@@ -53,13 +53,14 @@ impl SchemaParserPlugin {
         schema: &str,
         files: &[(String, Vec<u8>)],
     ) -> Result<(String, Output), (PluginError, Output)> {
-        let pre = &self.pre;
+        let pre = self.pre.clone();
+        let (schema, files) = (schema.to_string(), files.to_vec());
         self.sandbox
-            .run(|mut store| async move {
+            .run(move |mut store| async move {
                 let parser = pre.instantiate_async(&mut store).await?;
                 parser
                     .aviso_plugin_schema_parser()
-                    .call_parse(&mut store, schema, files)
+                    .call_parse(&mut store, &schema, &files)
                     .await
             })
             .await
