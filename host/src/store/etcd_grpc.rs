@@ -278,9 +278,11 @@ impl EtcdGrpc {
     async fn range(&self, prefix: &str, options: GetOptions) -> Result<Vec<KeyValue>, StoreError> {
         let client = self.client().await?;
         let answer = retrying(|| {
-            let (mut client, prefix, options) =
-                (client.clone(), prefix.to_string(), options.clone());
-            async move { client.get(prefix, Some(options)).await }
+            // Replays, recovery after a compaction and configuration pulls can return far more
+            // than tonic's default 4 MiB a message.
+            let mut kv = client.kv_client().max_decoding_message_size(MESSAGE_LIMIT);
+            let (prefix, options) = (prefix.to_string(), options.clone());
+            async move { kv.get(prefix, Some(options)).await }
         })
         .await
         .map_err(|e| error("Not able to pull key", e))?;
@@ -296,7 +298,7 @@ impl EtcdGrpc {
             let (prefix, options) = (prefix.to_string(), options.clone());
             let mut watcher = client
                 .watch_client()
-                .max_decoding_message_size(WATCH_MESSAGE_LIMIT);
+                .max_decoding_message_size(MESSAGE_LIMIT);
             async move { watcher.watch(prefix, Some(options)).await }
         })
         .await
@@ -305,9 +307,10 @@ impl EtcdGrpc {
     }
 }
 
-/// The largest watch message accepted. etcd sends up to a thousand revisions of history in one
-/// message, so a listener far behind gets far more than gRPC's default 4 MiB.
-const WATCH_MESSAGE_LIMIT: usize = 1 << 30;
+/// The largest watch or range message accepted. etcd sends up to a thousand revisions of history
+/// in one watch message, and a range answer holds every key asked for, so a listener far behind
+/// or a replay gets far more than gRPC's default 4 MiB.
+const MESSAGE_LIMIT: usize = 1 << 30;
 
 /// A live gRPC watch on one prefix.
 pub struct GrpcWatch {
