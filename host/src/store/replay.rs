@@ -73,7 +73,7 @@ pub async fn window(
                 })
             };
             let first = parse(current.mod_revision, &current.value);
-            walk(first, from, to, &mut fetch).await
+            walk(base, first, from, to, &mut fetch).await
         }
     }
 }
@@ -99,6 +99,7 @@ fn parse(revision: u64, value: &[u8]) -> Status {
 
 /// The walk back from the newest status `newest`.
 async fn walk(
+    base: &str,
     newest: Status,
     from: NaiveDateTime,
     to: Option<NaiveDateTime>,
@@ -124,6 +125,14 @@ async fn walk(
             Some(day_rev) if day_after_from && end_settled => day_rev,
             _ => prev_rev,
         };
+        // Any notifier can write a status record: a link that does not go back (0 means
+        // "latest" to etcd; a cycle; a later revision) would make the walk go on for ever.
+        if next == 0 || next >= status.revision {
+            return Err(StoreError::new(format!(
+                "the status records of {base} are broken: the one at revision {} points back to revision {next}; replay with --from/--to cannot go on (the history is as some notifier wrote it; listen without --from/--to, or from a later time)",
+                status.revision
+            )));
+        }
         status = fetch(next).await?;
     }
     // The walk stopped at the last status at or before `from`, or at the start of history.
@@ -181,9 +190,37 @@ mod tests {
         let newest = statuses[&(dates.len() as u64 + 1)].clone();
         let mut fetch =
             async |revision: u64| -> Result<Status, StoreError> { Ok(statuses[&revision].clone()) };
-        walk(newest, at(from), to.map(at), &mut fetch)
+        walk("/base/", newest, at(from), to.map(at), &mut fetch)
             .await
             .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_status_chain_that_does_not_go_back_is_an_error_not_an_endless_walk() {
+        for (prev_rev, last_prev_day_rev) in [(0, None), (7, None), (9, None), (5, Some(7))] {
+            let newest = Status {
+                revision: 7,
+                date: Some(at("2021-01-05T00:00:00.0Z")),
+                prev_rev: Some(prev_rev),
+                last_prev_day_rev,
+            };
+            let mut fetch = async |revision: u64| -> Result<Status, StoreError> {
+                Ok(Status {
+                    revision,
+                    ..newest.clone()
+                })
+            };
+            let from = at("2021-01-01T00:00:00.0Z");
+            let error = walk("/base/", newest.clone(), from, None, &mut fetch)
+                .await
+                .unwrap_err();
+            assert!(
+                error.message.starts_with(
+                    "the status records of /base/ are broken: the one at revision 7 points back to revision"
+                ),
+                "{error}"
+            );
+        }
     }
 
     #[tokio::test]
