@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building and testing Aviso needs, skipping what is already there:
-# Debian packages (protobuf-compiler, etcd-server, openssl, python3-venv; hyperfine for the
-# benchmarks) and the wasm32-wasip2 Rust target.
+# Debian packages (protobuf-compiler, etcd-server, openssl, python3-venv; busybox, whose sh the
+# command trigger's tests run scripts under beside dash and bash; hyperfine for the benchmarks)
+# and the wasm32-wasip2 Rust target.
 set -euo pipefail
 
 need_apt=()
@@ -9,6 +10,7 @@ command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler)
 command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server)
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need_apt+=(python3-venv)
+command -v busybox >/dev/null 2>&1 || need_apt+=(busybox)
 if [ "${AVISO_SETUP_BENCH:-0}" = 1 ]; then
   command -v hyperfine >/dev/null 2>&1 || need_apt+=(hyperfine)
 fi

@@ -3,8 +3,10 @@
 //! `${json}`, `${jsonpath}`).
 //!
 //! A notification value never becomes shell code: each `${...}` in the command is replaced by
-//! a quoted reference to an environment variable holding the value, so the shell runs only the
-//! command the listener's author wrote. Success is exit status 0.
+//! a reference to an environment variable holding the value, quoted for where it stands, so the
+//! shell runs only the command the listener's author wrote. A command that puts a placeholder
+//! where no quoting makes it safe (arithmetic, `[[ ]]`, `eval`, ...) is refused when the listener
+//! loads. Success is exit status 0.
 
 mod script;
 
@@ -15,9 +17,20 @@ struct Command;
 
 impl Trigger for Command {
     fn validate(config: &Config) -> Result<(), Error> {
-        config.require_str("command")?;
-        config.string_map("environment")?;
+        let template = config.require_str("command")?;
+        for (name, value) in config.string_map("environment")? {
+            script::check_environment_variable(&name, &value)?;
+        }
         config.optional_str("working_dir")?;
+        // The contexts of the placeholders do not depend on their values: translating with any
+        // value refuses a command now rather than when its first notification arrives.
+        let any_value = |token: &str| -> Result<Value, Error> {
+            Ok(match token {
+                "jsonpath" => Value::JsonPath,
+                _ => Value::Text(String::new()),
+            })
+        };
+        script::translate(template, &any_value)?;
         Ok(())
     }
 
@@ -91,3 +104,45 @@ fn resolve(token: &str, notification: &serde_json::Value) -> Result<Value, Error
 }
 
 aviso_sdk::export_trigger!(Command);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn validate(config: serde_json::Value) -> Result<(), Error> {
+        Command::validate(&Config::parse(&config.to_string())?)
+    }
+
+    #[test]
+    fn a_command_that_puts_a_value_where_bash_evaluates_it_is_refused_when_it_loads() {
+        let refused = validate(serde_json::json!({"command": "echo $(( ${request.step} + 1 ))"}));
+        let Err(Error::InvalidConfig(message)) = refused else {
+            panic!("accepted or failed otherwise: {refused:?}");
+        };
+        assert!(
+            message
+                .starts_with("${request.step} cannot be used inside $(( )): bash would evaluate"),
+            "{message}"
+        );
+        let refused = validate(serde_json::json!({
+            "command": "./run.sh",
+            "environment": {"PATH": "/opt/${request.site}/bin"},
+        }));
+        assert!(matches!(refused, Err(Error::InvalidConfig(m)) if m.contains("PATH")));
+    }
+
+    #[test]
+    fn the_documented_commands_load() {
+        for command in [
+            "./my_script.sh --date ${request.date} --number ${request.number}",
+            "./my_script.sh --jsonpath ${jsonpath}",
+            "printf '%s\\n' \"$(cat ${jsonpath})\" > out.txt",
+        ] {
+            let config = serde_json::json!({
+                "command": command,
+                "environment": {"AIRPORT": "${request.airport}"},
+            });
+            assert_eq!(validate(config), Ok(()), "{command}");
+        }
+    }
+}
