@@ -22,6 +22,11 @@ pub enum ServiceConfigError {
     Io(String),
     #[error("Error in retrieving older versions of service {service}: {reason}")]
     History { service: String, reason: String },
+    #[error("Invalid service name {service:?}: {reason}")]
+    InvalidService {
+        service: String,
+        reason: &'static str,
+    },
 }
 
 /// The configuration files of services, in one store.
@@ -40,14 +45,31 @@ struct ServiceKeys {
 }
 
 impl ServiceKeys {
-    fn of(service: &str) -> ServiceKeys {
-        let root = format!("{CONFIG_PREFIX}{service}");
-        let files = if root.ends_with('/') {
-            root.clone()
-        } else {
-            format!("{root}/")
+    /// The keys of `service`, a name such as `aviso/v1`. A name that is empty, starts or ends
+    /// with `/`, or has an empty, `.` or `..` part is refused: as a prefix it would reach other
+    /// services' keys (an unset shell variable turned `remove $SVC -f` into "remove all").
+    fn of(service: &str) -> Result<ServiceKeys, ServiceConfigError> {
+        let refuse = |reason| {
+            Err(ServiceConfigError::InvalidService {
+                service: service.to_string(),
+                reason,
+            })
         };
-        ServiceKeys { root, files }
+        if service.trim().is_empty() {
+            return refuse("it is empty");
+        }
+        if service.starts_with('/') || service.ends_with('/') {
+            return refuse("it must not start or end with '/'");
+        }
+        if service
+            .split('/')
+            .any(|part| part.is_empty() || part == "." || part == "..")
+        {
+            return refuse("each part between '/' must be a name (not empty, '.' or '..')");
+        }
+        let root = format!("{CONFIG_PREFIX}{service}");
+        let files = format!("{root}/");
+        Ok(ServiceKeys { root, files })
     }
 }
 
@@ -71,7 +93,7 @@ impl ServiceConfig {
         message: &str,
         delete: bool,
     ) -> Result<Vec<PathBuf>, ServiceConfigError> {
-        let keys = ServiceKeys::of(service);
+        let keys = ServiceKeys::of(service)?;
         if !dir.is_dir() {
             return Err(ServiceConfigError::Io(format!(
                 "{} is not a directory",
@@ -138,7 +160,7 @@ impl ServiceConfig {
         &self,
         service: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ServiceConfigError> {
-        let keys = ServiceKeys::of(service);
+        let keys = ServiceKeys::of(service)?;
         let files = self.store.list(&keys.files, None).await?;
         Ok(files
             .into_iter()
@@ -169,7 +191,7 @@ impl ServiceConfig {
             let Some(path) = safe_join(dir, &relative) else {
                 tracing::warn!(
                     "Key {}{relative} does not name a file below the service; skipped",
-                    ServiceKeys::of(service).files
+                    ServiceKeys::of(service)?.files
                 );
                 continue;
             };
@@ -189,7 +211,7 @@ impl ServiceConfig {
 
     /// The keys of the service's files, without deleting anything (`remove` without `-f`).
     pub async fn files(&self, service: &str) -> Result<Vec<String>, ServiceConfigError> {
-        let keys = ServiceKeys::of(service);
+        let keys = ServiceKeys::of(service)?;
         let mut files: Vec<String> = self
             .store
             .list(&keys.files, None)
@@ -204,7 +226,7 @@ impl ServiceConfig {
     /// Deletes the service's files and status (only this service: `svc/v1` leaves `svc/v10`
     /// alone). Returns the deleted keys in key order.
     pub async fn remove(&self, service: &str) -> Result<Vec<String>, ServiceConfigError> {
-        let keys = ServiceKeys::of(service);
+        let keys = ServiceKeys::of(service)?;
         let mut changes = vec![Change::DeletePrefix(keys.files.clone())];
         if keys.root != keys.files {
             changes.push(Change::Delete(keys.root));
@@ -224,7 +246,7 @@ impl ServiceConfig {
     /// what they were just before it, files that change added or removed included, in one
     /// transaction. Returns the keys written or deleted; empty when there is nothing to revert.
     pub async fn revert(&self, service: &str) -> Result<Vec<String>, ServiceConfigError> {
-        let keys = ServiceKeys::of(service);
+        let keys = ServiceKeys::of(service)?;
         let Some(current_status) = self.store.get(&keys.root).await? else {
             return Ok(Vec::new());
         };
@@ -279,7 +301,7 @@ impl ServiceConfig {
     /// The service's status as pyaviso prints it (`json.dumps(indent=4, sort_keys=True)` with
     /// the record's `version`); `None` when the service has none.
     pub async fn status(&self, service: &str) -> Result<Option<String>, ServiceConfigError> {
-        let keys = ServiceKeys::of(service);
+        let keys = ServiceKeys::of(service)?;
         let Some(kv) = self.store.get(&keys.root).await? else {
             return Ok(None);
         };
@@ -383,16 +405,37 @@ mod tests {
     }
 
     #[test]
-    fn a_service_ending_in_a_slash_keeps_one() {
-        let keys = ServiceKeys::of("svc/v1");
+    fn a_service_is_its_status_key_and_the_folder_below() {
+        let keys = ServiceKeys::of("svc/v1").unwrap();
         assert_eq!(
             (keys.root.as_str(), keys.files.as_str()),
             ("/ec/config/svc/v1", "/ec/config/svc/v1/")
         );
-        let keys = ServiceKeys::of("svc/");
-        assert_eq!(
-            (keys.root.as_str(), keys.files.as_str()),
-            ("/ec/config/svc/", "/ec/config/svc/")
-        );
+    }
+
+    #[test]
+    fn names_that_would_reach_other_services_are_refused() {
+        for (name, reason) in [
+            ("", "it is empty"),
+            ("  ", "it is empty"),
+            ("/", "it must not start or end with '/'"),
+            ("svc/", "it must not start or end with '/'"),
+            ("/svc", "it must not start or end with '/'"),
+            (
+                "svc//v1",
+                "each part between '/' must be a name (not empty, '.' or '..')",
+            ),
+            (
+                "svc/../other",
+                "each part between '/' must be a name (not empty, '.' or '..')",
+            ),
+            (
+                ".",
+                "each part between '/' must be a name (not empty, '.' or '..')",
+            ),
+        ] {
+            let error = ServiceKeys::of(name).err().expect(name).to_string();
+            assert_eq!(error, format!("Invalid service name {name:?}: {reason}"));
+        }
     }
 }

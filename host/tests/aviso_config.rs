@@ -253,6 +253,27 @@ fn revert_restores_the_previous_push_and_keeps_to_its_service() {
     );
     let out = setup.run(&ours(), &["revert", "svc/v1"]);
     assert!(stderr(&out).contains("No files found for service svc/v1"));
+
+    // An empty name (an unset shell variable) or one with slashes at its ends reaches nothing.
+    for (args, name) in [
+        (vec!["remove", "", "-f"], "\"\""),
+        (vec!["push", "", "-D", "n", "--delete", "-m", "x"], "\"\""),
+        (vec!["remove", "svc/", "-f"], "\"svc/\""),
+        (vec!["revert", "/svc/v10"], "\"/svc/v10\""),
+    ] {
+        let out = setup.run(&ours(), &args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(
+            stderr(&out).contains(&format!("Invalid service name {name}")),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    succeeded(&setup.run(&ours(), &["pull", "svc/v10", "-D", "still-there"]));
+    assert_eq!(
+        read_tree(&setup.home.path().join("still-there")),
+        tree(&neighbour)
+    );
 }
 
 #[test]
