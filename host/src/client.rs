@@ -50,6 +50,8 @@ pub enum AvisoError {
     PluginPolicy(String),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Cursor(#[from] crate::delivery::CursorError),
     /// A setting asks for something this build cannot do yet; the message says what.
     #[error("{0}")]
     Unsupported(String),
@@ -409,9 +411,9 @@ impl Aviso {
                         payload_field: self.schema.payload_field.clone(),
                         cursor: Cursor::open(
                             Cursor::path_for(&cursor_dir, &identity),
-                            catch_up,
+                            catch_up && replay.is_none(),
                             current,
-                        ),
+                        )?,
                     });
                     if let Some((from, to)) = replay {
                         let path = Cursor::path_for(&cursor_dir, &identity);

@@ -541,3 +541,37 @@ fn without_address_space_for_the_pool_plugins_still_run() {
     }
     assert_eq!(listener.stop(), Some(0));
 }
+
+#[test]
+fn a_corrupt_cursor_stops_the_listener_with_what_to_do_instead_of_skipping() {
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    let listener = Listener::start(home.path(), &["--test", &file]);
+    assert_eq!(listener.stop(), Some(0));
+    run(
+        home.path(),
+        &["notify", "--test", &format!("{FLIGHT},payload=while-away")],
+    );
+    let cursors: Vec<PathBuf> = std::fs::read_dir(home.path().join(".aviso/cursors"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    assert_eq!(cursors.len(), 1, "{cursors:?}");
+    // A disk that filled up, an editor, a bad copy: the position is unreadable.
+    std::fs::write(&cursors[0], "{\"revis").unwrap();
+    let out = run(home.path(), &["listen", "--test", &file]);
+    assert_eq!(out.status.code(), Some(255));
+    let message = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        message.contains(&format!(
+            "The listener position {} cannot be used: it is not a position written by aviso",
+            cursors[0].display()
+        )) && message.contains("remove it (or listen with --now)"),
+        "{message}"
+    );
+    assert!(!stdout(&out).contains("while-away"), "nothing delivered");
+    // Removing it starts from now, as the message says.
+    std::fs::remove_file(&cursors[0]).unwrap();
+    let listener = Listener::start(home.path(), &["--test", &file]);
+    assert_eq!(listener.stop(), Some(0));
+}

@@ -214,6 +214,23 @@ async fn command_success_is_exit_status_zero() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_placeholder_where_bash_would_run_the_value_is_refused_when_the_listener_loads() {
+    let (runtime, _) = runtime();
+    let error = runtime
+        .load(&specs(
+            "      - type: command\n        command: 'echo $(( ${payload} + 1 ))'\n",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("${payload} cannot be used inside $(( ))")
+            && error.contains("bash would evaluate the notification's value as arithmetic"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_output_past_the_limit_is_dropped_and_the_command_finishes() {
     // 3 MB on stdout, then a line on stderr and exit 3: before, the full pipe blocked the
     // command until its timeout (6 h by default).

@@ -44,9 +44,11 @@ impl Cursor {
     }
 
     /// Resumes from the saved cursor when `catch_up` and one exists, else starts at `current`.
-    pub fn open(path: PathBuf, catch_up: bool, current: u64) -> Cursor {
-        let saved = if catch_up { read(&path) } else { None };
-        match saved {
+    /// A cursor file that exists but cannot be read is an error: starting at `current` would
+    /// skip every notification written while the listener was away.
+    pub fn open(path: PathBuf, catch_up: bool, current: u64) -> Result<Cursor, CursorError> {
+        let saved = if catch_up { read(&path)? } else { None };
+        Ok(match saved {
             Some(revision) => {
                 tracing::info!("Starting from last notification received (revision {revision})");
                 Cursor {
@@ -58,7 +60,7 @@ impl Cursor {
                 }
             }
             None => Cursor::starting_at(path, current),
-        }
+        })
     }
 
     /// A saved cursor that starts at `revision` whatever was saved before (`--from`).
@@ -231,19 +233,36 @@ impl Writer {
     }
 }
 
-fn read(path: &Path) -> Option<u64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let value: serde_json::Value = match serde_json::from_str(&text) {
-        Ok(value) => value,
-        Err(error) => {
-            tracing::warn!(
-                "Ignoring the unreadable listener position {}: {error}",
-                path.display()
-            );
-            return None;
-        }
+/// A listener position that exists but cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "The listener position {} cannot be used: {reason}. Nothing was delivered, so that no notification is skipped: restore the file, or remove it (or listen with --now) to start from the newest notification",
+    path.display()
+)]
+pub struct CursorError {
+    pub path: PathBuf,
+    pub reason: String,
+}
+
+/// The saved revision; `None` when there is no cursor file yet.
+fn read(path: &Path) -> Result<Option<u64>, CursorError> {
+    let unusable = |reason: String| CursorError {
+        path: path.to_path_buf(),
+        reason,
     };
-    value.get("revision")?.as_u64()
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(unusable(format!("it cannot be read ({})", error.kind()))),
+    };
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|error| unusable(format!("it is not a position written by aviso ({error})")))?;
+    match value.get("revision").and_then(serde_json::Value::as_u64) {
+        Some(revision) => Ok(Some(revision)),
+        None => Err(unusable(
+            "it holds no revision (a whole number under \"revision\")".into(),
+        )),
+    }
 }
 
 fn write(path: &Path, revision: u64) -> std::io::Result<()> {
@@ -265,41 +284,84 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = Cursor::path_for(dir.path(), "listener A");
         assert_ne!(path, Cursor::path_for(dir.path(), "listener B"));
-        let mut cursor = Cursor::open(path.clone(), true, 5);
+        let mut cursor = Cursor::open(path.clone(), true, 5).unwrap();
         assert_eq!(cursor.revision(), 5);
         cursor.advance(9, true, true);
-        assert_eq!(Cursor::open(path.clone(), true, 20).revision(), 9);
-        assert_eq!(Cursor::open(path.clone(), false, 20).revision(), 20);
+        assert_eq!(Cursor::open(path.clone(), true, 20).unwrap().revision(), 9);
+        assert_eq!(
+            Cursor::open(path.clone(), false, 20).unwrap().revision(),
+            20
+        );
+    }
+
+    #[test]
+    fn an_unusable_cursor_is_an_error_never_a_silent_start_at_now() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = Cursor::path_for(dir.path(), "listener");
+        for (content, reason) in [
+            ("garbage", "it is not a position written by aviso"),
+            ("{}", "it holds no revision"),
+            ("{\"revision\": \"12\"}", "it holds no revision"),
+            ("", "it is not a position written by aviso"),
+        ] {
+            std::fs::write(&path, content).unwrap();
+            let error = Cursor::open(path.clone(), true, 30).unwrap_err();
+            assert!(error.reason.starts_with(reason), "{content:?}: {error}");
+            assert!(error.to_string().contains(&path.display().to_string()));
+            assert_eq!(
+                std::fs::read_to_string(&path).unwrap(),
+                content,
+                "left as it was"
+            );
+        }
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let error = Cursor::open(path.clone(), true, 30).unwrap_err();
+        assert!(error.reason.starts_with("it cannot be read"), "{error}");
+        // --now does not need the old position.
+        std::fs::remove_dir(&path).unwrap();
         std::fs::write(&path, "garbage").unwrap();
-        assert_eq!(Cursor::open(path, true, 30).revision(), 30);
+        assert_eq!(Cursor::open(path, false, 30).unwrap().revision(), 30);
     }
 
     #[test]
     fn a_backlog_is_saved_now_and_then_and_when_the_listener_stops() {
         let dir = tempfile::tempdir().unwrap();
         let path = Cursor::path_for(dir.path(), "listener");
-        let mut cursor = Cursor::open(path.clone(), true, 5);
+        let mut cursor = Cursor::open(path.clone(), true, 5).unwrap();
         cursor.save_interval = Duration::MAX;
         cursor.advance(6, true, false);
-        assert_eq!(read(&path), Some(5), "saved less often while behind");
+        assert_eq!(
+            read(&path).unwrap(),
+            Some(5),
+            "saved less often while behind"
+        );
         cursor.advance(7, true, true);
-        assert_eq!(read(&path), Some(7), "saved at once when caught up");
+        assert_eq!(
+            read(&path).unwrap(),
+            Some(7),
+            "saved at once when caught up"
+        );
         cursor.advance(8, true, false);
         drop(cursor);
-        assert_eq!(read(&path), Some(8), "saved when the listener stops");
+        assert_eq!(
+            read(&path).unwrap(),
+            Some(8),
+            "saved when the listener stops"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writes_in_the_background_keep_the_newest_position() {
         let dir = tempfile::tempdir().unwrap();
         let path = Cursor::path_for(dir.path(), "listener");
-        let mut cursor = Cursor::open(path.clone(), true, 5);
+        let mut cursor = Cursor::open(path.clone(), true, 5).unwrap();
         for revision in 6..500 {
             cursor.advance(revision, true, true);
         }
         drop(cursor);
         assert_eq!(
-            read(&path),
+            read(&path).unwrap(),
             Some(499),
             "the last position, once the cursor is gone"
         );
@@ -309,7 +371,7 @@ mod tests {
     fn a_runtime_shutting_down_neither_loses_nor_hangs_a_save() {
         let dir = tempfile::tempdir().unwrap();
         let path = Cursor::path_for(dir.path(), "listener");
-        let mut cursor = Cursor::open(path.clone(), true, 5);
+        let mut cursor = Cursor::open(path.clone(), true, 5).unwrap();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap();
@@ -320,25 +382,41 @@ mod tests {
         });
         runtime.shutdown_background();
         drop(cursor);
-        assert_eq!(read(&path), Some(49));
+        assert_eq!(read(&path).unwrap(), Some(49));
     }
 
     #[test]
     fn revisions_for_other_listeners_are_saved_now_and_then() {
         let dir = tempfile::tempdir().unwrap();
         let path = Cursor::path_for(dir.path(), "listener");
-        let mut cursor = Cursor::open(path.clone(), true, 5);
+        let mut cursor = Cursor::open(path.clone(), true, 5).unwrap();
         cursor.passing_save_interval = Duration::MAX;
         cursor.advance(6, false, true);
-        assert_eq!(read(&path), Some(5), "no trigger ran: not saved at once");
+        assert_eq!(
+            read(&path).unwrap(),
+            Some(5),
+            "no trigger ran: not saved at once"
+        );
         cursor.advance(7, true, true);
-        assert_eq!(read(&path), Some(7), "a trigger ran: saved at once");
+        assert_eq!(
+            read(&path).unwrap(),
+            Some(7),
+            "a trigger ran: saved at once"
+        );
         cursor.passing_save_interval = Duration::ZERO;
         cursor.advance(8, false, true);
-        assert_eq!(read(&path), Some(8), "saved once the interval passed");
+        assert_eq!(
+            read(&path).unwrap(),
+            Some(8),
+            "saved once the interval passed"
+        );
         cursor.passing_save_interval = Duration::MAX;
         cursor.advance(9, false, true);
         drop(cursor);
-        assert_eq!(read(&path), Some(9), "saved when the listener stops");
+        assert_eq!(
+            read(&path).unwrap(),
+            Some(9),
+            "saved when the listener stops"
+        );
     }
 }

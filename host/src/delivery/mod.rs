@@ -19,7 +19,7 @@ use crate::notification::Notification;
 use crate::schema::Endpoint;
 use crate::store::{KeyValue, Store, StoreError, WatchUpdate};
 use crate::trigger::TriggerSet;
-pub use cursor::Cursor;
+pub use cursor::{Cursor, CursorError};
 
 /// One listener on one base key (a listener whose request lists several values of the base
 /// has one per base key, each with its own cursor).
