@@ -575,3 +575,43 @@ fn a_corrupt_cursor_stops_the_listener_with_what_to_do_instead_of_skipping() {
     let listener = Listener::start(home.path(), &["--test", &file]);
     assert_eq!(listener.stop(), Some(0));
 }
+
+#[test]
+fn commands_started_at_once_on_a_fresh_store_all_succeed() {
+    // Before: "database is locked" in about 2 of 10 such starts (notify, notify, value), and
+    // the notification was lost. The race itself is reproduced reliably in-process by
+    // store::file_based::tests::a_fresh_store_opened_by_many_at_once_works_for_all.
+    for round in 0..10 {
+        let home = tempfile::tempdir().unwrap();
+        let notification = |i: usize| format!("{},payload=p{i}", flight(&format!("N{i}")));
+        let mut commands: Vec<Vec<String>> = (0..3)
+            .map(|i| vec!["notify".into(), "--test".into(), notification(i)])
+            .collect();
+        commands.push(vec!["value".into(), "--test".into(), flight("N0")]);
+        commands.push(vec!["value".into(), "--test".into(), flight("N1")]);
+        let children: Vec<Child> = commands
+            .iter()
+            .map(|args| {
+                aviso(home.path())
+                    .args(args)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "round {round}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        for i in 0..3 {
+            let out = run(home.path(), &["value", "--test", &flight(&format!("N{i}"))]);
+            assert_eq!(stdout(&out), format!("p{i}\n"), "round {round}");
+        }
+    }
+}

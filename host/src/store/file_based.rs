@@ -59,6 +59,30 @@ fn now_seconds() -> f64 {
         .as_secs_f64()
 }
 
+/// An exclusive lock on `<store>.lock`, held while a process sets the store up; the lock lives
+/// as long as the open file.
+struct SetupLock {
+    _file: std::fs::File,
+}
+
+impl SetupLock {
+    fn take(store: &Path) -> std::io::Result<SetupLock> {
+        let mut name = store.as_os_str().to_owned();
+        name.push(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(PathBuf::from(name))?;
+        // SAFETY: flock(2) on a descriptor we own; it waits until the lock is ours.
+        if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&file), libc::LOCK_EX) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // Closing the file (dropping the lock) releases it.
+        Ok(SetupLock { _file: file })
+    }
+}
+
 impl FileStore {
     /// The embedded store of this user: `~/.aviso/file_based/store.sqlite`.
     pub fn standard_path() -> PathBuf {
@@ -74,6 +98,10 @@ impl FileStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| error("cannot create", path, e))?;
         }
+        // Setting up a new store (WAL mode, tables) takes locks SQLite does not wait for:
+        // processes started at once on a fresh store take turns here instead of failing with
+        // "database is locked".
+        let _setting_up = SetupLock::take(path).map_err(|e| error("cannot lock", path, e))?;
         let connection = Connection::open(path).map_err(|e| error("cannot open", path, e))?;
         // Several processes (a listener, notifiers) share the file: wait for each other's locks.
         connection
@@ -255,6 +283,37 @@ mod tests {
 
     fn pair(key: &str, value: &str) -> (String, Vec<u8>) {
         (key.to_string(), value.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn a_fresh_store_opened_by_many_at_once_works_for_all() {
+        for round in 0..40 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("store.sqlite");
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(8));
+            let openers: Vec<_> = (0..8)
+                .map(|i| {
+                    let (path, barrier) = (path.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        let store = FileStore::open(&path)?;
+                        if i % 2 == 0 {
+                            store.put_all(&[pair(&format!("/k/{i}"), "v")], None)?;
+                        } else {
+                            store.get("/k/0")?;
+                        }
+                        Ok::<(), StoreError>(())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                opener
+                    .join()
+                    .unwrap()
+                    .unwrap_or_else(|e| panic!("round {round}: {e}"));
+            }
+            assert_eq!(FileStore::open(&path).unwrap().revision().unwrap(), 4);
+        }
     }
 
     #[test]
