@@ -196,17 +196,17 @@ impl EtcdRest {
                 match sender.send_request(request).await {
                     Ok(response) => {
                         let status = response.status();
-                        let bytes = response
-                            .into_body()
-                            .collect()
-                            .await
-                            .map_err(|e| {
-                                StoreError::new(format!(
-                                    "Unable to read from {}: {e}",
-                                    self.url(path)
-                                ))
-                            })?
-                            .to_bytes();
+                        let bytes =
+                            http_body_util::Limited::new(response.into_body(), MESSAGE_LIMIT)
+                                .collect()
+                                .await
+                                .map_err(|e| {
+                                    StoreError::new(format!(
+                                        "Unable to read from {}: {e}",
+                                        self.url(path)
+                                    ))
+                                })?
+                                .to_bytes();
                         if !status.is_success() {
                             return Err(StoreError::answered(
                                 status.as_u16(),
@@ -483,6 +483,22 @@ fn is_auth_failure(error: &StoreError) -> bool {
     error.is_unauthenticated() || error.message.contains("user name is empty")
 }
 
+/// Where the first line of `buffer` ends, looking only past what was scanned before (a long
+/// message comes in many frames: scanning it all again for each would take quadratic time).
+fn line_end(buffer: &[u8], scanned: &mut usize) -> Option<usize> {
+    match buffer[*scanned..].iter().position(|b| *b == b'\n') {
+        Some(offset) => {
+            let end = *scanned + offset;
+            *scanned = 0; // the line is taken out of the buffer
+            Some(end)
+        }
+        None => {
+            *scanned = buffer.len();
+            None
+        }
+    }
+}
+
 /// What a watch reports.
 pub enum WatchUpdate {
     /// Keys written, each with its revision, in order.
@@ -495,14 +511,21 @@ pub enum WatchUpdate {
 pub struct Watch {
     body: hyper::body::Incoming,
     buffer: Vec<u8>,
+    /// How much of `buffer` is known to hold no line end.
+    scanned: usize,
 }
+
+/// The largest answer or watch message accepted from etcd (as the gRPC engine's limit): a
+/// listener far behind gets large messages, but a server or proxy that never ends a line must
+/// not take all memory.
+const MESSAGE_LIMIT: usize = 1 << 30;
 
 impl Watch {
     /// The next update; `Ok(None)` when the server closed the stream.
     pub async fn next(&mut self) -> Result<Option<WatchUpdate>, StoreError> {
         loop {
             // grpc-gateway writes one JSON object per line.
-            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+            if let Some(end) = line_end(&self.buffer, &mut self.scanned) {
                 let line: Vec<u8> = self.buffer.drain(..=end).collect();
                 if line.iter().all(u8::is_ascii_whitespace) {
                     continue;
@@ -541,6 +564,12 @@ impl Watch {
                 }
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
+                        if self.buffer.len() + data.len() > MESSAGE_LIMIT {
+                            return Err(StoreError::new(format!(
+                                "the etcd watch sent a message larger than {} MiB; refused",
+                                MESSAGE_LIMIT >> 20
+                            )));
+                        }
                         self.buffer.extend_from_slice(&data);
                     }
                 }
@@ -581,6 +610,7 @@ impl EtcdRest {
         Ok(Watch {
             body: response.into_body(),
             buffer: Vec::new(),
+            scanned: 0,
         })
     }
 }
@@ -641,6 +671,23 @@ fn kv_of(item: &Value) -> Result<KeyValue, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    use super::line_end;
+
+    #[test]
+    fn line_ends_are_found_once_however_many_frames_a_message_takes() {
+        let mut scanned = 0;
+        let mut buffer = b"{\"a\":".to_vec();
+        assert_eq!(line_end(&buffer, &mut scanned), None);
+        assert_eq!(scanned, 5);
+        buffer.extend_from_slice(b"1}\n{\"b\"");
+        assert_eq!(line_end(&buffer, &mut scanned), Some(7));
+        buffer.drain(..=7);
+        assert_eq!(scanned, 0);
+        assert_eq!(line_end(&buffer, &mut scanned), None);
+        buffer.extend_from_slice(b":2}\n");
+        assert_eq!(line_end(&buffer, &mut scanned), Some(7));
+    }
+
     #[test]
     fn prefix_ends_increment_the_last_byte() {
         assert_eq!(
