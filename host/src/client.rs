@@ -378,6 +378,7 @@ impl Aviso {
             .join(".aviso")
             .join("cursors");
         let mut active = Vec::new();
+        let mut same_request = std::collections::HashMap::new();
         for set in sets {
             for listener in set.listeners {
                 let triggers = runtime.load(&listener.triggers).await?;
@@ -391,7 +392,23 @@ impl Aviso {
                     .clone();
                 for base in &listener.watch_keys {
                     // One cursor per listener and base key: listeners never move each other.
-                    let identity = format!(
+                    // A listener is what it listens to (store, base, event, request), so editing
+                    // its triggers or failing over to another member keeps its position; the
+                    // same request twice in one run gets a number.
+                    let listens_to = format!(
+                        "{}|{}|{}|{:?}",
+                        store.identity(),
+                        base,
+                        listener.event,
+                        listener.request
+                    );
+                    let seen = same_request.entry(listens_to.clone()).or_insert(0usize);
+                    *seen += 1;
+                    let identity = match *seen {
+                        1 => format!("v2|{listens_to}"),
+                        n => format!("v2|{listens_to}|{n}"),
+                    };
+                    let legacy_identity = format!(
                         "{}|{}|{}|{:?}|{:?}",
                         store.describe(),
                         base,
@@ -402,6 +419,10 @@ impl Aviso {
                             .iter()
                             .map(|t| t.settings.to_string())
                             .collect::<Vec<_>>()
+                    );
+                    adopt_legacy_cursor(
+                        &Cursor::path_for(&cursor_dir, &identity),
+                        &Cursor::path_for(&cursor_dir, &legacy_identity),
                     );
                     active.push(ActiveListener {
                         listener: listener.clone(),
@@ -529,5 +550,43 @@ impl Aviso {
             .iter()
             .map(|path| Ok(listener::load_listener_file(path, &self.schema, engine)?))
             .collect()
+    }
+}
+
+/// Positions saved before cursors were named after what a listener listens to (their names
+/// also covered trigger settings and the member in use) are taken over once, by renaming.
+fn adopt_legacy_cursor(path: &std::path::Path, legacy: &std::path::Path) {
+    if path.exists() || !legacy.exists() {
+        return;
+    }
+    match std::fs::rename(legacy, path) {
+        Ok(()) => tracing::info!(
+            "Listener position {} taken over from {} (saved by an earlier version)",
+            path.display(),
+            legacy.display()
+        ),
+        Err(error) => tracing::warn!(
+            "Cannot take over the listener position {}: {error}",
+            legacy.display()
+        ),
+    }
+}
+
+#[cfg(test)]
+mod cursor_naming_tests {
+    use super::adopt_legacy_cursor;
+
+    #[test]
+    fn a_position_saved_under_the_old_name_is_taken_over_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (new, legacy) = (dir.path().join("new.json"), dir.path().join("old.json"));
+        std::fs::write(&legacy, "{\"revision\": 41}").unwrap();
+        adopt_legacy_cursor(&new, &legacy);
+        assert_eq!(std::fs::read_to_string(&new).unwrap(), "{\"revision\": 41}");
+        assert!(!legacy.exists());
+        // A position under the new name is never replaced by an old one.
+        std::fs::write(&legacy, "{\"revision\": 7}").unwrap();
+        adopt_legacy_cursor(&new, &legacy);
+        assert_eq!(std::fs::read_to_string(&new).unwrap(), "{\"revision\": 41}");
     }
 }

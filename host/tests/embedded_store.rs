@@ -615,3 +615,39 @@ fn commands_started_at_once_on_a_fresh_store_all_succeed() {
         }
     }
 }
+
+#[test]
+fn editing_a_listeners_triggers_keeps_its_position() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("l.yaml");
+    let listeners = |timeout: u32| {
+        format!(
+            "listeners:\n  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: echo\n        timeout: {timeout}\n  - event: flight\n    request: {{country: italy}}\n    triggers: [{{type: echo}}]\n"
+        )
+    };
+    std::fs::write(&file, listeners(30)).unwrap();
+    let file = file.display().to_string();
+    let listener = Listener::start(home.path(), &["--test", &file]);
+    assert_eq!(listener.stop(), Some(0));
+    // Two listeners with the same request keep positions of their own.
+    let cursors = std::fs::read_dir(home.path().join(".aviso/cursors")).unwrap();
+    assert_eq!(cursors.count(), 2);
+    run(
+        home.path(),
+        &[
+            "notify",
+            "--test",
+            &format!("{FLIGHT},payload=while-editing"),
+        ],
+    );
+    // A trigger setting changes: still the same listener (before, a new one starting "now").
+    std::fs::write(home.path().join("l.yaml"), listeners(31)).unwrap();
+    let listener = Listener::start(home.path(), &["--test", &file]);
+    listener.wait_for_log_count("all succeeded", 2);
+    assert_eq!(
+        listener.output().matches("while-editing").count(),
+        2,
+        "both listeners caught up"
+    );
+    assert_eq!(listener.stop(), Some(0));
+}

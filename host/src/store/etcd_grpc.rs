@@ -75,6 +75,22 @@ fn is_unavailable(e: &etcd_client::Error) -> bool {
 
 impl EtcdGrpc {
     /// `credentials` are an etcd user and password.
+    /// The cluster's members as configured, `host:port`, sorted.
+    pub fn members(&self) -> Vec<String> {
+        let mut members: Vec<String> = self
+            .endpoints
+            .iter()
+            .map(|e| {
+                e.split_once("://")
+                    .map_or(e.as_str(), |(_, a)| a)
+                    .to_string()
+            })
+            .collect();
+        members.sort();
+        members.dedup();
+        members
+    }
+
     /// `endpoints`: the cluster's members (the client balances and fails over between them).
     pub fn new(
         endpoints: &[(String, u16)],

@@ -53,6 +53,18 @@ impl std::fmt::Debug for EtcdRest {
 }
 
 impl EtcdRest {
+    /// The cluster's members as configured, `host:port`, sorted.
+    pub fn members(&self) -> Vec<String> {
+        let mut members: Vec<String> = self
+            .endpoints
+            .iter()
+            .map(|(host, port)| format!("{host}:{port}"))
+            .collect();
+        members.sort();
+        members.dedup();
+        members
+    }
+
     /// `endpoints`: at least one `(host, port)`.
     pub fn new(
         endpoints: &[(String, u16)],

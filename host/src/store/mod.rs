@@ -46,6 +46,17 @@ impl Store {
         }
     }
 
+    /// What stays the same for one store whichever member is in use and however the
+    /// configuration lists them: the embedded store's file, or an etcd cluster's members in
+    /// order (`host:port`). Listener positions are kept per store by it.
+    pub fn identity(&self) -> String {
+        match self {
+            Store::File(store) => format!("file {}", store.path().display()),
+            Store::EtcdRest(store) => format!("etcd {}", store.members().join(",")),
+            Store::EtcdGrpc(store) => format!("etcd {}", store.members().join(",")),
+        }
+    }
+
     /// The status record's `engine`.
     pub fn engine_name(&self) -> &'static str {
         match self {
