@@ -651,3 +651,60 @@ fn editing_a_listeners_triggers_keeps_its_position() {
     );
     assert_eq!(listener.stop(), Some(0));
 }
+
+/// Whether a process whose command line contains `text` is running.
+fn process_running(text: &str) -> bool {
+    std::fs::read_dir("/proc").unwrap().flatten().any(|entry| {
+        std::fs::read(entry.path().join("cmdline"))
+            .map(|line| {
+                String::from_utf8_lossy(&line)
+                    .replace('\0', " ")
+                    .contains(text)
+            })
+            .unwrap_or(false)
+    })
+}
+
+#[test]
+fn a_second_stop_signal_ends_at_once_and_kills_the_running_command() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("slow.yaml");
+    // A command that starts a child of its own and waits: both must go.
+    std::fs::write(
+        &file,
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: command\n        command: 'sleep 3117 & wait'\n",
+    )
+    .unwrap();
+    let mut listener = Listener::start(home.path(), &["--test", file.to_str().unwrap()]);
+    run(home.path(), &["notify", "--test", FLIGHT]);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !process_running("sleep 3117") {
+        assert!(Instant::now() < deadline, "{}", listener.log());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = listener.child.id() as i32;
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    listener.wait_for_log("send the signal again to stop at once");
+    assert!(
+        listener.child.try_wait().unwrap().is_none(),
+        "still finishing the trigger"
+    );
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGINT) };
+    let status = listener.child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(
+        listener.log().contains("1 running command(s) killed"),
+        "{}",
+        listener.log()
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while process_running("sleep 3117") {
+        assert!(
+            Instant::now() < deadline,
+            "the command's own child was killed too"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}

@@ -273,8 +273,16 @@ fn listen(
             let (stop_sender, stop) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 wait_for_stop_signal().await;
-                tracing::info!("Stopping: finishing the running trigger");
+                tracing::info!(
+                    "Stopping: finishing the running trigger (send the signal again to stop at once)"
+                );
                 let _ = stop_sender.send(true);
+                wait_for_stop_signal().await;
+                let killed = crate::plugin::kill_running_commands();
+                tracing::warn!(
+                    "Stopping at once: {killed} running command(s) killed; the notifications they were for will be delivered again"
+                );
+                std::process::exit(130);
             });
             aviso
                 .listen(files, catch_up, from.map(|f| (f, to)), stop)

@@ -316,6 +316,11 @@ async fn run_command(
         failed(format!("cannot start the command{place}: {e}"))
     })?;
     let pid = child.id();
+    // Killed with everything it started if this call is abandoned (its listener stops, the
+    // process is told to stop at once) before the command ends.
+    let group = pid
+        .and_then(|pid| i32::try_from(pid).ok())
+        .map(RunningGroup::new);
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
     let collect = async {
@@ -326,7 +331,13 @@ async fn run_command(
         );
         (out, err, status)
     };
-    match tokio::time::timeout(timeout, collect).await {
+    let outcome = tokio::time::timeout(timeout, collect).await;
+    if outcome.is_ok()
+        && let Some(group) = group
+    {
+        group.finished();
+    }
+    match outcome {
         Ok((out, err, status)) => {
             let status =
                 status.map_err(|e| failed(format!("waiting for the command failed: {e}")))?;
@@ -337,9 +348,7 @@ async fn run_command(
             })
         }
         Err(_) => {
-            if let Some(pid) = pid {
-                kill_process_group(pid);
-            }
+            // The group guard kills the command and what it started.
             Err(types::Error::Failed(format!(
                 "the command did not finish within {timeout:?} and was killed"
             )))
@@ -386,14 +395,53 @@ async fn read_capped(stream: &mut (impl AsyncRead + Unpin), limit: usize) -> Cap
     CappedOutput { kept, dropped }
 }
 
-/// Kills the command and everything it started (it runs in its own process group).
-fn kill_process_group(pid: u32) {
-    if let Ok(group) = i32::try_from(pid) {
-        // SAFETY: kill(2) takes plain integers; a negative pid addresses the process group
-        // the child leads (it was started with process_group(0)).
-        unsafe {
-            libc::kill(-group, libc::SIGKILL);
-        }
+/// Process groups of the commands running now, so that a forced stop can kill them.
+static RUNNING_GROUPS: std::sync::Mutex<std::collections::BTreeSet<i32>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
+/// A running command's process group (it leads one of its own): killed when dropped unless the
+/// command finished.
+struct RunningGroup(i32);
+
+impl RunningGroup {
+    fn new(group: i32) -> RunningGroup {
+        lock_groups().insert(group);
+        RunningGroup(group)
+    }
+
+    /// The command ended by itself: what it left running in the background is its business.
+    fn finished(self) {
+        lock_groups().remove(&self.0);
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for RunningGroup {
+    fn drop(&mut self) {
+        lock_groups().remove(&self.0);
+        kill_process_group(self.0);
+    }
+}
+
+fn lock_groups() -> std::sync::MutexGuard<'static, std::collections::BTreeSet<i32>> {
+    RUNNING_GROUPS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Kills every command running now, with everything it started: for a stop that cannot wait.
+pub fn kill_running_commands() -> usize {
+    let groups: Vec<i32> = lock_groups().iter().copied().collect();
+    for group in &groups {
+        kill_process_group(*group);
+    }
+    groups.len()
+}
+
+/// Kills a process group.
+fn kill_process_group(group: i32) {
+    // SAFETY: kill(2) takes plain integers; a negative pid addresses the process group the
+    // command leads (it was started with process_group(0)).
+    unsafe {
+        libc::kill(-group, libc::SIGKILL);
     }
 }
 

@@ -22,7 +22,7 @@ pub use admission::{AdmissionStats, MAX_CONCURRENT_CALLS, default_concurrent_cal
 pub use cache::ComponentCache;
 pub use grants::{DirGrant, Grants, HttpOrigin};
 use host::HostState;
-pub use host::sanitize;
+pub use host::{kill_running_commands, sanitize};
 
 /// The bindings of our WIT package (`wit/plugin.wit`).
 pub mod bindings {
