@@ -170,7 +170,9 @@ impl Aviso {
         endpoints: &[(String, u16)],
     ) -> Result<Store, AvisoError> {
         match engine.engine_type {
-            EngineType::FileBased => Ok(Store::File(FileStore::open(&FileStore::standard_path())?)),
+            EngineType::FileBased => Ok(Store::File(FileStore::open(&FileStore::path_in(
+                &self.settings.state_dir()?,
+            ))?)),
             EngineType::EtcdRest => Ok(Store::EtcdRest(EtcdRest::new(
                 endpoints,
                 engine.https,
@@ -373,10 +375,7 @@ impl Aviso {
                 Err(error) => return Err(error.into()),
             }
         };
-        let cursor_dir = home_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join(".aviso")
-            .join("cursors");
+        let cursor_dir = self.settings.state_dir()?.join("cursors");
         let mut active = Vec::new();
         let mut same_request = std::collections::HashMap::new();
         for set in sets {

@@ -708,3 +708,44 @@ fn a_second_stop_signal_ends_at_once_and_kills_the_running_command() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn state_lives_in_state_dir_or_home_never_in_a_shared_temporary_folder() {
+    let state = tempfile::tempdir().unwrap();
+    let without_home = || {
+        let mut command = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")));
+        command.env_remove("HOME").env_remove("XDG_CACHE_HOME");
+        command
+    };
+    let notify = format!("{FLIGHT},payload=kept");
+    let out = without_home()
+        .args(["notify", "--test", &notify])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "No folder for aviso's state (listener positions, the embedded store): HOME is not set. Set HOME, or state_dir in the configuration (AVISO_STATE_DIR)"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = without_home()
+        .env("AVISO_STATE_DIR", state.path())
+        .args(["notify", "--test", &notify])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(state.path().join("file_based/store.sqlite").exists());
+    let out = without_home()
+        .env("AVISO_STATE_DIR", state.path())
+        .args(["value", "--test", FLIGHT])
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&out), "kept\n");
+}

@@ -22,6 +22,11 @@ pub enum ConfigError {
     },
     #[error("Not able to load {origin}: {message}")]
     File { origin: Origin, message: String },
+    /// Neither a home folder nor `state_dir`: no private place for positions and the store.
+    #[error(
+        "No folder for aviso's state (listener positions, the embedded store): HOME is not set. Set HOME, or state_dir in the configuration (AVISO_STATE_DIR)"
+    )]
+    NoStateDir,
 }
 
 /// Which store a set of settings talks to.
@@ -148,6 +153,9 @@ pub struct Settings {
     pub key_ttl: i64,
     pub schema_parser: SchemaParserKind,
     pub remote_schema: bool,
+    /// Where listener positions and the embedded store live (`state_dir`, `AVISO_STATE_DIR`);
+    /// `None`: `~/.aviso`.
+    pub state_dir: Option<PathBuf>,
     pub debug: bool,
     pub quiet: bool,
     pub no_fail: bool,
@@ -354,6 +362,10 @@ impl Settings {
                 "generic, ecmwf, or the path of a schema parser component (.wasm)",
             )?,
             remote_schema: r.bool("remote_schema", false)?,
+            state_dir: r
+                .optional_string("state_dir")?
+                .filter(|d| !d.trim().is_empty())
+                .map(|d| expand_home(&d, home)),
             debug: r.bool("debug", false)?,
             quiet: r.bool("quiet", false)?,
             no_fail: r.bool("no_fail", false)?,
@@ -361,6 +373,16 @@ impl Settings {
             listeners,
             plugins,
         })
+    }
+
+    /// The folder of listener positions (`cursors/`) and the embedded store (`file_based/`):
+    /// `state_dir`, else `~/.aviso`. Never a shared temporary folder: without a home and a
+    /// `state_dir` there is none.
+    pub fn state_dir(&self) -> Result<PathBuf, ConfigError> {
+        self.state_dir
+            .clone()
+            .or_else(|| home_dir().map(|home| home.join(".aviso")))
+            .ok_or(ConfigError::NoStateDir)
     }
 
     /// Defaults only, ignoring every file and the environment.

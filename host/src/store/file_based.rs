@@ -84,13 +84,9 @@ impl SetupLock {
 }
 
 impl FileStore {
-    /// The embedded store of this user: `~/.aviso/file_based/store.sqlite`.
-    pub fn standard_path() -> PathBuf {
-        crate::config::home_dir()
-            .unwrap_or_else(std::env::temp_dir)
-            .join(".aviso")
-            .join("file_based")
-            .join("store.sqlite")
+    /// The embedded store in a state folder (`~/.aviso` by default): `file_based/store.sqlite`.
+    pub fn path_in(state_dir: &Path) -> PathBuf {
+        state_dir.join("file_based").join("store.sqlite")
     }
 
     /// Opens (creating if needed) the store at `path`.
