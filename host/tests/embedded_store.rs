@@ -36,14 +36,19 @@ struct Listener {
 
 impl Listener {
     fn start(home: &Path, args: &[&str]) -> Listener {
+        let mut command = aviso(home);
+        command.arg("listen").args(args);
+        Listener::spawn(home, command)
+    }
+
+    /// Runs `command` (an `aviso listen`, possibly wrapped) until it is listening.
+    fn spawn(home: &Path, mut command: Command) -> Listener {
         let stdout = home.join(format!(
             "listen-{}.out",
             std::process::id() as u64 + rand_suffix()
         ));
         let stderr = stdout.with_extension("err");
-        let child = aviso(home)
-            .arg("listen")
-            .args(args)
+        let child = command
             .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
             .stderr(Stdio::from(std::fs::File::create(&stderr).unwrap()))
             .spawn()
@@ -67,15 +72,11 @@ impl Listener {
 
     /// Waits (at most a minute) until the log contains `text` `times` times.
     fn wait_for_log_count(&self, text: &str, times: usize) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while self.log().matches(text).count() < times {
-            assert!(
-                Instant::now() < deadline,
-                "waited for {text:?} x{times}; log:\n{}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        wait_until(
+            Duration::from_secs(60),
+            || self.log().matches(text).count() >= times,
+            || format!("waited for {text:?} x{times}; log:\n{}", self.log()),
+        );
     }
 
     fn wait_for_log(&self, text: &str) {
@@ -89,6 +90,15 @@ impl Listener {
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let status = self.child.wait().unwrap();
         status.code()
+    }
+}
+
+/// Waits (at most `limit`) until `done`; `failure` says what was missing.
+fn wait_until(limit: Duration, mut done: impl FnMut() -> bool, failure: impl Fn() -> String) {
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", failure());
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -476,16 +486,18 @@ fn hostile_neighbours_do_not_stop_a_normal_listeners_notifications() {
         notify("AZ1");
     }
     // Every one of the normal listener's notifications arrives, whatever its neighbours do.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while listener.output().matches("\"number\": \"AZ1\"").count() < 5 {
-        assert!(
-            Instant::now() < deadline,
-            "normal listener got {} of 5; log:\n{}",
-            listener.output().matches("\"number\": \"AZ1\"").count(),
-            listener.log()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let arrived = || listener.output().matches("\"number\": \"AZ1\"").count();
+    wait_until(
+        Duration::from_secs(120),
+        || arrived() >= 5,
+        || {
+            format!(
+                "normal listener got {} of 5; log:\n{}",
+                arrived(),
+                listener.log()
+            )
+        },
+    );
     listener.wait_for_log("stopped after the time limit of 10s");
     listener.wait_for_log("memory limit of 64 MiB exceeded");
     listener.wait_for_log("evil plugin panics on purpose");
@@ -503,25 +515,14 @@ fn without_address_space_for_the_pool_plugins_still_run() {
     let home = tempfile::tempdir().unwrap();
     let file = echo_listener(home.path());
     // 4 GB of address space: far less than the instance pool reserves.
-    let stdout = home.path().join("limited.out");
-    let child = Command::new("bash")
+    let mut limited = Command::new("bash");
+    limited
         .arg("-c")
         .arg("ulimit -v 4000000 && exec \"$0\" \"$@\"")
         .arg(env!("CARGO_BIN_EXE_aviso"))
         .args(["listen", "--test", &file])
-        .env("HOME", home.path())
-        .stdout(Stdio::from(std::fs::File::create(&stdout).unwrap()))
-        .stderr(Stdio::from(
-            std::fs::File::create(stdout.with_extension("err")).unwrap(),
-        ))
-        .spawn()
-        .unwrap();
-    let listener = Listener {
-        child,
-        stdout: stdout.clone(),
-        stderr: stdout.with_extension("err"),
-    };
-    listener.wait_for_log("Listening to");
+        .env("HOME", home.path());
+    let listener = Listener::spawn(home.path(), limited);
     assert!(
         listener
             .log()
@@ -534,11 +535,11 @@ fn without_address_space_for_the_pool_plugins_still_run() {
         &["notify", "--test", &format!("{FLIGHT},payload=Landed")],
     );
     assert_eq!(out.status.code(), Some(0));
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !listener.output().contains("\"payload\": \"Landed\"") {
-        assert!(Instant::now() < deadline, "{}", listener.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        || listener.output().contains("\"payload\": \"Landed\""),
+        || listener.log(),
+    );
     assert_eq!(listener.stop(), Some(0));
 }
 
@@ -677,11 +678,11 @@ fn a_second_stop_signal_ends_at_once_and_kills_the_running_command() {
     .unwrap();
     let mut listener = Listener::start(home.path(), &["--test", file.to_str().unwrap()]);
     run(home.path(), &["notify", "--test", FLIGHT]);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !process_running("sleep 3117") {
-        assert!(Instant::now() < deadline, "{}", listener.log());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(60),
+        || process_running("sleep 3117"),
+        || listener.log(),
+    );
     let pid = listener.child.id() as i32;
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid, libc::SIGINT) };
@@ -699,14 +700,11 @@ fn a_second_stop_signal_ends_at_once_and_kills_the_running_command() {
         "{}",
         listener.log()
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while process_running("sleep 3117") {
-        assert!(
-            Instant::now() < deadline,
-            "the command's own child was killed too"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        Duration::from_secs(10),
+        || !process_running("sleep 3117"),
+        || "the command's own child was killed too".into(),
+    );
 }
 
 #[test]

@@ -121,7 +121,7 @@ async fn feed(
                     let mut watch = match store.watch(&base, last + 1).await {
                         Ok(watch) => watch,
                         // A proxy such as ECMWF's aviso-auth allows only /v3/kv/range.
-                        Err(error) if watch_refused(&error) => {
+                        Err(error) if error.is_refused_request() => {
                             tracing::warn!("{error}: watching is not available, polling every {poll:?} instead");
                             polling = true;
                             return Ok(());
@@ -161,11 +161,6 @@ async fn feed(
             }
         }
     }
-}
-
-/// Whether a watch request was refused by the server or a proxy (rather than failing to connect).
-fn watch_refused(error: &StoreError) -> bool {
-    error.is_refused_request()
 }
 
 /// One listener: every revision it receives, in order; a revision whose required trigger

@@ -157,13 +157,12 @@ pub struct PluginEngine {
     loaded: Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, Component>>>,
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
-    allocation: Allocation,
     threads: Arc<executor::SandboxThreads>,
 }
 
 /// How instances get their memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Allocation {
+enum Allocation {
     /// A pool reserved when the engine starts: the fastest instantiation.
     Pooling,
     /// Memory mapped for each call, used where the address space is too small for the pool
@@ -204,7 +203,6 @@ impl PluginEngine {
                 engine
             }
         };
-        let (engine, allocation) = engine;
         let threads = executor::SandboxThreads::start().map_err(|e| PluginError::Load {
             plugin: "(engine)".into(),
             reason: format!("cannot start the sandbox threads: {e}"),
@@ -213,18 +211,12 @@ impl PluginEngine {
         start_epoch_ticker(&engine, calls.clone());
         Ok(PluginEngine {
             engine,
-            allocation,
             cache,
             loaded: Arc::default(),
             calls,
             admission: Arc::new(Admission::new(concurrent_calls)),
             threads: Arc::new(threads),
         })
-    }
-
-    /// How the engine allocates instances (the pool unless it could not be reserved).
-    pub fn allocation(&self) -> Allocation {
-        self.allocation
     }
 
     /// What the admission queue has seen so far.
@@ -333,7 +325,7 @@ const POOL_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 const POOL_TABLES_PER_COMPONENT: u32 = 32;
 
 /// A wasmtime engine with epochs (time limits and time slicing) and the given allocation.
-fn engine_with(allocation: Allocation, calls: usize) -> wasmtime::Result<(Engine, Allocation)> {
+fn engine_with(allocation: Allocation, calls: usize) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     match allocation {
@@ -362,7 +354,7 @@ fn engine_with(allocation: Allocation, calls: usize) -> wasmtime::Result<(Engine
                 .memory_reservation_for_growth(1 << 20);
         }
     }
-    Ok((Engine::new(&config)?, allocation))
+    Engine::new(&config)
 }
 
 fn build_linker(engine: &Engine, grants: &Grants) -> wasmtime::Result<Linker<HostState>> {

@@ -187,10 +187,7 @@ fn narrow_list<T, A>(
 
 /// Whether directory `dir` is `root` or below it, both resolved (symlinks, `..`).
 fn dir_within(dir: &Path, root: &Path) -> bool {
-    match (std::fs::canonicalize(dir), std::fs::canonicalize(root)) {
-        (Ok(dir), Ok(root)) => dir.starts_with(root),
-        _ => false,
-    }
+    DirGrant::open(dir, false).is_ok_and(|grant| grant.is_within(root))
 }
 
 /// One `plugins:` section as written: `None` where it says nothing.
