@@ -2,17 +2,25 @@
 //! the files of service `S` under `/ec/config/S/<relative path>`, raw bytes, and a status record
 //! at `/ec/config/S` (pyaviso's status JSON, its `message` the pusher's). Every change is one
 //! transaction; history is etcd's own, which `revert` reads back.
+//!
+//! Services nest (`aviso` and `aviso/v1`), so the keys under `/ec/config/` are read as a
+//! filesystem: a key with other keys under `key/` is a folder, the status record of the service
+//! of that name; a key with nothing under it is a file of the nearest service above it. Every
+//! operation on a service touches its own files and status only, never those of a service
+//! nested in it, above it, or beside it.
 
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use crate::store::{Change, Store, StoreError, status};
+use crate::store::{Change, KeyValue, Store, StoreError, status};
 
 /// Where all services live.
 pub const CONFIG_PREFIX: &str = "/ec/config/";
 /// pyaviso's hard cap on a configuration file, whatever `max_file_size` says.
 pub const HARD_MAX_FILE_BYTES: u64 = 1024 * 1024;
+/// etcd refuses transactions with more operations than this (its `--max-txn-ops` default).
+const MAX_OPERATIONS: usize = 128;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceConfigError {
@@ -27,6 +35,14 @@ pub enum ServiceConfigError {
         service: String,
         reason: &'static str,
     },
+    /// The operation would touch another service's keys (or mix a file and a folder of one
+    /// name), so nothing was done.
+    #[error("Cannot {action} service {service}: {reason}")]
+    Refused {
+        action: &'static str,
+        service: String,
+        reason: String,
+    },
 }
 
 /// The configuration files of services, in one store.
@@ -38,6 +54,8 @@ pub struct ServiceConfig {
 
 /// The keys of one service.
 struct ServiceKeys {
+    /// Its name, such as `aviso/v1`.
+    name: String,
     /// The status record: `/ec/config/S`.
     root: String,
     /// Where its files are: `/ec/config/S/`.
@@ -69,8 +87,103 @@ impl ServiceKeys {
         }
         let root = format!("{CONFIG_PREFIX}{service}");
         let files = format!("{root}/");
-        Ok(ServiceKeys { root, files })
+        Ok(ServiceKeys {
+            name: service.to_string(),
+            root,
+            files,
+        })
     }
+
+    /// The status keys of the services above this one, nearest first (`/ec/config/a/b`, then
+    /// `/ec/config/a`, for `a/b/c`).
+    fn ancestors(&self) -> impl Iterator<Item = &str> {
+        let name = &self.root[CONFIG_PREFIX.len()..];
+        name.rmatch_indices('/')
+            .map(|(at, _)| &self.root[..CONFIG_PREFIX.len() + at])
+    }
+
+    /// `key` relative to the service's folder.
+    fn relative<'a>(&self, key: &'a str) -> &'a str {
+        key.strip_prefix(self.files.as_str()).unwrap_or(key)
+    }
+
+    fn refuse(&self, action: &'static str, reason: String) -> ServiceConfigError {
+        ServiceConfigError::Refused {
+            action,
+            service: self.name.clone(),
+            reason,
+        }
+    }
+}
+
+/// What is under a service's folder, by owner.
+struct Folder {
+    /// The service's own files, in key order.
+    files: Vec<KeyValue>,
+    /// The status keys of the services nested in it (`/ec/config/aviso/v1` in `aviso`),
+    /// outermost only, in key order; they and everything under them are theirs.
+    nested: Vec<String>,
+}
+
+impl Folder {
+    /// Splits the keys under a folder: a key with other keys under `key/` cannot be a file (a
+    /// file and a folder cannot share a name), so it is a nested service's status and that
+    /// service owns it and everything under it.
+    fn of(listed: Vec<KeyValue>) -> Folder {
+        let all: std::collections::BTreeSet<&str> =
+            listed.iter().map(|kv| kv.key.as_str()).collect();
+        let has_children = |key: &str| {
+            let folder = format!("{key}/");
+            all.range(folder.as_str()..)
+                .next()
+                .is_some_and(|next| next.starts_with(&folder))
+        };
+        let roots: std::collections::BTreeSet<String> = all
+            .iter()
+            .filter(|key| has_children(key))
+            .map(|key| key.to_string())
+            .collect();
+        // Under a nested root: the key itself or one of its folders is a root.
+        let under_a_root = |key: &str| {
+            roots.contains(key)
+                || key
+                    .match_indices('/')
+                    .any(|(at, _)| roots.contains(&key[..at]))
+        };
+        let nested = roots
+            .iter()
+            .filter(|root| {
+                !root
+                    .match_indices('/')
+                    .any(|(at, _)| roots.contains(&root[..at]))
+            })
+            .cloned()
+            .collect();
+        let files = listed
+            .into_iter()
+            .filter(|kv| !under_a_root(&kv.key))
+            .collect();
+        Folder { files, nested }
+    }
+
+    /// The nested service that the file `key` would collide with: `key` is its status key,
+    /// lies under it, or is a folder holding it.
+    fn collision(&self, key: &str) -> Option<&str> {
+        self.nested
+            .iter()
+            .find(|root| collides(key, root))
+            .map(|root| &root[CONFIG_PREFIX.len()..])
+    }
+}
+
+/// Whether two keys cannot both be files: they are equal, or one is a folder of the other.
+fn collides(a: &str, b: &str) -> bool {
+    let under = |inner: &str, outer: &str| {
+        inner
+            .strip_prefix(outer)
+            .is_some_and(|rest| rest.starts_with('/'))
+    };
+    a == b || under(a, b) || under(b, a)
 }
 
 impl ServiceConfig {
@@ -83,9 +196,56 @@ impl ServiceConfig {
         }
     }
 
+    /// The keys under the service's folder (as they were at `revision` when given), by owner.
+    async fn folder(
+        &self,
+        keys: &ServiceKeys,
+        revision: Option<u64>,
+    ) -> Result<Folder, StoreError> {
+        Ok(Folder::of(self.store.list(&keys.files, revision).await?))
+    }
+
+    /// The status key of the nearest service above this one, if any.
+    async fn enclosing(&self, keys: &ServiceKeys) -> Result<Option<String>, StoreError> {
+        for ancestor in keys.ancestors() {
+            if self.store.get(ancestor).await?.is_some() {
+                return Ok(Some(ancestor.to_string()));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Refuses to `action` the service when its status key, with nothing under it, is a file
+    /// of a service above it (`aviso/v1` when `aviso` has a file `v1`).
+    async fn refuse_a_file(
+        &self,
+        keys: &ServiceKeys,
+        action: &'static str,
+        root_exists: bool,
+        folder_is_empty: bool,
+    ) -> Result<(), ServiceConfigError> {
+        if !root_exists || !folder_is_empty {
+            return Ok(());
+        }
+        match self.enclosing(keys).await? {
+            Some(owner) => Err(keys.refuse(
+                action,
+                format!(
+                    "{} is {}, not a service",
+                    keys.root,
+                    file_of(&keys.root, &owner)
+                ),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// Pushes every regular file under `dir` (recursively) as the service's files, with a new
     /// status carrying `message`; with `delete`, the service's files not pushed are removed.
-    /// Returns the local paths pushed; nothing is written when there are none.
+    /// Returns the local paths pushed; nothing is written when there are none. A file that
+    /// would collide with a service nested in this one (the file `v1` or `v1/x.yaml` of
+    /// `aviso` while `aviso/v1` exists) is refused, and so is a service that would live inside
+    /// a file of a service above it.
     pub async fn push(
         &self,
         service: &str,
@@ -104,7 +264,7 @@ impl ServiceConfig {
         collect_files(dir, &mut files)?;
         files.sort();
         let mut pushed = Vec::new();
-        let mut changes = Vec::new();
+        let mut puts = Vec::new();
         for path in files {
             let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             if size > self.max_file_bytes {
@@ -120,36 +280,75 @@ impl ServiceConfig {
             })?;
             let relative = path.strip_prefix(dir).expect("walked under dir");
             let key = format!("{}{}", keys.files, relative.to_string_lossy());
-            changes.push(Change::Put(key, value));
+            puts.push((key, value));
             pushed.push(path);
         }
         if pushed.is_empty() {
             return Ok(pushed);
         }
-        if delete {
-            let kept: std::collections::HashSet<&str> = changes
-                .iter()
-                .filter_map(|c| match c {
-                    Change::Put(key, _) => Some(key.as_str()),
-                    _ => None,
-                })
-                .collect();
-            let stale: Vec<Change> = self
-                .store
-                .list(&keys.files, None)
-                .await?
-                .into_iter()
-                .filter(|kv| !kept.contains(kv.key.as_str()))
-                .map(|kv| Change::Delete(kv.key))
-                .collect();
-            changes.splice(0..0, stale);
-        }
+        let refuse = |reason| keys.refuse("push", reason);
+        let folder = self.folder(&keys, None).await?;
         let previous = self.store.get(&keys.root).await?;
+        self.refuse_a_file(
+            &keys,
+            "push",
+            previous.is_some(),
+            folder.files.is_empty() && folder.nested.is_empty(),
+        )
+        .await?;
+        if previous.is_none() && folder.files.is_empty() && folder.nested.is_empty() {
+            // A new service: the nearest key above it must be a service, not a file.
+            if let Some(above) = self.enclosing(&keys).await? {
+                let above_keys = ServiceKeys::of(&above[CONFIG_PREFIX.len()..])?;
+                if self.store.list(&above_keys.files, None).await?.is_empty() {
+                    if let Some(owner) = self.enclosing(&above_keys).await? {
+                        return Err(refuse(format!(
+                            "it would be inside {above}, {}",
+                            file_of(&above, &owner)
+                        )));
+                    }
+                }
+            }
+        }
+        for (key, _) in &puts {
+            if let Some(other) = folder.collision(key) {
+                return Err(refuse(format!(
+                    "its file {} collides with service {other} (a file and a folder cannot \
+                     share a name)",
+                    keys.relative(key)
+                )));
+            }
+        }
+        let kept: std::collections::HashSet<&str> = puts.iter().map(|(k, _)| k.as_str()).collect();
+        let mut changes = Vec::new();
+        if delete {
+            for kv in &folder.files {
+                if !kept.contains(kv.key.as_str()) {
+                    changes.push(Change::Delete(kv.key.clone()));
+                }
+            }
+        } else {
+            // The files stored before stay: none may share its name with a folder pushed now.
+            for kv in &folder.files {
+                if let Some((key, _)) = puts
+                    .iter()
+                    .find(|(key, _)| key.as_str() != kv.key.as_str() && collides(key, &kv.key))
+                {
+                    return Err(refuse(format!(
+                        "its file {} collides with its stored file {} (a file and a folder \
+                         cannot share a name); push with --delete to replace it",
+                        keys.relative(key),
+                        keys.relative(&kv.key)
+                    )));
+                }
+            }
+        }
         let status = status::next_status(
             &self.writer,
             message,
             previous.as_ref().map(|kv| (keys.root.as_str(), kv)),
         );
+        changes.extend(puts.into_iter().map(|(key, value)| Change::Put(key, value)));
         changes.push(Change::Put(keys.root, status.into_bytes()));
         self.store.apply(&changes).await?;
         Ok(pushed)
@@ -161,10 +360,11 @@ impl ServiceConfig {
         service: &str,
     ) -> Result<Vec<(String, Vec<u8>)>, ServiceConfigError> {
         let keys = ServiceKeys::of(service)?;
-        let files = self.store.list(&keys.files, None).await?;
-        Ok(files
+        let folder = self.folder(&keys, None).await?;
+        Ok(folder
+            .files
             .into_iter()
-            .map(|kv| (kv.key[keys.files.len()..].to_string(), kv.value))
+            .map(|kv| (keys.relative(&kv.key).to_string(), kv.value))
             .collect())
     }
 
@@ -213,9 +413,9 @@ impl ServiceConfig {
     pub async fn files(&self, service: &str) -> Result<Vec<String>, ServiceConfigError> {
         let keys = ServiceKeys::of(service)?;
         let mut files: Vec<String> = self
-            .store
-            .list(&keys.files, None)
+            .folder(&keys, None)
             .await?
+            .files
             .into_iter()
             .map(|kv| kv.key)
             .collect();
@@ -223,21 +423,38 @@ impl ServiceConfig {
         Ok(files)
     }
 
-    /// Deletes the service's files and status (only this service: `svc/v1` leaves `svc/v10`
-    /// alone). Returns the deleted keys in key order.
+    /// Deletes the service's files and status, key by key: only this service (`svc/v1` leaves
+    /// `svc/v10` alone, `aviso` leaves `aviso/v1` alone). Returns the deleted keys in key order.
+    /// One transaction, unless there are more files than etcd takes in one: then several, the
+    /// status in the last one, so that an interrupted remove leaves the service (with fewer
+    /// files) for a second remove to finish.
     pub async fn remove(&self, service: &str) -> Result<Vec<String>, ServiceConfigError> {
         let keys = ServiceKeys::of(service)?;
-        let mut changes = vec![Change::DeletePrefix(keys.files.clone())];
-        if keys.root != keys.files {
-            changes.push(Change::Delete(keys.root));
-        }
-        let mut deleted: Vec<String> = self
-            .store
-            .apply(&changes)
-            .await?
+        let folder = self.folder(&keys, None).await?;
+        let root = self.store.get(&keys.root).await?;
+        self.refuse_a_file(
+            &keys,
+            "remove",
+            root.is_some(),
+            folder.files.is_empty() && folder.nested.is_empty(),
+        )
+        .await?;
+        let mut deletes: Vec<Change> = folder
+            .files
             .into_iter()
-            .map(|kv| kv.key)
+            .map(|kv| Change::Delete(kv.key))
             .collect();
+        deletes.push(Change::Delete(keys.root));
+        let mut deleted = Vec::new();
+        for transaction in deletes.chunks(MAX_OPERATIONS) {
+            deleted.extend(
+                self.store
+                    .apply(transaction)
+                    .await?
+                    .into_iter()
+                    .map(|kv| kv.key),
+            );
+        }
         deleted.sort();
         Ok(deleted)
     }
@@ -245,11 +462,21 @@ impl ServiceConfig {
     /// Undoes the last change of the service (a push, or a revert): its files and status become
     /// what they were just before it, files that change added or removed included, in one
     /// transaction. Returns the keys written or deleted; empty when there is nothing to revert.
+    /// Services nested in this one, then or now, are left alone; a file of the previous version
+    /// that now collides with one of them is refused.
     pub async fn revert(&self, service: &str) -> Result<Vec<String>, ServiceConfigError> {
         let keys = ServiceKeys::of(service)?;
         let Some(current_status) = self.store.get(&keys.root).await? else {
             return Ok(Vec::new());
         };
+        let current = self.folder(&keys, None).await?;
+        self.refuse_a_file(
+            &keys,
+            "revert",
+            true,
+            current.files.is_empty() && current.nested.is_empty(),
+        )
+        .await?;
         if current_status.version <= 1 {
             // Only one change ever: nothing before it to go back to.
             return Ok(Vec::new());
@@ -259,11 +486,7 @@ impl ServiceConfig {
             service: service.to_string(),
             reason: e.message,
         };
-        let old_files = self
-            .store
-            .list(&keys.files, Some(before))
-            .await
-            .map_err(history)?;
+        let old = self.folder(&keys, Some(before)).await.map_err(history)?;
         let old_status = self
             .store
             .get_at(&keys.root, before)
@@ -273,17 +496,29 @@ impl ServiceConfig {
                 service: service.to_string(),
                 reason: format!("no status at revision {before} (compacted?)"),
             })?;
-        let current_files = self.store.list(&keys.files, None).await?;
+        for kv in &old.files {
+            if let Some(other) = current.collision(&kv.key) {
+                return Err(keys.refuse(
+                    "revert",
+                    format!(
+                        "its previous file {} collides with service {other} (a file and a \
+                         folder cannot share a name)",
+                        keys.relative(&kv.key)
+                    ),
+                ));
+            }
+        }
         let mut changes = Vec::new();
         let mut touched = Vec::new();
-        for kv in &current_files {
-            if !old_files.iter().any(|old| old.key == kv.key) {
+        for kv in &current.files {
+            if !old.files.iter().any(|old| old.key == kv.key) {
                 changes.push(Change::Delete(kv.key.clone()));
                 touched.push(kv.key.clone());
             }
         }
-        for old in &old_files {
-            let unchanged = current_files
+        for old in &old.files {
+            let unchanged = current
+                .files
                 .iter()
                 .any(|kv| kv.key == old.key && kv.value == old.value);
             if !unchanged {
@@ -305,6 +540,9 @@ impl ServiceConfig {
         let Some(kv) = self.store.get(&keys.root).await? else {
             return Ok(None);
         };
+        let folder_is_empty = self.store.list(&keys.files, None).await?.is_empty();
+        self.refuse_a_file(&keys, "show the status of", true, folder_is_empty)
+            .await?;
         let mut record: serde_json::Map<String, Value> = serde_json::from_slice(&kv.value)
             .map_err(|e| {
                 ServiceConfigError::Io(format!("the status at {} is not JSON: {e}", keys.root))
@@ -312,6 +550,18 @@ impl ServiceConfig {
         record.insert("version".into(), Value::from(kv.version));
         Ok(Some(python_indented(&Value::Object(record), 0)))
     }
+}
+
+/// "the file `v1` of service `aviso`", for the key `file` under the status key `owner`.
+fn file_of(file: &str, owner: &str) -> String {
+    let relative = file
+        .strip_prefix(owner)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(file);
+    format!(
+        "the file {relative} of service {}",
+        &owner[CONFIG_PREFIX.len()..]
+    )
 }
 
 /// Regular files under `dir`, recursively (symbolic links to files included, as `os.walk`).
@@ -411,6 +661,61 @@ mod tests {
             (keys.root.as_str(), keys.files.as_str()),
             ("/ec/config/svc/v1", "/ec/config/svc/v1/")
         );
+    }
+
+    fn listed(keys: &[&str]) -> Vec<KeyValue> {
+        keys.iter()
+            .map(|key| KeyValue {
+                key: key.to_string(),
+                value: Vec::new(),
+                create_revision: 1,
+                mod_revision: 1,
+                version: 1,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_key_with_keys_under_it_is_a_nested_service_not_a_file() {
+        let folder = Folder::of(listed(&[
+            "/ec/config/aviso/a.json",
+            "/ec/config/aviso/sub/b.json",
+            "/ec/config/aviso/v1",
+            "/ec/config/aviso/v1-notes.txt",
+            "/ec/config/aviso/v1/schema.json",
+            "/ec/config/aviso/v1/x",
+            "/ec/config/aviso/v1/x/y.json",
+            "/ec/config/aviso/v10",
+        ]));
+        let files: Vec<&str> = folder.files.iter().map(|kv| kv.key.as_str()).collect();
+        assert_eq!(
+            files,
+            [
+                "/ec/config/aviso/a.json",
+                "/ec/config/aviso/sub/b.json",
+                "/ec/config/aviso/v1-notes.txt",
+                "/ec/config/aviso/v10",
+            ]
+        );
+        assert_eq!(folder.nested, ["/ec/config/aviso/v1"]);
+        for (file, other) in [
+            ("/ec/config/aviso/v1", Some("aviso/v1")),
+            ("/ec/config/aviso/v1/new.json", Some("aviso/v1")),
+            ("/ec/config/aviso/v10", None),
+            ("/ec/config/aviso/v1.json", None),
+        ] {
+            assert_eq!(folder.collision(file), other, "{file}");
+        }
+        let folder = Folder::of(listed(&["/ec/config/a/x/y", "/ec/config/a/x/y/f"]));
+        assert_eq!(folder.collision("/ec/config/a/x"), Some("a/x/y"));
+    }
+
+    #[test]
+    fn the_services_above_a_service_are_its_name_s_folders() {
+        let keys = ServiceKeys::of("a/b/c").unwrap();
+        let above: Vec<&str> = keys.ancestors().collect();
+        assert_eq!(above, ["/ec/config/a/b", "/ec/config/a"]);
+        assert_eq!(ServiceKeys::of("a").unwrap().ancestors().count(), 0);
     }
 
     #[test]

@@ -334,3 +334,238 @@ fn the_grpc_engine_manages_the_same_files() {
         "/ec/config/svc\n/ec/config/svc/a.json\n/ec/config/svc/sub/b.json\n"
     );
 }
+
+/// Every key under `/ec/config/` that `keep` selects, with its value and etcd's bookkeeping
+/// (create and mod revision, version), read straight from etcd's gateway: equal snapshots
+/// mean those keys were not written, deleted or recreated in between.
+fn raw_keys(etcd: &Etcd, keep: impl Fn(&str) -> bool) -> Vec<(String, String, String)> {
+    use base64::Engine as _;
+    use std::io::{Read, Write};
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let body = format!(
+        "{{\"key\": \"{}\", \"range_end\": \"{}\"}}",
+        b64.encode("/ec/config/"),
+        b64.encode("/ec/config0")
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", etcd.port)).unwrap();
+    let request = format!(
+        "POST /v3/kv/range HTTP/1.0\r\nhost: 127.0.0.1\r\ncontent-length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let (_, json) = answer.split_once("\r\n\r\n").unwrap();
+    let json: serde_json::Value = serde_json::from_str(json).unwrap();
+    let text = |value: &serde_json::Value| {
+        String::from_utf8(b64.decode(value.as_str().unwrap_or("")).unwrap()).unwrap()
+    };
+    let mut keys: Vec<(String, String, String)> = json["kvs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|kv| {
+            let revisions = format!(
+                "create {} mod {} version {}",
+                kv["create_revision"], kv["mod_revision"], kv["version"]
+            );
+            (text(&kv["key"]), text(&kv["value"]), revisions)
+        })
+        .filter(|(key, _, _)| keep(key))
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn a_parent_service_never_touches_a_nested_or_neighbouring_service() {
+    let setup = Setup::new();
+    let parent = [("a.json", "parent a"), ("sub/b.json", "parent b")];
+    let nested = [
+        ("schema.json", "nested schema"),
+        ("mars/l.json", "nested l"),
+    ];
+    let neighbour = [("a.json", "neighbour a")];
+    setup.files("parent", &parent);
+    setup.files("nested", &nested);
+    setup.files("neighbour", &neighbour);
+    succeeded(&setup.run(&ours(), &["push", "aviso", "-D", "parent", "-m", "p1"]));
+    succeeded(&setup.run(&ours(), &["push", "aviso/v1", "-D", "nested", "-m", "n1"]));
+    succeeded(&setup.run(
+        &ours(),
+        &["push", "aviso-other", "-D", "neighbour", "-m", "o1"],
+    ));
+    let others = |key: &str| {
+        key == "/ec/config/aviso/v1"
+            || key.starts_with("/ec/config/aviso/v1/")
+            || key.starts_with("/ec/config/aviso-other")
+    };
+    let before = raw_keys(&setup.etcd, others);
+    assert_eq!(before.len(), 5, "{before:?}");
+    let unchanged = |after: &str| {
+        assert_eq!(raw_keys(&setup.etcd, others), before, "after {after}");
+    };
+    let pulled = |service: &str, into: &str| {
+        succeeded(&setup.run(&ours(), &["pull", service, "-D", into, "--delete"]));
+        read_tree(&setup.home.path().join(into))
+    };
+
+    // Reading the parent shows its own files only.
+    assert_eq!(pulled("aviso", "p"), tree(&parent));
+    assert_eq!(
+        succeeded(&setup.run(&ours(), &["remove", "aviso"])),
+        "/ec/config/aviso/sub/b.json\n/ec/config/aviso/a.json\n"
+    );
+
+    // push --delete replaces the parent's files and nothing else.
+    let second = [("a.json", "parent a2"), ("c.json", "parent c")];
+    setup.files("parent", &second);
+    succeeded(&setup.run(
+        &ours(),
+        &["push", "aviso", "-D", "parent", "-m", "p2", "--delete"],
+    ));
+    unchanged("push --delete");
+    assert_eq!(pulled("aviso", "p"), tree(&second));
+
+    // revert goes back to the parent's first files, and nothing else.
+    succeeded(&setup.run(&ours(), &["revert", "aviso"]));
+    unchanged("revert");
+    assert_eq!(pulled("aviso", "p"), tree(&parent));
+
+    // A file whose name is taken by the nested service is refused, naming it.
+    for clash in ["v1", "v1/x.yaml"] {
+        setup.files("clash", &[(clash, "clash"), ("d.json", "d")]);
+        for delete in [false, true] {
+            let mut args = vec!["push", "aviso", "-D", "clash", "-m", "clash"];
+            if delete {
+                args.push("--delete");
+            }
+            let out = setup.run(&ours(), &args);
+            assert_ne!(out.status.code(), Some(0), "{args:?}");
+            assert!(
+                stderr(&out).contains(&format!(
+                    "Cannot push service aviso: its file {clash} collides with service aviso/v1"
+                )),
+                "{args:?}: {}",
+                stderr(&out)
+            );
+        }
+    }
+    unchanged("refused pushes");
+    assert_eq!(pulled("aviso", "p"), tree(&parent));
+
+    // remove -f deletes the parent's files and status, and nothing else.
+    assert_eq!(
+        succeeded(&setup.run(&ours(), &["remove", "aviso", "-f"])),
+        "/ec/config/aviso\n/ec/config/aviso/a.json\n/ec/config/aviso/sub/b.json\n"
+    );
+    unchanged("remove -f");
+    let out = setup.run(&ours(), &["status", "aviso"]);
+    assert!(
+        stderr(&out).contains("No service aviso found"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(pulled("aviso/v1", "n"), tree(&nested));
+    assert_eq!(pulled("aviso-other", "o"), tree(&neighbour));
+    let status = succeeded(&setup.run(&ours(), &["status", "aviso/v1"]));
+    assert!(status.contains("\"message\": \"n1\""), "{status}");
+}
+
+#[test]
+fn a_service_cannot_be_made_of_a_file_of_the_service_above() {
+    let setup = Setup::new();
+    let parent = [("notes", "parent's notes"), ("a.json", "a")];
+    setup.files("parent", &parent);
+    succeeded(&setup.run(&ours(), &["push", "aviso", "-D", "parent", "-m", "p1"]));
+    let parents = |key: &str| key == "/ec/config/aviso" || key.starts_with("/ec/config/aviso/");
+    let before = raw_keys(&setup.etcd, parents);
+    setup.files("child", &[("x.json", "x")]);
+    for (args, refused) in [
+        (
+            vec!["push", "aviso/notes", "-D", "child", "-m", "c"],
+            "Cannot push service aviso/notes: /ec/config/aviso/notes is the file notes of \
+             service aviso, not a service",
+        ),
+        (
+            vec!["push", "aviso/notes/v1", "-D", "child", "-m", "c"],
+            "Cannot push service aviso/notes/v1: it would be inside /ec/config/aviso/notes, \
+             the file notes of service aviso",
+        ),
+        (
+            vec!["remove", "aviso/notes", "-f"],
+            "Cannot remove service aviso/notes: /ec/config/aviso/notes is the file notes of \
+             service aviso, not a service",
+        ),
+        (
+            vec!["status", "aviso/notes"],
+            "Cannot show the status of service aviso/notes: /ec/config/aviso/notes is the file \
+             notes of service aviso, not a service",
+        ),
+    ] {
+        let out = setup.run(&ours(), &args);
+        assert_ne!(out.status.code(), Some(0), "{args:?}");
+        assert!(stderr(&out).contains(refused), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(raw_keys(&setup.etcd, parents), before);
+    succeeded(&setup.run(&ours(), &["pull", "aviso", "-D", "back"]));
+    assert_eq!(read_tree(&setup.home.path().join("back")), tree(&parent));
+}
+
+#[test]
+fn removing_more_files_than_one_transaction_holds_beside_a_nested_service() {
+    let setup = Setup::new();
+    // 127 files and a status fill one etcd transaction (128 operations); a second push adds
+    // 20 more, so the remove needs two.
+    let first: Vec<(String, String)> = (0..127)
+        .map(|i| (format!("f{i:03}.json"), format!("{i}")))
+        .collect();
+    let more: Vec<(String, String)> = (127..147)
+        .map(|i| (format!("f{i:03}.json"), format!("{i}")))
+        .collect();
+    for (name, files) in [("first", &first), ("more", &more)] {
+        let files: Vec<(&str, &str)> = files
+            .iter()
+            .map(|(p, c)| (p.as_str(), c.as_str()))
+            .collect();
+        setup.files(name, &files);
+        succeeded(&setup.run(&ours(), &["push", "big", "-D", name, "-m", name]));
+    }
+    setup.files("nested", &[("n.json", "nested")]);
+    succeeded(&setup.run(&ours(), &["push", "big/v1", "-D", "nested", "-m", "n"]));
+    let nested = |key: &str| key.starts_with("/ec/config/big/v1");
+    let before = raw_keys(&setup.etcd, nested);
+    let removed = succeeded(&setup.run(&ours(), &["remove", "big", "-f"]));
+    assert_eq!(removed.lines().count(), 148, "{removed}");
+    assert!(removed.lines().all(|key| !nested(key)), "{removed}");
+    assert_eq!(
+        raw_keys(&setup.etcd, |key| key.starts_with("/ec/config/big")),
+        before
+    );
+}
+
+#[test]
+fn revert_refuses_to_bring_back_a_file_whose_name_a_nested_service_took() {
+    let setup = Setup::new();
+    setup.files("parent", &[("v1", "parent's v1"), ("a.json", "a")]);
+    succeeded(&setup.run(&ours(), &["push", "aviso", "-D", "parent", "-m", "p1"]));
+    setup.files("parent", &[("a.json", "a2")]);
+    succeeded(&setup.run(
+        &ours(),
+        &["push", "aviso", "-D", "parent", "-m", "p2", "--delete"],
+    ));
+    setup.files("nested", &[("schema.json", "nested")]);
+    succeeded(&setup.run(&ours(), &["push", "aviso/v1", "-D", "nested", "-m", "n1"]));
+    let everything = |_: &str| true;
+    let before = raw_keys(&setup.etcd, everything);
+    let out = setup.run(&ours(), &["revert", "aviso"]);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        stderr(&out).contains(
+            "Cannot revert service aviso: its previous file v1 collides with service aviso/v1"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(raw_keys(&setup.etcd, everything), before);
+}
