@@ -747,3 +747,277 @@ fn state_lives_in_state_dir_or_home_never_in_a_shared_temporary_folder() {
         .unwrap();
     assert_eq!(stdout(&out), "kept\n");
 }
+
+/// How a test takes the embedded store's room away: a small tmpfs that is filled up, or a
+/// file size limit on the notifying processes (RLIMIT_FSIZE with SIGXFSZ ignored, so writes
+/// past it fail with EFBIG).
+enum NoRoom {
+    /// A full disk, but for this many bytes.
+    Disk {
+        room: u64,
+    },
+    FileSizeLimit,
+}
+
+/// A tmpfs of 1 MiB mounted on a temporary folder, unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// The reason, when mounting is not permitted here.
+    fn mount() -> Result<SmallDisk, String> {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"])
+            .arg(dir.path())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_string());
+        }
+        Ok(SmallDisk { dir })
+    }
+
+    /// Fills the disk, leaving `room` bytes free; returns the filler to delete.
+    fn fill(&self, room: u64) -> PathBuf {
+        use std::io::Write;
+        let filler = self.dir.path().join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        for chunk in [64 * 1024, 4096, 512] {
+            while file.write_all(&vec![0u8; chunk]).is_ok() {}
+        }
+        let size = file.metadata().unwrap().len();
+        file.set_len(size.saturating_sub(room)).unwrap();
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+const FILE_SIZE_LIMIT: u64 = 200 * 1024;
+
+/// `aviso notify --test` of flight `number` with `payload`, into the state folder `state`,
+/// under a file size limit when `limited`.
+fn notify_into(home: &Path, state: &Path, number: &str, payload: &str, limited: bool) -> Output {
+    let mut command = aviso(home);
+    command.env("AVISO_STATE_DIR", state).args([
+        "notify",
+        "--test",
+        &format!("{},payload={payload}", flight(number)),
+    ]);
+    if limited {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: signal(2) and setrlimit(2) are async-signal-safe.
+        unsafe {
+            command.pre_exec(|| {
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+                let limit = libc::rlimit {
+                    rlim_cur: FILE_SIZE_LIMIT,
+                    rlim_max: FILE_SIZE_LIMIT,
+                };
+                if libc::setrlimit(libc::RLIMIT_FSIZE, &limit) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    command.output().unwrap()
+}
+
+/// Runs notifications into a store that runs out of room (with a listener on it, or with the
+/// store closed between commands) until three have failed, gives the room back, and checks what
+/// a user sees: each failure said which store and why and exited non-zero; every notification
+/// reported written is in the store whole, nothing else is; replay and listening work.
+fn out_of_room_then_freed(no_room: NoRoom, listening_throughout: bool) {
+    let home = tempfile::tempdir().unwrap();
+    let disk = match no_room {
+        NoRoom::Disk { .. } => Some(SmallDisk::mount().unwrap()),
+        NoRoom::FileSizeLimit => None,
+    };
+    let state_holder = tempfile::tempdir().unwrap();
+    let state = disk
+        .as_ref()
+        .map_or(state_holder.path(), |disk| disk.dir.path())
+        .to_path_buf();
+    let store = FileStore::path_in(&state);
+    let file = echo_listener(home.path());
+    let listener = |home: &Path| {
+        let mut command = aviso(home);
+        command
+            .env("AVISO_STATE_DIR", &state)
+            .args(["listen", "--test", &file]);
+        Listener::spawn(home, command)
+    };
+    let start = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+    let live = listening_throughout.then(|| listener(home.path()));
+    let mut written: Vec<(String, String)> = Vec::new();
+    for i in 0..3 {
+        let (number, payload) = (format!("AZ{i:03}"), format!("before{i}"));
+        let out = notify_into(home.path(), &state, &number, &payload, false);
+        assert_eq!(stdout(&out), "Done\n");
+        written.push((number, payload));
+    }
+
+    // Out of room: notify until three have failed.
+    let filler = match no_room {
+        NoRoom::Disk { room } => disk.as_ref().map(|disk| disk.fill(room)),
+        NoRoom::FileSizeLimit => None,
+    };
+    let limited = matches!(no_room, NoRoom::FileSizeLimit);
+    let (mut failed, mut messages) = (Vec::new(), Vec::new());
+    for i in 3..300 {
+        let number = format!("AZ{i:03}");
+        let payload = format!("p{i}-{}", "x".repeat(6000));
+        let out = notify_into(home.path(), &state, &number, &payload, limited);
+        if out.status.code() == Some(0) {
+            assert_eq!(stdout(&out), "Done\n");
+            written.push((number, payload));
+            continue;
+        }
+        let message = String::from_utf8_lossy(&out.stderr).into_owned();
+        let cause = match no_room {
+            NoRoom::Disk { .. } => "no room left on its file system",
+            NoRoom::FileSizeLimit => "ulimit -f",
+        };
+        assert!(
+            message.contains(&format!("the embedded store {}: ", store.display()))
+                && message.contains(cause),
+            "{message}"
+        );
+        assert!(!stdout(&out).contains("Done"), "{}", stdout(&out));
+        failed.push(payload);
+        messages.push(message.lines().last().unwrap_or_default().to_string());
+        if failed.len() == 3 {
+            break;
+        }
+    }
+    assert_eq!(failed.len(), 3, "the store never ran out of room");
+
+    // Room again: the store is whole, with exactly what was reported written.
+    if let Some(filler) = filler {
+        std::fs::remove_file(filler).unwrap();
+    }
+    let live = live.unwrap_or_else(|| listener(home.path()));
+    let out = notify_into(home.path(), &state, "AZ999", "after", false);
+    assert_eq!(stdout(&out), "Done\n");
+    written.push(("AZ999".into(), "after".into()));
+    let end = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+
+    let check: String = rusqlite::Connection::open(&store)
+        .unwrap()
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
+    let stored: Vec<(String, String)> = FileStore::open(&store)
+        .unwrap()
+        .changes_since("/tmp/aviso/flight/", 0)
+        .unwrap()
+        .into_iter()
+        .filter(|kv| kv.key != "/tmp/aviso/flight/")
+        .map(|kv| {
+            let number = kv.key.rsplit('/').next().unwrap().to_string();
+            (number, String::from_utf8(kv.value).unwrap())
+        })
+        .collect();
+    assert_eq!(
+        stored, written,
+        "the store holds exactly what was reported written"
+    );
+
+    let replayed = run_in(
+        home.path(),
+        &state,
+        &["listen", "--test", &file, "--from", &start, "--to", &end],
+    );
+    assert_eq!(
+        replayed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&replayed.stderr)
+    );
+    let delivered_from = |text: &str| -> Vec<bool> {
+        written
+            .iter()
+            .map(|(_, payload)| text.matches(&format!("\"payload\": \"{payload}\"")).count() == 1)
+            .collect()
+    };
+    assert!(delivered_from(&stdout(&replayed)).iter().all(|d| *d));
+    for payload in &failed {
+        assert!(!stdout(&replayed).contains(payload.as_str()));
+    }
+
+    // The listener gets what is written once there is room again (and, when it ran
+    // throughout, everything written while it ran).
+    live.wait_for_log("AZ999");
+    let heard = live.output();
+    let expected = if listening_throughout {
+        written.len()
+    } else {
+        1
+    };
+    assert_eq!(
+        delivered_from(&heard).iter().filter(|d| **d).count(),
+        expected,
+        "{}",
+        live.log()
+    );
+    for payload in &failed {
+        assert!(!heard.contains(payload.as_str()));
+    }
+    assert_eq!(live.stop(), Some(0));
+    eprintln!(
+        "out of room ({}, listener {}): {} notifications reported written, all found whole; \
+         {} refused, none found; messages: {messages:?}",
+        if limited {
+            "file size limit"
+        } else {
+            "full disk"
+        },
+        if listening_throughout {
+            "running throughout"
+        } else {
+            "started after"
+        },
+        written.len(),
+        failed.len(),
+    );
+}
+
+fn run_in(home: &Path, state: &Path, args: &[&str]) -> Output {
+    aviso(home)
+        .env("AVISO_STATE_DIR", state)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_full_disk_under_the_embedded_store_loses_nothing_reported_written() {
+    if let Err(reason) = SmallDisk::mount() {
+        eprintln!(
+            "skipped: cannot mount a small tmpfs here ({reason}); the file size limit test covers the same path"
+        );
+        return;
+    }
+    // Nothing free and the store closed: it cannot even be opened (SQLite's shared memory).
+    out_of_room_then_freed(NoRoom::Disk { room: 0 }, false);
+    // A little room: some notifications fit, then one fails halfway through its transaction.
+    out_of_room_then_freed(NoRoom::Disk { room: 96 * 1024 }, false);
+    out_of_room_then_freed(NoRoom::Disk { room: 96 * 1024 }, true);
+}
+
+#[test]
+fn a_file_size_limit_on_the_embedded_store_loses_nothing_reported_written() {
+    out_of_room_then_freed(NoRoom::FileSizeLimit, false);
+    out_of_room_then_freed(NoRoom::FileSizeLimit, true);
+}

@@ -49,7 +49,40 @@ CREATE TABLE IF NOT EXISTS history (
 ";
 
 fn error(what: &str, path: &Path, e: impl std::fmt::Display) -> StoreError {
-    StoreError::new(format!("{what} the embedded store {}: {e}", path.display()))
+    let room = no_room(path).unwrap_or_default();
+    StoreError::new(format!(
+        "{what} the embedded store {}: {e}{room}",
+        path.display()
+    ))
+}
+
+/// Why the store may have no room to write, for messages: SQLite says "disk I/O error" when a
+/// full disk stops it making its shared-memory file, and so does a file size limit.
+fn no_room(path: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = std::ffi::CString::new(path.parent()?.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statvfs(3) and getrlimit(2) only fill the structures they are given.
+    let (mut disk, mut limit) =
+        unsafe { (std::mem::zeroed::<libc::statvfs>(), std::mem::zeroed()) };
+    if unsafe { libc::statvfs(dir.as_ptr(), &mut disk) } == 0 {
+        // Both are u64 on 64-bit Linux, not on every target.
+        #[allow(clippy::useless_conversion)]
+        let free = u64::from(disk.f_bavail) * u64::from(disk.f_frsize);
+        if free < 1024 * 1024 {
+            return Some(format!(
+                " (no room left on its file system: {} KiB free)",
+                free / 1024
+            ));
+        }
+    }
+    let limited = unsafe { libc::getrlimit(libc::RLIMIT_FSIZE, &mut limit) } == 0
+        && limit.rlim_cur != libc::RLIM_INFINITY;
+    limited.then(|| {
+        format!(
+            " (files are limited to {} bytes here: ulimit -f)",
+            limit.rlim_cur
+        )
+    })
 }
 
 fn now_seconds() -> f64 {
