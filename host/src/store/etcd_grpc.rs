@@ -195,12 +195,67 @@ impl EtcdGrpc {
         Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
     }
 
+    /// Writes every pair in one transaction, all with one lease when `ttl_seconds` is given.
+    /// Returns the revision. Not tried again when etcd is unavailable (the transaction may have
+    /// been applied): [`EtcdGrpc::put_all_if`] is.
     pub async fn put_all(
         &self,
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
     ) -> Result<u64, StoreError> {
+        let mut client = self.client().await?;
+        let operations = Self::puts(&client, pairs, ttl_seconds).await?;
+        let answer = client
+            .txn(Txn::new().and_then(operations))
+            .await
+            .map_err(|e| error("Not able to execute the transaction", e))?;
+        if !answer.succeeded() {
+            return Err(StoreError::new("Not able to execute the transaction"));
+        }
+        Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
+    }
+
+    /// [`EtcdGrpc::put_all`] only if `key` was last written at `mod_revision` (0: only if it
+    /// does not exist): `Ok(Some(revision))` when written, `Ok(None)` when `key` had changed
+    /// and nothing was written. Tried again while etcd is unavailable: the compare makes a
+    /// second application impossible.
+    pub async fn put_all_if(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+        key: &str,
+        mod_revision: u64,
+    ) -> Result<Option<u64>, StoreError> {
         let client = self.client().await?;
+        let operations = Self::puts(&client, pairs, ttl_seconds).await?;
+        // etcd compares an absent key as revision 0.
+        let unchanged = etcd_client::Compare::mod_revision(
+            key,
+            etcd_client::CompareOp::Equal,
+            mod_revision as i64,
+        );
+        let transaction = Txn::new().when([unchanged]).and_then(operations);
+        let answer = retrying(|| {
+            let (mut client, transaction) = (client.clone(), transaction.clone());
+            async move { client.txn(transaction).await }
+        })
+        .await
+        .map_err(|e| error("Not able to execute the transaction", e))?;
+        if !answer.succeeded() {
+            return Ok(None);
+        }
+        Ok(Some(
+            answer.header().map(|h| h.revision() as u64).unwrap_or(0),
+        ))
+    }
+
+    /// The put operations of a transaction writing `pairs`, with a new lease for them all when
+    /// `ttl_seconds` is given.
+    async fn puts(
+        client: &Client,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+    ) -> Result<Vec<TxnOp>, StoreError> {
         let lease = match ttl_seconds {
             Some(ttl) => Some(
                 retrying(|| {
@@ -213,7 +268,7 @@ impl EtcdGrpc {
             ),
             None => None,
         };
-        let operations: Vec<TxnOp> = pairs
+        Ok(pairs
             .iter()
             .map(|(key, value)| {
                 TxnOp::put(
@@ -222,9 +277,7 @@ impl EtcdGrpc {
                     lease.map(|id| PutOptions::new().with_lease(id)),
                 )
             })
-            .collect();
-        let answer = transaction(&client, operations).await?;
-        Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
+            .collect())
     }
 
     /// Every key under `prefix` with its value, in key order; as it was at `revision` when

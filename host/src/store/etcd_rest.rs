@@ -146,11 +146,21 @@ impl EtcdRest {
     /// POSTs `body` to `/v3/<path>`, authenticated, and returns the JSON answer. An expired etcd
     /// token is renewed once.
     async fn call(&self, path: &str, body: &Value) -> Result<Value, StoreError> {
-        // A cluster electing a leader answers 503 for a moment: try again a few times.
+        // A cluster electing a leader answers 503 for a moment: try again a few times. But a
+        // transaction that failed so may have been applied all the same (a proxy that lost
+        // etcd's answer): sent again, it would be applied twice. Only one with a compare, which
+        // fails the second time, is sent again; the caller resolves the others.
+        let repeatable = path != "kv/txn"
+            || body
+                .get("compare")
+                .and_then(Value::as_array)
+                .is_some_and(|compare| !compare.is_empty());
         let mut attempt = 0;
         loop {
             match self.call_once(path, body).await {
-                Err(error) if attempt < TRANSIENT_RETRIES && error.is_server_error() => {
+                Err(error)
+                    if repeatable && attempt < TRANSIENT_RETRIES && error.is_server_error() =>
+                {
                     attempt += 1;
                     tracing::debug!("{error}; trying again");
                     tokio::time::sleep(Duration::from_millis(200 * u64::from(attempt))).await;
@@ -373,12 +383,55 @@ impl EtcdRest {
     }
 
     /// Writes every pair in one transaction, all with one lease when `ttl_seconds` is given
-    /// (pyaviso's B3/B4). Returns the revision.
+    /// (pyaviso's B3/B4). Returns the revision. A server error is not retried (the
+    /// transaction may have been applied): [`EtcdRest::put_all_if`] can be.
     pub async fn put_all(
         &self,
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
     ) -> Result<u64, StoreError> {
+        let operations = self.puts(pairs, ttl_seconds).await?;
+        let answer = self.call("kv/txn", &json!({"success": operations})).await?;
+        if answer.get("succeeded").and_then(Value::as_bool) == Some(false) {
+            return Err(StoreError::new("Not able to execute the transaction"));
+        }
+        revision_of(&answer)
+    }
+
+    /// [`EtcdRest::put_all`] only if `key` was last written at `mod_revision` (0: only if it
+    /// does not exist): `Ok(Some(revision))` when written, `Ok(None)` when `key` had changed
+    /// and nothing was written.
+    pub async fn put_all_if(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+        key: &str,
+        mod_revision: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let operations = self.puts(pairs, ttl_seconds).await?;
+        // etcd compares an absent key as revision 0.
+        let compare = json!([{
+            "key": BASE64.encode(key),
+            "target": "MOD",
+            "result": "EQUAL",
+            "mod_revision": mod_revision,
+        }]);
+        let body = json!({"compare": compare, "success": operations});
+        let answer = self.call("kv/txn", &body).await?;
+        // The gateway leaves `succeeded` out when it is false.
+        if answer.get("succeeded").and_then(Value::as_bool) != Some(true) {
+            return Ok(None);
+        }
+        revision_of(&answer).map(Some)
+    }
+
+    /// The put operations of a transaction writing `pairs`, with a new lease for them all when
+    /// `ttl_seconds` is given.
+    async fn puts(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+    ) -> Result<Vec<Value>, StoreError> {
         let lease = match ttl_seconds {
             None => None,
             Some(ttl) => {
@@ -390,7 +443,7 @@ impl EtcdRest {
                 })?)
             }
         };
-        let operations: Vec<Value> = pairs
+        Ok(pairs
             .iter()
             .map(|(key, value)| {
                 let mut put = json!({"key": BASE64.encode(key), "value": BASE64.encode(value)});
@@ -399,12 +452,7 @@ impl EtcdRest {
                 }
                 json!({"requestPut": put})
             })
-            .collect();
-        let answer = self.call("kv/txn", &json!({"success": operations})).await?;
-        if answer.get("succeeded").and_then(Value::as_bool) == Some(false) {
-            return Err(StoreError::new("Not able to execute the transaction"));
-        }
-        revision_of(&answer)
+            .collect())
     }
 
     /// Every key under `prefix` with its value, in key order; as it was at `revision` when

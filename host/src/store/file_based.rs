@@ -190,7 +190,31 @@ impl FileStore {
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
     ) -> Result<u64, StoreError> {
+        let written = self.write(pairs, ttl_seconds, None)?;
+        Ok(written.expect("an unconditional write is never refused"))
+    }
+
+    /// [`FileStore::put_all`] only if `key` was last written at `mod_revision` (0: only if it
+    /// does not exist); `Ok(None)`, with nothing written, when it was not. The check and the
+    /// write are one transaction, so concurrent writers cannot both pass it.
+    pub fn put_all_if(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+        key: &str,
+        mod_revision: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        self.write(pairs, ttl_seconds, Some((key, mod_revision)))
+    }
+
+    fn write(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+        condition: Option<(&str, u64)>,
+    ) -> Result<Option<u64>, StoreError> {
         let mut connection = self.connection();
+        // IMMEDIATE takes the write lock first: nobody writes between the check and the write.
         let transaction = connection
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| error("cannot write", &self.path, e))?;
@@ -201,6 +225,19 @@ impl FileStore {
                 params![now],
             )
             .map_err(|e| error("cannot write", &self.path, e))?;
+        if let Some((key, expected)) = condition {
+            let current: Option<i64> = transaction
+                .query_row(
+                    "SELECT mod_revision FROM kv WHERE key = ?1",
+                    params![key],
+                    |row| row.get(0),
+                )
+                .optional()
+                .map_err(|e| error("cannot read", &self.path, e))?;
+            if current.unwrap_or(0) as u64 != expected {
+                return Ok(None); // dropping the transaction rolls it back
+            }
+        }
         let revision: i64 = transaction
             .query_row(
                 "UPDATE revision SET current = current + 1 WHERE id = 0 RETURNING current",
@@ -232,7 +269,7 @@ impl FileStore {
         transaction
             .commit()
             .map_err(|e| error("cannot write", &self.path, e))?;
-        Ok(revision as u64)
+        Ok(Some(revision as u64))
     }
 
     /// Every write under `prefix` after `after_revision` that has not expired, in revision
@@ -378,6 +415,34 @@ mod tests {
         );
         assert!(store.changes_since("/a/", 2).unwrap().is_empty());
         assert!(store.changes_since("/b/", 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_conditional_write_applies_only_over_the_revision_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::open(&dir.path().join("s.sqlite")).unwrap();
+        // 0: only while the key does not exist.
+        assert_eq!(
+            store.put_all_if(&[pair("/b/", "s1")], None, "/b/", 0),
+            Ok(Some(1))
+        );
+        assert_eq!(
+            store.put_all_if(&[pair("/b/", "s2")], None, "/b/", 0),
+            Ok(None)
+        );
+        assert_eq!(
+            store.put_all_if(&[pair("/b/1", "x"), pair("/b/", "s2")], None, "/b/", 1),
+            Ok(Some(2))
+        );
+        // A second writer that read revision 1 too is refused, and nothing of it is written:
+        // not even a revision.
+        assert_eq!(
+            store.put_all_if(&[pair("/b/2", "y"), pair("/b/", "s3")], None, "/b/", 1),
+            Ok(None)
+        );
+        assert_eq!(store.revision().unwrap(), 2);
+        assert_eq!(store.get("/b/2").unwrap(), None);
+        assert_eq!(store.get("/b/").unwrap().unwrap().value, b"s2");
     }
 
     #[test]

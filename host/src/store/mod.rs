@@ -94,6 +94,31 @@ impl Store {
         }
     }
 
+    /// [`Store::put_all`] only if `key` was last written at `mod_revision` (0: only if it does
+    /// not exist), checked in the same transaction: `Ok(Some(revision))` when written, `Ok(None)`
+    /// when `key` had changed and nothing was written.
+    pub async fn put_all_if(
+        &self,
+        pairs: &[(String, Vec<u8>)],
+        ttl_seconds: Option<u64>,
+        key: &str,
+        mod_revision: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        match self {
+            Store::File(store) => store.put_all_if(pairs, ttl_seconds, key, mod_revision),
+            Store::EtcdRest(store) => {
+                store
+                    .put_all_if(pairs, ttl_seconds, key, mod_revision)
+                    .await
+            }
+            Store::EtcdGrpc(store) => {
+                store
+                    .put_all_if(pairs, ttl_seconds, key, mod_revision)
+                    .await
+            }
+        }
+    }
+
     /// What was written under `prefix` in revisions `(after, up_to]`, in revision order: every
     /// write on the embedded store, the current value of each key on etcd (as pyaviso replays).
     pub async fn written_between(

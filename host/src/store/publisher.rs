@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::oneshot;
 
-use super::{Store, StoreError, status};
+use super::{KeyValue, Store, StoreError, StoreErrorClass, status};
 use crate::notification::NotificationKeys;
 
 /// etcd refuses transactions with more operations than this (its `--max-txn-ops` default).
@@ -146,8 +146,22 @@ fn batches(waiting: Vec<(Publication, Reply)>) -> Vec<Vec<(Publication, Reply)>>
     batches
 }
 
+/// Tries after the base's status changed between reading and writing it: each is lost only to
+/// a notifier whose write went in, so only a flood of notifiers keeps a write out this long.
+const CHANGED_TRIES: usize = 1000;
+/// Writes tried again after failing (etcd changing leader, a timeout, a lost answer).
+const FAILED_RETRIES: u32 = 3;
+
 /// One transaction: every notification's key, the base's new status (linked to the previous
 /// one, naming the last notification), and each admin key once.
+///
+/// The transaction applies only if the status is still the one it links to (compare-and-swap):
+/// concurrent notifiers, in other processes too, keep one chain of statuses; the loser reads
+/// the new status and tries again. A write that failed may have been applied all the same (the
+/// answer lost on the way back): the status it carried tells. Its date has microseconds and it
+/// names the user, the host and the notification, so finding it in the chain means the write
+/// went in, and it is not written again. Otherwise trying again is safe: the compare stops a
+/// second application.
 async fn write_batch(
     store: &Store,
     writer: &status::Writer,
@@ -160,24 +174,111 @@ async fn write_batch(
         publications.len()
     );
     let message = format!("notification to key {}", last.keys.key);
-    let previous = store.get(base).await?;
-    let status = status::next_status(
-        writer,
-        &message,
-        previous.as_ref().map(|kv| (base.as_str(), kv)),
-    );
     let mut pairs: Vec<(String, Vec<u8>)> = publications
         .iter()
         .map(|p| (p.keys.key.clone(), p.value.clone()))
         .collect();
-    pairs.push((base.clone(), status.into_bytes()));
+    let status_index = pairs.len();
+    pairs.push((base.clone(), Vec::new()));
     let mut admins = HashSet::new();
     for admin in publications.iter().filter_map(|p| p.keys.admin.as_ref()) {
         if admins.insert(admin) {
             pairs.push((admin.clone(), b"None".to_vec()));
         }
     }
-    store.put_all(&pairs, last.ttl).await.map(|_| ())
+    let mut previous = store.get(base).await?;
+    let mut failures = 0;
+    for _ in 0..CHANGED_TRIES {
+        let status = status::next_status(
+            writer,
+            &message,
+            previous.as_ref().map(|kv| (base.as_str(), kv)),
+        )
+        .into_bytes();
+        pairs[status_index].1 = status.clone();
+        let expected = previous.as_ref().map_or(0, |kv| kv.mod_revision);
+        let outcome = store.put_all_if(&pairs, last.ttl, base, expected).await;
+        if let Ok(Some(_)) = outcome {
+            return Ok(());
+        }
+        // The status changed, or the write failed: see what is there now. A refused write
+        // can be our own, applied by a retry below us whose first answer was lost.
+        let current = match store.get(base).await {
+            Ok(current) => current,
+            Err(read) => {
+                return Err(match outcome {
+                    Err(write) => StoreError::new(format!(
+                        "the notification to {} may not have been written ({write}), and reading {base} to find out failed: {read}",
+                        last.keys.key
+                    )),
+                    _ => read,
+                });
+            }
+        };
+        if went_in(store, base, expected, current.as_ref(), &status).await {
+            tracing::debug!("the write to {base} went in although its answer was lost");
+            return Ok(());
+        }
+        if let Err(error) = outcome {
+            if failures == FAILED_RETRIES || is_refusal(&error) {
+                return Err(error);
+            }
+            failures += 1;
+            tracing::debug!("{error}; writing again");
+            tokio::time::sleep(std::time::Duration::from_millis(200 * u64::from(failures))).await;
+        }
+        previous = current;
+    }
+    Err(StoreError::new(format!(
+        "the notification to {} was not written: the status of {base} kept changing ({CHANGED_TRIES} tries, each lost to another notifier)",
+        last.keys.key
+    )))
+}
+
+/// Whether the status record `ours`, written after the one at `expected` (0: none), is in the
+/// chain that ends with `current`: the statuses written since are walked back to it.
+async fn went_in(
+    store: &Store,
+    base: &str,
+    expected: u64,
+    current: Option<&KeyValue>,
+    ours: &[u8],
+) -> bool {
+    let Some(mut status) = current.cloned() else {
+        return false;
+    };
+    loop {
+        if status.value == ours {
+            return true;
+        }
+        // The embedded store keeps no past values by key; its writes are answered by SQLite in
+        // this process, so it never loses an answer either.
+        if matches!(store, Store::File(_)) {
+            return false;
+        }
+        // Ours would be later than `expected`, and linked to it.
+        match status::prev_rev(&status.value) {
+            Some(prev_rev) if prev_rev > expected && prev_rev < status.mod_revision => {
+                match store.get_at(base, prev_rev).await {
+                    Ok(Some(earlier)) => status = earlier,
+                    // Compacted, or unreadable: not known to be ours.
+                    _ => return false,
+                }
+            }
+            _ => return false,
+        }
+    }
+}
+
+/// An answer refusing the request: the server did not apply it, and will not the next time.
+fn is_refusal(error: &StoreError) -> bool {
+    matches!(
+        error.class,
+        StoreErrorClass::Answered {
+            http: 400..=499,
+            ..
+        }
+    )
 }
 
 #[cfg(test)]

@@ -135,6 +135,14 @@ pub fn parse_date_time(text: &str) -> Option<NaiveDateTime> {
     Some(base + chrono::Duration::microseconds(micros))
 }
 
+/// The `prev_rev` of a stored status record, when it has one.
+pub fn prev_rev(text: &[u8]) -> Option<u64> {
+    serde_json::from_slice::<Value>(text)
+        .ok()?
+        .get("prev_rev")
+        .and_then(as_revision)
+}
+
 /// pyaviso's tests store revisions as strings too.
 fn as_revision(value: &Value) -> Option<u64> {
     value
