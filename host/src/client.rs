@@ -4,13 +4,15 @@
 use std::path::PathBuf;
 
 use crate::config::{EngineType, Settings, home_dir};
-use crate::delivery::{self, ActiveListener, Cursor};
+use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
+use crate::delivery::{self, ActiveListener, Cursor, RetryPolicy};
 use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
 use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
 use crate::schema_loading;
 use crate::service_config::ServiceConfig;
+use crate::store::feed::FeedSettings;
 use crate::store::publisher::{Publication, Publisher};
 use crate::store::{EtcdAuth, EtcdGrpc, EtcdRest, FileStore, Store, replay, status};
 
@@ -52,6 +54,10 @@ pub enum AvisoError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Cursor(#[from] crate::delivery::CursorError),
+    #[error(transparent)]
+    Delivery(#[from] crate::delivery::DeliveryError),
+    #[error(transparent)]
+    DeadLetter(#[from] crate::delivery::dead_letter::DeadLetterError),
     /// A setting asks for something this build cannot do yet; the message says what.
     #[error("{0}")]
     Unsupported(String),
@@ -394,19 +400,7 @@ impl Aviso {
                     // A listener is what it listens to (store, base, event, request), so editing
                     // its triggers or failing over to another member keeps its position; the
                     // same request twice in one run gets a number.
-                    let listens_to = format!(
-                        "{}|{}|{}|{:?}",
-                        store.identity(),
-                        base,
-                        listener.event,
-                        listener.request
-                    );
-                    let seen = same_request.entry(listens_to.clone()).or_insert(0usize);
-                    *seen += 1;
-                    let identity = match *seen {
-                        1 => format!("v2|{listens_to}"),
-                        n => format!("v2|{listens_to}|{n}"),
-                    };
+                    let identity = listener_identity(&store, base, &listener, &mut same_request);
                     let legacy_identity = format!(
                         "{}|{}|{}|{:?}|{:?}",
                         store.describe(),
@@ -425,6 +419,7 @@ impl Aviso {
                     );
                     active.push(ActiveListener {
                         listener: listener.clone(),
+                        identity: identity.clone(),
                         base: base.clone(),
                         triggers: triggers.clone(),
                         endpoint: endpoint.clone(),
@@ -473,15 +468,138 @@ impl Aviso {
             tracing::info!("Replay completed");
             return Ok(());
         }
-        // The embedded store is local and cheap to ask; etcd is asked every polling_interval.
-        let poll = match store {
-            Store::File(_) => delivery::EMBEDDED_POLL,
-            Store::EtcdRest(_) | Store::EtcdGrpc(_) => std::time::Duration::from_secs(
-                self.settings.notification_engine.polling_interval.max(1),
-            ),
+        let engine = &self.settings.notification_engine;
+        let feed = FeedSettings {
+            poll: std::time::Duration::from_secs(engine.polling_interval.max(1)),
+            retry_delay: retry.max(std::time::Duration::from_secs(1)),
+            silence: std::time::Duration::from_secs(engine.liveness_check),
         };
-        delivery::run(std::sync::Arc::new(store), active, poll, retry, stop).await?;
+        let policy = RetryPolicy {
+            attempts: self.settings.delivery.attempts,
+            retry_delay: std::time::Duration::from_secs(self.settings.delivery.retry_delay),
+            dead_letters: DeadLetters::in_dir(&self.settings.state_dir()?),
+        };
+        delivery::run(std::sync::Arc::new(store), active, feed, policy, stop).await?;
         Ok(())
+    }
+
+    /// The dead letters of this configuration's state folder.
+    pub fn dead_letters(&self) -> Result<DeadLetters, AvisoError> {
+        Ok(DeadLetters::in_dir(&self.settings.state_dir()?))
+    }
+
+    /// Runs the failed triggers of dead letters again (those with `ids`, or all), with the
+    /// listeners of `files` (or of the configuration) they were recorded by; a letter whose
+    /// triggers all succeed is removed. Returns each letter tried with what came of it;
+    /// letters of listeners not given are left alone.
+    pub async fn replay_dead_letters(
+        &self,
+        files: &[PathBuf],
+        ids: &[String],
+    ) -> Result<Vec<(DeadLetter, Result<(), String>)>, AvisoError> {
+        let letters = self.dead_letters()?;
+        let mut wanted: Vec<DeadLetter> = letters
+            .list()?
+            .into_iter()
+            .filter(|l| ids.is_empty() || ids.contains(&l.id))
+            .collect();
+        if let Some(missing) = ids.iter().find(|id| !wanted.iter().any(|l| &l.id == *id)) {
+            return Err(AvisoError::Unsupported(format!(
+                "There is no dead letter {missing} in {}",
+                letters.path().display()
+            )));
+        }
+        let sets = self.load_listeners(files)?;
+        let store = self.open_store()?;
+        let runtime = self.trigger_runtime()?;
+        let mut seen = std::collections::HashMap::new();
+        let mut results = Vec::new();
+        for listener in sets.iter().flat_map(|set| &set.listeners) {
+            for base in &listener.watch_keys {
+                let identity = listener_identity(&store, base, listener, &mut seen);
+                let (mine, others): (Vec<_>, Vec<_>) =
+                    wanted.into_iter().partition(|l| l.listener == identity);
+                wanted = others;
+                if mine.is_empty() {
+                    continue;
+                }
+                let triggers = runtime.load(&listener.triggers).await?;
+                let endpoint = self
+                    .schema
+                    .event(&listener.event)
+                    .map_err(ParameterError::from)?
+                    .endpoint(self.engine_name())
+                    .map_err(ParameterError::from)?
+                    .clone();
+                for letter in mine {
+                    let outcome = self.replay_dead_letter(&letter, &triggers, &endpoint).await;
+                    if outcome.is_ok() {
+                        letters.remove(std::slice::from_ref(&letter.id))?;
+                    }
+                    results.push((letter, outcome));
+                }
+            }
+        }
+        for letter in wanted {
+            results.push((
+                letter,
+                Err("none of the listeners given listens to what it was recorded for".into()),
+            ));
+        }
+        Ok(results)
+    }
+
+    /// Runs a dead letter's failed triggers (every trigger when the listener's triggers changed
+    /// since).
+    async fn replay_dead_letter(
+        &self,
+        letter: &DeadLetter,
+        triggers: &crate::trigger::TriggerSet,
+        endpoint: &crate::schema::Endpoint,
+    ) -> Result<(), String> {
+        let request = endpoint
+            .parse_key(&letter.key)
+            .ok_or_else(|| format!("{} does not have the layout of its event", letter.key))?;
+        let notification = crate::notification::Notification {
+            event: letter.event.clone(),
+            request,
+            payload_field: self.schema.payload_field.clone(),
+            payload: letter.payload.clone(),
+            ttl: None,
+        };
+        let labels = triggers.labels();
+        let unchanged = letter
+            .failed
+            .iter()
+            .all(|f| labels.get(f.index) == Some(&f.trigger));
+        let which: Vec<usize> = if unchanged {
+            letter.failed.iter().map(|f| f.index).collect()
+        } else {
+            tracing::warn!(
+                "The triggers of the listener of dead letter {} changed since it was recorded; running all of them",
+                letter.id
+            );
+            (0..labels.len()).collect()
+        };
+        let outcome = triggers
+            .run_only(&which, &notification, &letter.key, letter.revision)
+            .await;
+        let failures: Vec<String> = outcome
+            .triggers
+            .iter()
+            .filter(|t| t.required)
+            .filter_map(|t| {
+                t.result
+                    .as_ref()
+                    .err()
+                    .map(|e| format!("{}: {e}", t.trigger))
+            })
+            .collect();
+        if failures.is_empty() {
+            Ok(())
+        } else {
+            Err(failures.join("; "))
+        }
     }
 
     /// The policy for user plugins: the site's `plugins:` section (or the default), narrowed
@@ -549,6 +667,29 @@ impl Aviso {
             .iter()
             .map(|path| Ok(listener::load_listener_file(path, &self.schema, engine)?))
             .collect()
+    }
+}
+
+/// What a listener on `base` listens to (store, base, event, request): the name of its cursor
+/// and of its dead letters. The same request twice in one run gets a number (`seen` counts).
+fn listener_identity(
+    store: &Store,
+    base: &str,
+    listener: &crate::listener::Listener,
+    seen: &mut std::collections::HashMap<String, usize>,
+) -> String {
+    let listens_to = format!(
+        "{}|{}|{}|{:?}",
+        store.identity(),
+        base,
+        listener.event,
+        listener.request
+    );
+    let count = seen.entry(listens_to.clone()).or_insert(0);
+    *count += 1;
+    match *count {
+        1 => format!("v2|{listens_to}"),
+        n => format!("v2|{listens_to}|{n}"),
     }
 }
 

@@ -100,6 +100,51 @@ enum AvisoCommand {
         #[arg(value_name = "LISTENER_FILES")]
         listener_files: Vec<PathBuf>,
     },
+    /// Notifications listeners gave up on (a required trigger failed at every attempt): list
+    /// them, run their failed triggers again, or drop them.
+    #[command(name = "dead-letters", subcommand)]
+    DeadLetters(DeadLettersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLettersCommand {
+    /// Show every dead letter: id, time, key, revision and what failed.
+    #[command(override_usage = "aviso dead-letters list [OPTIONS]")]
+    List {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+    },
+    /// Run the failed triggers of dead letters again with the listeners that recorded them;
+    /// those that succeed are removed.
+    #[command(override_usage = "aviso dead-letters replay [OPTIONS] [LISTENER_FILES]...")]
+    Replay {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+        /// Only this dead letter (may be given several times); all by default.
+        #[arg(long = "id", value_name = "ID")]
+        ids: Vec<String>,
+        /// YAML files defining the listeners; without them, the configuration's `listeners`.
+        #[arg(value_name = "LISTENER_FILES")]
+        listener_files: Vec<PathBuf>,
+    },
+    /// Forget dead letters without running them.
+    #[command(override_usage = "aviso dead-letters drop [OPTIONS] (ID... | --all)")]
+    Drop {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+        /// Every dead letter.
+        #[arg(long, conflicts_with = "ids")]
+        all: bool,
+        /// The dead letters to forget.
+        #[arg(value_name = "ID", required_unless_present = "all")]
+        ids: Vec<String>,
+    },
 }
 
 /// `--from`/`--to` dates, in pyaviso's one format (1 to 6 fractional digits).
@@ -228,6 +273,83 @@ where
             catchup,
             listener_files,
         } => listen(&common, &server, from, to, now, catchup, &listener_files),
+        AvisoCommand::DeadLetters(command) => dead_letters(command),
+    }
+}
+
+/// `aviso dead-letters ...`.
+fn dead_letters(command: DeadLettersCommand) -> i32 {
+    match command {
+        DeadLettersCommand::List { common, server } => {
+            with_client(&common, &server, false, |aviso| {
+                let letters = aviso.dead_letters()?;
+                let list = letters.list()?;
+                let mut out = std::io::stdout().lock();
+                if list.is_empty() {
+                    writeln!(out, "No dead letters in {}", letters.path().display())?;
+                }
+                for letter in &list {
+                    writeln!(
+                        out,
+                        "{}  {}  {} (revision {}), {} attempts",
+                        letter.id, letter.time, letter.key, letter.revision, letter.attempts
+                    )?;
+                    for failed in &letter.failed {
+                        writeln!(out, "    {}: {}", failed.trigger, failed.error)?;
+                    }
+                }
+                Ok(())
+            })
+        }
+        DeadLettersCommand::Replay {
+            common,
+            server,
+            ids,
+            listener_files,
+        } => with_client(&common, &server, true, |aviso| {
+            let results = block_on(aviso.replay_dead_letters(&listener_files, &ids))?;
+            let mut out = std::io::stdout().lock();
+            if results.is_empty() {
+                writeln!(out, "No dead letters to replay")?;
+            }
+            let mut failed = 0;
+            for (letter, result) in &results {
+                match result {
+                    Ok(()) => writeln!(out, "{}  {}: delivered, removed", letter.id, letter.key)?,
+                    Err(reason) => {
+                        failed += 1;
+                        writeln!(out, "{}  {}: kept, {reason}", letter.id, letter.key)?;
+                    }
+                }
+            }
+            if failed > 0 {
+                anyhow::bail!("{failed} dead letter(s) could not be delivered and were kept");
+            }
+            Ok(())
+        }),
+        DeadLettersCommand::Drop {
+            common,
+            server,
+            all,
+            ids,
+        } => with_client(&common, &server, false, |aviso| {
+            let letters = aviso.dead_letters()?;
+            let ids = if all {
+                letters.list()?.into_iter().map(|l| l.id).collect()
+            } else {
+                let known: Vec<String> = letters.list()?.into_iter().map(|l| l.id).collect();
+                if let Some(missing) = ids.iter().find(|id| !known.contains(id)) {
+                    anyhow::bail!(
+                        "There is no dead letter {missing} in {}",
+                        letters.path().display()
+                    );
+                }
+                ids
+            };
+            let removed = letters.remove(&ids)?;
+            writeln!(std::io::stdout(), "{removed} dead letter(s) dropped")?;
+            Ok(())
+        }),
     }
 }
 

@@ -45,6 +45,9 @@ pub(super) const KNOWN_SETTINGS: &[&str] = &[
     "notification_engine.service",
     "notification_engine.catchup",
     "notification_engine.automatic_retry_delay",
+    "notification_engine.liveness_check",
+    "delivery.attempts",
+    "delivery.retry_delay",
     "configuration_engine.host",
     "configuration_engine.port",
     "configuration_engine.https",
@@ -68,7 +71,7 @@ pub(super) const KNOWN_SETTINGS: &[&str] = &[
     "plugins",
 ];
 
-const SECTIONS: &[&str] = &["notification_engine", "configuration_engine"];
+const SECTIONS: &[&str] = &["notification_engine", "configuration_engine", "delivery"];
 
 /// Environment variables and the settings they set (pyaviso's names). `AVISO_TIMEOUT` and
 /// `AVISO_AUTOMATIC_RETRY_DELAY` set both engines, as in pyaviso.
@@ -123,6 +126,12 @@ pub(super) const ENVIRONMENT: &[(&str, &[&str])] = &[
     ("AVISO_SCHEMA_PARSER", &["schema_parser"]),
     ("AVISO_REMOTE_SCHEMA", &["remote_schema"]),
     ("AVISO_STATE_DIR", &["state_dir"]),
+    (
+        "AVISO_LIVENESS_CHECK",
+        &["notification_engine.liveness_check"],
+    ),
+    ("AVISO_DELIVERY_ATTEMPTS", &["delivery.attempts"]),
+    ("AVISO_DELIVERY_RETRY_DELAY", &["delivery.retry_delay"]),
     ("AVISO_DEBUG", &["debug"]),
     ("AVISO_QUIET", &["quiet"]),
     ("AVISO_NO_FAIL", &["no_fail"]),

@@ -121,6 +121,17 @@ pub struct NotificationEngineSettings {
     pub service: String,
     /// Deliver what was missed since the last run before new notifications.
     pub catchup: bool,
+    /// Seconds a watch may stay silent before the listener checks that it is alive.
+    pub liveness_check: u64,
+}
+
+/// What a listener does when a `required` trigger fails (`delivery:`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliverySettings {
+    /// Runs of a failing required trigger in all before the notification becomes a dead letter.
+    pub attempts: u32,
+    /// Seconds before the second run, doubled each time after.
+    pub retry_delay: u64,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -143,6 +154,7 @@ pub enum LoggingSetting {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
     pub notification_engine: NotificationEngineSettings,
+    pub delivery: DeliverySettings,
     pub configuration_engine: ConfigurationEngineSettings,
     pub auth_type: AuthType,
     pub username: Option<String>,
@@ -291,6 +303,25 @@ impl Settings {
             polling_interval: r.seconds("notification_engine.polling_interval", 30)?,
             service: r.string("notification_engine.service", "aviso/v1")?,
             catchup: r.bool("notification_engine.catchup", true)?,
+            liveness_check: r.seconds("notification_engine.liveness_check", 60)?.max(1),
+        };
+        let attempts = r.whole_number("delivery.attempts", 5)?;
+        let delivery = DeliverySettings {
+            attempts: u32::try_from(attempts)
+                .ok()
+                .filter(|a| (1..=1000).contains(a))
+                .ok_or_else(|| {
+                    let (value, origin) = r
+                        .raw("delivery.attempts")
+                        .unwrap_or((YamlValue::Null, Origin::Default));
+                    r.invalid(
+                        "delivery.attempts",
+                        &value,
+                        origin,
+                        "a whole number from 1 to 1000",
+                    )
+                })?,
+            retry_delay: r.seconds("delivery.retry_delay", 15)?,
         };
         let configuration_engine = ConfigurationEngineSettings {
             engine: engine("configuration_engine")?,
@@ -335,6 +366,7 @@ impl Settings {
         };
         Ok(Settings {
             notification_engine,
+            delivery,
             configuration_engine,
             auth_type: r.parse(
                 "auth_type",

@@ -1,14 +1,21 @@
-//! Delivering notifications to listeners. One feed per watched base key reads what is written
-//! under it, in revision order (an etcd watch from the oldest cursor, history included; the
-//! embedded store is asked every tenth of a second), and hands each revision to every listener
-//! of that base. Each listener runs on its own: it matches the keys against its request, runs
-//! its triggers, and saves its cursor (the last revision it finished) after every revision its
-//! triggers ran for once it has caught up (during a backlog, every quarter of a second; see
-//! [`Cursor`]), so a restart goes on where it stopped: at least once, never zero times.
+//! Delivering notifications to listeners. One feed per watched base key (a
+//! [`Feed`](crate::store::feed::Feed), owned by the store: watch or poll, resume, liveness)
+//! reads what is written under it, in revision order, and hands each revision to every listener
+//! of that base through a bounded queue: a listener that falls behind holds its feed back
+//! instead of piling revisions up in memory. Each listener runs on its own: it matches the keys
+//! against its request, runs its triggers, and saves its cursor (the last revision it finished)
+//! after every revision its triggers ran for once it has caught up (during a backlog, every
+//! quarter of a second; see [`Cursor`]), so a restart goes on where it stopped: at least once,
+//! never zero times.
+//!
+//! A `required` trigger that fails is tried again, alone (the triggers that succeeded for the
+//! notification are not run again), up to the policy's attempts with a doubling delay; then the
+//! notification is written to the dead letters and the listener moves on.
 
 mod cursor;
+pub mod dead_letter;
 
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,14 +24,18 @@ use tokio::sync::{mpsc, watch};
 use crate::listener::Listener;
 use crate::notification::Notification;
 use crate::schema::Endpoint;
-use crate::store::{KeyValue, Store, StoreError, WatchUpdate};
-use crate::trigger::TriggerSet;
+use crate::store::feed::{Feed, FeedSettings, Revision};
+use crate::store::{KeyValue, Store, StoreError};
+use crate::trigger::{Outcome, TriggerSet};
 pub use cursor::{Cursor, CursorError};
+use dead_letter::{DeadLetter, DeadLetters, FailedTrigger};
 
 /// One listener on one base key (a listener whose request lists several values of the base
 /// has one per base key, each with its own cursor).
 pub struct ActiveListener {
     pub listener: Listener,
+    /// What it listens to (store, base, event, request): names its cursor and dead letters.
+    pub identity: String,
     /// The base key this one receives from.
     pub base: String,
     pub triggers: TriggerSet,
@@ -35,140 +46,170 @@ pub struct ActiveListener {
     pub cursor: Cursor,
 }
 
-/// How often the embedded store is asked for changes.
-pub const EMBEDDED_POLL: Duration = Duration::from_millis(100);
+/// Revisions a listener may have waiting before its feed waits for it.
+const QUEUED_REVISIONS: usize = 256;
 
-/// The writes of one revision under one base key.
-type Revision = Arc<Vec<KeyValue>>;
+/// The longest wait between two attempts of a failing required trigger.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
 
-/// Delivers until `stop` turns true; then finishes the running triggers and returns.
+/// What happens when a required trigger fails.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    /// Runs of the failing triggers in all (`delivery.attempts`), at least 1.
+    pub attempts: u32,
+    /// The wait before the second run (`delivery.retry_delay`); doubled each time after.
+    pub retry_delay: Duration,
+    /// Where notifications given up on are recorded.
+    pub dead_letters: DeadLetters,
+}
+
+/// Why delivery stopped before it was asked to.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The store refused in a way that waiting cannot cure (credentials, a forbidden request).
+    #[error("Listening to {base} stopped: {source}")]
+    Store { base: String, source: StoreError },
+    /// A bug: a listener's task panicked. The others were stopped with it.
+    #[error(
+        "The listener to {listener} stopped unexpectedly ({reason}); every listener was stopped. This is a bug, please report it"
+    )]
+    Crashed { listener: String, reason: String },
+}
+
+/// Delivers until `stop` turns true; then finishes the running triggers and returns. A
+/// listener that crashes, or a feed that cannot go on, stops every listener and is returned.
 pub async fn run(
     store: Arc<Store>,
     listeners: Vec<ActiveListener>,
-    poll: Duration,
-    retry_delay: Duration,
+    feed: FeedSettings,
+    policy: RetryPolicy,
     stop: watch::Receiver<bool>,
-) -> Result<(), StoreError> {
-    let mut by_base: BTreeMap<String, (u64, Vec<mpsc::UnboundedSender<Revision>>)> =
-        BTreeMap::new();
+) -> Result<(), DeliveryError> {
+    // Stopping on request and stopping on a failure reach every task the same way.
+    let (halt, halted) = watch::channel(false);
+    let halt = Arc::new(halt);
+    let forward = {
+        let (halt, mut stop) = (halt.clone(), stop.clone());
+        tokio::spawn(async move {
+            while !*stop.borrow_and_update() {
+                if stop.changed().await.is_err() {
+                    return;
+                }
+            }
+            let _ = halt.send(true);
+        })
+    };
+    let mut by_base: HashMap<String, (u64, Vec<mpsc::Sender<Revision>>)> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
+    let mut names = HashMap::new();
     for active in listeners {
-        let (sender, receiver) = mpsc::unbounded_channel();
+        let (sender, receiver) = mpsc::channel(QUEUED_REVISIONS);
         let entry = by_base
             .entry(active.base.clone())
             .or_insert((u64::MAX, Vec::new()));
         entry.0 = entry.0.min(active.cursor.revision());
         entry.1.push(sender);
-        tasks.spawn(listen(active, receiver, retry_delay, stop.clone()));
+        let name = format!("{} (event {})", active.base, active.listener.event);
+        let task = tasks.spawn(listen(active, receiver, policy.clone(), halted.clone()));
+        names.insert(task.id(), name);
     }
+    let mut feeds = tokio::task::JoinSet::new();
     for (base, (from, subscribers)) in by_base {
-        tokio::spawn(feed(
-            store.clone(),
-            base,
-            from,
-            subscribers,
-            poll,
-            retry_delay,
-            stop.clone(),
-        ));
+        let source = Feed::new(store.clone(), &base, from, feed);
+        feeds.spawn(fan_out(source, base, subscribers, halted.clone()));
     }
-    while tasks.join_next().await.is_some() {}
-    Ok(())
+    let outcome = watch_over(tasks, &names, feeds, &halt).await;
+    forward.abort();
+    outcome
 }
 
-/// Reads every revision after `from` under `base` and sends it to the subscribers, until stopped.
-async fn feed(
-    store: Arc<Store>,
-    base: String,
-    from: u64,
-    subscribers: Vec<mpsc::UnboundedSender<Revision>>,
-    poll: Duration,
-    retry_delay: Duration,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut last = from;
-    let mut polling = false;
-    let send = |changes: Vec<KeyValue>, last: &mut u64| {
-        for group in changes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {
-            if group[0].mod_revision <= *last {
-                continue;
-            }
-            *last = group[0].mod_revision;
-            let revision: Revision = Arc::new(group.to_vec());
-            for subscriber in &subscribers {
-                let _ = subscriber.send(revision.clone());
-            }
-        }
-    };
-    while !*stop.borrow() {
-        let outcome: Result<(), StoreError> = async {
-            match &*store {
-                Store::File(file) => loop {
-                    send(file.changes_since(&base, last)?, &mut last);
-                    tokio::select! {
-                        _ = tokio::time::sleep(poll) => {}
-                        _ = stop.changed() => return Ok(()),
-                    }
-                },
-                Store::EtcdRest(_) | Store::EtcdGrpc(_) if polling => loop {
-                    send(store.changes_since(&base, last).await?, &mut last);
-                    tokio::select! {
-                        _ = tokio::time::sleep(poll) => {}
-                        _ = stop.changed() => return Ok(()),
-                    }
-                },
-                Store::EtcdRest(_) | Store::EtcdGrpc(_) => {
-                    let mut watch = match store.watch(&base, last + 1).await {
-                        Ok(watch) => watch,
-                        // A proxy such as ECMWF's aviso-auth allows only /v3/kv/range.
-                        Err(error) if error.is_refused_request() => {
-                            tracing::warn!("{error}: watching is not available, polling every {poll:?} instead");
-                            polling = true;
-                            return Ok(());
-                        }
-                        Err(error) => return Err(error),
-                    };
-                    loop {
-                        let update = tokio::select! {
-                            update = watch.next() => update?,
-                            _ = stop.changed() => return Ok(()),
-                        };
-                        match update {
-                            None => return Err(StoreError::new("the etcd watch stream was closed")),
-                            Some(WatchUpdate::Puts(puts)) => send(puts, &mut last),
-                            Some(WatchUpdate::Compacted(revision)) => {
-                                // The history we needed is gone: deliver the current value of
-                                // every key written since, then watch on from there.
-                                tracing::warn!(
-                                    "History of {base} before revision {revision} was compacted; delivering the current values written since revision {last}"
-                                );
-                                let now = store.revision().await?;
-                                send(store.changes_since(&base, last).await?, &mut last);
-                                last = last.max(now);
-                                return Ok(());
-                            }
-                        }
-                    }
+/// Waits for every listener task to end. A listener that panics or a feed that fails stops
+/// all of them (through `halt`) and is returned.
+async fn watch_over(
+    mut tasks: tokio::task::JoinSet<()>,
+    names: &HashMap<tokio::task::Id, String>,
+    mut feeds: tokio::task::JoinSet<Result<(), DeliveryError>>,
+    halt: &watch::Sender<bool>,
+) -> Result<(), DeliveryError> {
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            joined = tasks.join_next_with_id() => match joined {
+                None => break,
+                Some(Ok(_)) => {}
+                Some(Err(error)) => {
+                    let listener = names.get(&error.id()).cloned().unwrap_or_default();
+                    let reason = panic_message(error);
+                    tracing::error!("The listener to {listener} crashed: {reason}");
+                    failure.get_or_insert(DeliveryError::Crashed { listener, reason });
+                    let _ = halt.send(true);
                 }
-            }
+            },
+            Some(joined) = feeds.join_next() => match joined {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => {
+                    failure.get_or_insert(error);
+                    let _ = halt.send(true);
+                }
+                Err(error) => {
+                    let reason = panic_message(error);
+                    failure.get_or_insert(DeliveryError::Crashed {
+                        listener: "a base key".into(),
+                        reason,
+                    });
+                    let _ = halt.send(true);
+                }
+            },
         }
-        .await;
-        if let Err(error) = outcome {
-            tracing::warn!("{error}, trying again in {retry_delay:?}...");
+    }
+    feeds.shutdown().await;
+    failure.map_or(Ok(()), Err)
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    match error.try_into_panic() {
+        Ok(panic) => panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into()),
+        Err(error) => error.to_string(),
+    }
+}
+
+/// Hands every revision of one feed to its listeners, waiting for a full queue.
+async fn fan_out(
+    mut feed: Feed,
+    base: String,
+    subscribers: Vec<mpsc::Sender<Revision>>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), DeliveryError> {
+    loop {
+        if *stop.borrow_and_update() {
+            return Ok(());
+        }
+        let revision = tokio::select! {
+            revision = feed.next() => revision.map_err(|source| DeliveryError::Store {
+                base: base.clone(),
+                source,
+            })?,
+            _ = stop.changed() => return Ok(()),
+        };
+        for subscriber in &subscribers {
             tokio::select! {
-                _ = tokio::time::sleep(retry_delay) => {}
-                _ = stop.changed() => {}
+                // A listener that has ended no longer takes anything.
+                _ = subscriber.send(revision.clone()) => {}
+                _ = stop.changed() => return Ok(()),
             }
         }
     }
 }
 
-/// One listener: every revision it receives, in order; a revision whose required trigger
-/// failed is tried again after `retry_delay`, and the listener does not move past it.
+/// One listener: every revision it receives, in order, each delivered with the retry policy.
 async fn listen(
     mut active: ActiveListener,
-    mut revisions: mpsc::UnboundedReceiver<Revision>,
-    retry_delay: Duration,
+    mut revisions: mpsc::Receiver<Revision>,
+    policy: RetryPolicy,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -183,29 +224,178 @@ async fn listen(
         if active.cursor.revision() >= number {
             continue;
         }
-        let handled = loop {
-            match deliver_revision(&active, &revision).await {
-                Handled::RequiredTriggerFailed => {
-                    tracing::warn!(
-                        "A required trigger failed for revision {number}; trying again in {retry_delay:?}"
-                    );
-                    tokio::select! {
-                        _ = tokio::time::sleep(retry_delay) => {}
-                        _ = stop.changed() => return,
-                    }
-                }
-                handled => break handled,
-            }
+        let Some(ran) = deliver_with_retries(&active, &revision, &policy, &mut stop).await else {
+            return; // stopped while waiting: the revision is delivered again next time
         };
-        active.cursor.advance(
-            number,
-            handled == Handled::TriggersRan,
-            revisions.is_empty(),
-        );
+        active.cursor.advance(number, ran, revisions.is_empty());
         if *stop.borrow() {
             return;
         }
     }
+}
+
+/// A notification of a revision, and its required triggers still failing.
+struct Pending<'a> {
+    kv: &'a KeyValue,
+    notification: Notification,
+    remaining: Vec<usize>,
+    failures: Vec<FailedTrigger>,
+}
+
+/// Delivers one revision: `Some(true)` when triggers ran, `Some(false)` when none of its keys
+/// was for this listener, `None` when stopped before it was finished.
+async fn deliver_with_retries(
+    active: &ActiveListener,
+    revision: &[KeyValue],
+    policy: &RetryPolicy,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<bool> {
+    let every: Vec<usize> = (0..active.triggers.len()).collect();
+    let mut pending: Vec<Pending> = revision
+        .iter()
+        .filter_map(|kv| {
+            notification_for(active, kv).map(|notification| Pending {
+                kv,
+                notification,
+                remaining: every.clone(),
+                failures: Vec::new(),
+            })
+        })
+        .collect();
+    if pending.is_empty() {
+        return Some(false);
+    }
+    let attempts = policy.attempts.max(1);
+    let mut delay = policy.retry_delay;
+    for attempt in 1..=attempts {
+        for entry in pending.iter_mut().filter(|p| !p.remaining.is_empty()) {
+            let outcome = active
+                .triggers
+                .run_only(
+                    &entry.remaining,
+                    &entry.notification,
+                    &entry.kv.key,
+                    entry.kv.mod_revision,
+                )
+                .await;
+            log_outcome(entry.kv, &outcome, attempt);
+            entry.failures = outcome
+                .triggers
+                .into_iter()
+                .filter(|t| t.required)
+                .filter_map(|t| {
+                    t.result.err().map(|error| FailedTrigger {
+                        index: t.index,
+                        trigger: t.trigger,
+                        error,
+                    })
+                })
+                .collect();
+            entry.remaining = entry.failures.iter().map(|f| f.index).collect();
+        }
+        let failing: Vec<&Pending> = pending.iter().filter(|p| !p.remaining.is_empty()).collect();
+        if failing.is_empty() {
+            return Some(true);
+        }
+        if attempt == attempts {
+            break;
+        }
+        for entry in failing {
+            let labels: Vec<&str> = entry.failures.iter().map(|f| f.trigger.as_str()).collect();
+            tracing::warn!(
+                "Required trigger {} failed for {} (revision {}), attempt {attempt} of {attempts}; trying it again in {delay:?}",
+                labels.join(", "),
+                entry.kv.key,
+                entry.kv.mod_revision
+            );
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = stop.changed() => return None,
+        }
+        delay = (delay * 2).min(MAX_RETRY_DELAY.max(policy.retry_delay));
+    }
+    for entry in pending.iter().filter(|p| !p.remaining.is_empty()) {
+        let letter = DeadLetter {
+            id: DeadLetter::id_for(&active.identity, &entry.kv.key, entry.kv.mod_revision),
+            time: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            listener: active.identity.clone(),
+            event: active.listener.event.clone(),
+            key: entry.kv.key.clone(),
+            revision: entry.kv.mod_revision,
+            payload: entry.notification.payload.clone(),
+            attempts,
+            failed: entry.failures.clone(),
+        };
+        record_dead_letter(&letter, policy, stop).await?;
+    }
+    Some(true)
+}
+
+/// Writes a dead letter; until it is on disk the listener does not move on (a full disk is
+/// waited out, not a reason to drop the notification).
+async fn record_dead_letter(
+    letter: &DeadLetter,
+    policy: &RetryPolicy,
+    stop: &mut watch::Receiver<bool>,
+) -> Option<()> {
+    let failures: Vec<String> = letter
+        .failed
+        .iter()
+        .map(|f| format!("{}: {}", f.trigger, f.error))
+        .collect();
+    let mut wait = policy.retry_delay;
+    loop {
+        match policy.dead_letters.record(letter) {
+            Ok(()) => {
+                tracing::error!(
+                    "Gave up on {} (revision {}) after {} attempts ({}); recorded as dead letter {} in {}. 'aviso dead-letters list' shows it, 'aviso dead-letters replay' runs it again",
+                    letter.key,
+                    letter.revision,
+                    letter.attempts,
+                    failures.join("; "),
+                    letter.id,
+                    policy.dead_letters.path().display()
+                );
+                return Some(());
+            }
+            Err(error) => {
+                tracing::error!(
+                    "{error}; the listener stays at revision {} until it is recorded, trying again in {wait:?}",
+                    letter.revision
+                );
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => return None,
+                }
+                wait = (wait * 2).min(MAX_RETRY_DELAY.max(policy.retry_delay));
+            }
+        }
+    }
+}
+
+fn log_outcome(kv: &KeyValue, outcome: &Outcome, attempt: u32) {
+    let failed = outcome
+        .triggers
+        .iter()
+        .filter(|t| t.result.is_err())
+        .count();
+    let again = if attempt > 1 {
+        format!(" (attempt {attempt})")
+    } else {
+        String::new()
+    };
+    tracing::info!(
+        "Notification {} (revision {}){again}: {} trigger(s) run, {}",
+        kv.key,
+        kv.mod_revision,
+        outcome.triggers.len(),
+        if failed == 0 {
+            "all succeeded".to_string()
+        } else {
+            format!("{failed} failed")
+        }
+    );
 }
 
 /// A bounded replay (`--from ... --to ...`): delivers `writes` (in revision order) once, then
@@ -237,19 +427,26 @@ enum Handled {
 async fn deliver_revision(active: &ActiveListener, revision: &[KeyValue]) -> Handled {
     let mut handled = Handled::Nothing;
     for kv in revision {
-        match deliver(active, kv).await {
-            Handled::Nothing => {}
-            Handled::TriggersRan => handled = Handled::TriggersRan,
-            Handled::RequiredTriggerFailed => return Handled::RequiredTriggerFailed,
+        let Some(notification) = notification_for(active, kv) else {
+            continue;
+        };
+        let outcome = active
+            .triggers
+            .run(&notification, &kv.key, kv.mod_revision)
+            .await;
+        log_outcome(kv, &outcome, 1);
+        if outcome.required_failed() {
+            return Handled::RequiredTriggerFailed;
         }
+        handled = Handled::TriggersRan;
     }
     handled
 }
 
-/// Hands one stored key to one listener.
-async fn deliver(active: &ActiveListener, kv: &KeyValue) -> Handled {
+/// The notification a stored key is for this listener, if it is.
+fn notification_for(active: &ActiveListener, kv: &KeyValue) -> Option<Notification> {
     if kv.key == active.base {
-        return Handled::Nothing; // the base key's status record
+        return None; // the base key's status record
     }
     let Some(fields) = active.endpoint.parse_key(&kv.key) else {
         tracing::warn!(
@@ -257,50 +454,67 @@ async fn deliver(active: &ActiveListener, kv: &KeyValue) -> Handled {
             kv.key,
             active.listener.event
         );
-        return Handled::Nothing;
+        return None;
     };
     if !active.listener.accepts(&fields) {
         tracing::debug!("Key {} does not match the listener's request", kv.key);
-        return Handled::Nothing;
+        return None;
     }
     let payload = match std::str::from_utf8(&kv.value) {
         Ok("None") => None,
         Ok(text) => Some(text.to_string()),
         Err(_) => {
             tracing::warn!("The value of {} is not UTF-8 text; skipped", kv.key);
-            return Handled::Nothing;
+            return None;
         }
     };
-    let notification = Notification {
+    Some(Notification {
         event: active.listener.event.clone(),
         request: fields,
         payload_field: active.payload_field.clone(),
         payload,
         ttl: None,
-    };
-    let outcome = active
-        .triggers
-        .run(&notification, &kv.key, kv.mod_revision)
-        .await;
-    let failed = outcome
-        .triggers
-        .iter()
-        .filter(|t| t.result.is_err())
-        .count();
-    tracing::info!(
-        "Notification {} (revision {}): {} trigger(s) run, {}",
-        kv.key,
-        kv.mod_revision,
-        outcome.triggers.len(),
-        if failed == 0 {
-            "all succeeded".to_string()
-        } else {
-            format!("{failed} failed")
-        }
-    );
-    if outcome.required_failed() {
-        Handled::RequiredTriggerFailed
-    } else {
-        Handled::TriggersRan
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_listener_stops_the_others_and_is_reported() {
+        let (halt, halted) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut names = HashMap::new();
+        let crashing = tasks.spawn(async { panic!("index out of bounds") });
+        names.insert(crashing.id(), "/b/ (event flight)".to_string());
+        let mut waiting = halted.clone();
+        let stopped = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let seen = stopped.clone();
+        tasks.spawn(async move {
+            while !*waiting.borrow_and_update() {
+                waiting.changed().await.unwrap();
+            }
+            seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let feeds = tokio::task::JoinSet::new();
+        let error = watch_over(tasks, &names, feeds, &halt).await.unwrap_err();
+        assert!(stopped.load(std::sync::atomic::Ordering::SeqCst));
+        let message = error.to_string();
+        assert!(message.contains("/b/ (event flight)"), "{message}");
+        assert!(message.contains("index out of bounds"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn listeners_that_end_normally_are_no_failure() {
+        let (halt, _halted) = watch::channel(false);
+        let mut tasks = tokio::task::JoinSet::new();
+        tasks.spawn(async {});
+        let feeds = tokio::task::JoinSet::new();
+        assert!(
+            watch_over(tasks, &HashMap::new(), feeds, &halt)
+                .await
+                .is_ok()
+        );
     }
 }

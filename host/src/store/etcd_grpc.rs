@@ -7,7 +7,6 @@ use etcd_client::{
     Certificate, Client, ConnectOptions, EventType, GetOptions, PutOptions, SortOrder, SortTarget,
     TlsOptions, Txn, TxnOp, WatchOptions,
 };
-use tokio::sync::OnceCell;
 
 use super::{Change, KeyValue, StoreError, WatchUpdate};
 
@@ -16,7 +15,8 @@ pub struct EtcdGrpc {
     endpoints: Vec<String>,
     options: ConnectOptions,
     user: Option<String>,
-    client: OnceCell<Client>,
+    /// Made on first use; dropped by [`EtcdGrpc::reconnect`].
+    client: std::sync::Mutex<Option<Client>>,
 }
 
 impl std::fmt::Debug for EtcdGrpc {
@@ -99,7 +99,14 @@ impl EtcdGrpc {
         credentials: Option<(String, String)>,
     ) -> Result<EtcdGrpc, StoreError> {
         let scheme = if https { "https" } else { "http" };
-        let mut options = ConnectOptions::new().with_connect_timeout(Duration::from_secs(10));
+        // Keepalive pings end a connection that went silent (a dead host, a NAT that forgot it);
+        // require-leader makes a member cut off from its cluster's leader cancel our watches
+        // instead of keeping them open with nothing to say.
+        let mut options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(10))
+            .with_keep_alive(Duration::from_secs(30), Duration::from_secs(10))
+            .with_keep_alive_while_idle(true)
+            .with_require_leader(true);
         if let Some(timeout) = timeout {
             options = options.with_timeout(timeout);
         }
@@ -120,7 +127,7 @@ impl EtcdGrpc {
                 .collect(),
             options,
             user,
-            client: OnceCell::new(),
+            client: std::sync::Mutex::new(None),
         })
     }
 
@@ -134,19 +141,27 @@ impl EtcdGrpc {
     }
 
     async fn client(&self) -> Result<Client, StoreError> {
-        self.client
-            .get_or_try_init(|| async {
-                Client::connect(&self.endpoints, Some(self.options.clone()))
-                    .await
-                    .map_err(|e| {
-                        error(
-                            &format!("Unable to connect to {}", self.endpoints.join(",")),
-                            e,
-                        )
-                    })
-            })
+        if let Some(client) = self.slot().clone() {
+            return Ok(client);
+        }
+        let client = Client::connect(&self.endpoints, Some(self.options.clone()))
             .await
-            .cloned()
+            .map_err(|e| {
+                error(
+                    &format!("Unable to connect to {}", self.endpoints.join(",")),
+                    e,
+                )
+            })?;
+        Ok(self.slot().get_or_insert(client).clone())
+    }
+
+    fn slot(&self) -> std::sync::MutexGuard<'_, Option<Client>> {
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Drops the connections: the next call connects anew (to whichever members answer).
+    pub fn reconnect(&self) {
+        self.slot().take();
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
@@ -362,6 +377,7 @@ impl EtcdGrpc {
         let client = self.client().await?;
         let options = WatchOptions::new()
             .with_prefix()
+            .with_progress_notify()
             .with_start_revision(start_revision as i64);
         let stream = retrying(|| {
             let (prefix, options) = (prefix.to_string(), options.clone());
@@ -388,33 +404,38 @@ pub struct GrpcWatch {
 
 impl GrpcWatch {
     pub async fn next(&mut self) -> Result<Option<WatchUpdate>, StoreError> {
-        loop {
-            let Some(answer) = self
-                .stream
-                .message()
-                .await
-                .map_err(|e| error("the etcd watch stream broke", e))?
-            else {
-                return Ok(None);
-            };
-            if answer.compact_revision() > 0 {
-                return Ok(Some(WatchUpdate::Compacted(
-                    answer.compact_revision() as u64
-                )));
-            }
-            if answer.canceled() {
-                return Err(StoreError::new("etcd canceled the watch"));
-            }
-            let puts: Vec<KeyValue> = answer
-                .events()
-                .iter()
-                .filter(|event| event.event_type() == EventType::Put)
-                .filter_map(|event| event.kv().map(convert))
-                .collect();
-            if !puts.is_empty() {
-                return Ok(Some(WatchUpdate::Puts(puts)));
-            }
+        let Some(answer) = self
+            .stream
+            .message()
+            .await
+            .map_err(|e| error("the etcd watch stream broke", e))?
+        else {
+            return Ok(None);
+        };
+        if answer.compact_revision() > 0 {
+            return Ok(Some(WatchUpdate::Compacted(
+                answer.compact_revision() as u64
+            )));
         }
+        if answer.canceled() {
+            let reason = answer.cancel_reason();
+            return Err(StoreError::new(if reason.is_empty() {
+                "etcd canceled the watch".to_string()
+            } else {
+                format!("etcd canceled the watch: {reason}")
+            }));
+        }
+        let puts: Vec<KeyValue> = answer
+            .events()
+            .iter()
+            .filter(|event| event.event_type() == EventType::Put)
+            .filter_map(|event| event.kv().map(convert))
+            .collect();
+        if puts.is_empty() {
+            // The watch's creation, a progress notification, or deletions only.
+            return Ok(Some(WatchUpdate::Progress));
+        }
+        Ok(Some(WatchUpdate::Puts(puts)))
     }
 }
 

@@ -89,6 +89,20 @@ impl EtcdRest {
         (host, *port)
     }
 
+    /// Drops the kept-alive connections (those not in use); with `shun_member`, the next
+    /// connection goes to the next member first.
+    pub fn reconnect(&self, shun_member: bool) {
+        for slot in &self.connections {
+            if let Ok(mut connection) = slot.try_lock() {
+                *connection = None;
+            }
+        }
+        if shun_member && self.endpoints.len() > 1 {
+            self.current
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
     /// The user written into status records (`etcd_user`): the etcd user, else none.
     pub fn user(&self) -> Option<String> {
         match &self.auth {
@@ -290,6 +304,7 @@ impl EtcdRest {
             let (host, port) = self.endpoint(index);
             match TcpStream::connect((host, port)).await {
                 Ok(tcp) => {
+                    keep_alive(&tcp);
                     if offset > 0 {
                         tracing::warn!("Switching to etcd member {host}:{port}");
                     }
@@ -565,6 +580,8 @@ pub enum WatchUpdate {
     Puts(Vec<KeyValue>),
     /// The start revision was compacted away; history from `0` on is gone.
     Compacted(u64),
+    /// A sign of life without writes (the watch's creation, a progress notification).
+    Progress,
 }
 
 /// A live `/v3/watch` stream on one prefix.
@@ -615,7 +632,8 @@ impl Watch {
                 if !puts.is_empty() {
                     return Ok(Some(WatchUpdate::Puts(puts)));
                 }
-                continue;
+                // The watch's creation, a progress notification, or deletions only.
+                return Ok(Some(WatchUpdate::Progress));
             }
             match self.body.frame().await {
                 None => return Ok(None),
@@ -647,6 +665,8 @@ impl EtcdRest {
             "key": BASE64.encode(prefix),
             "range_end": BASE64.encode(prefix_end(prefix)),
             "start_revision": start_revision,
+            // etcd then says now and then that the watch is alive and where the store is.
+            "progress_notify": true,
         }});
         let mut builder = hyper::Request::post("/v3/watch")
             .header("host", self.address())
@@ -672,6 +692,17 @@ impl EtcdRest {
             buffer: Vec::new(),
             scanned: 0,
         })
+    }
+}
+
+/// Asks the kernel to probe an idle connection, so that a dead host or a peer that vanished
+/// without a reset ends the connection (and a watch on it) instead of leaving it open for ever.
+fn keep_alive(tcp: &TcpStream) {
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(Duration::from_secs(30))
+        .with_interval(Duration::from_secs(10));
+    if let Err(error) = socket2::SockRef::from(tcp).set_tcp_keepalive(&probes) {
+        tracing::debug!("cannot turn TCP keepalive on: {error}");
     }
 }
 

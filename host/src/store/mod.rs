@@ -4,6 +4,7 @@
 
 mod etcd_grpc;
 mod etcd_rest;
+pub mod feed;
 mod file_based;
 pub mod publisher;
 pub mod replay;
@@ -54,6 +55,16 @@ impl Store {
             Store::File(store) => format!("file {}", store.path().display()),
             Store::EtcdRest(store) => format!("etcd {}", store.members().join(",")),
             Store::EtcdGrpc(store) => format!("etcd {}", store.members().join(",")),
+        }
+    }
+
+    /// Drops the connections to etcd so that the next request connects anew; with
+    /// `shun_member`, to another member first when there is one (this one did not answer).
+    pub fn reconnect(&self, shun_member: bool) {
+        match self {
+            Store::File(_) => {}
+            Store::EtcdRest(store) => store.reconnect(shun_member),
+            Store::EtcdGrpc(store) => store.reconnect(),
         }
     }
 

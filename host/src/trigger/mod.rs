@@ -426,6 +426,8 @@ enum Action {
 /// What happened to one trigger.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TriggerOutcome {
+    /// Its position in the listener's `triggers`, from 0.
+    pub index: usize,
     pub trigger: String,
     pub required: bool,
     /// `Err` holds the last failure, after every retry.
@@ -462,8 +464,26 @@ impl TriggerSet {
         self.triggers.is_empty()
     }
 
+    /// How the user recognises each trigger in messages, in order.
+    pub fn labels(&self) -> Vec<String> {
+        self.triggers.iter().map(|t| t.label.clone()).collect()
+    }
+
     /// Runs every trigger for the notification stored at `key` (revision `revision`).
     pub async fn run(&self, notification: &Notification, key: &str, revision: u64) -> Outcome {
+        let every: Vec<usize> = (0..self.triggers.len()).collect();
+        self.run_only(&every, notification, key, revision).await
+    }
+
+    /// Runs the triggers at these positions (in `triggers`), in order; others are left out
+    /// (those that already succeeded for this notification, when it is tried again).
+    pub async fn run_only(
+        &self,
+        which: &[usize],
+        notification: &Notification,
+        key: &str,
+        revision: u64,
+    ) -> Outcome {
         let wit_notification = PluginNotification {
             event: notification.event.clone(),
             request: notification
@@ -476,9 +496,14 @@ impl TriggerSet {
             key: key.to_string(),
             revision,
         };
-        let mut outcomes = Vec::with_capacity(self.triggers.len());
-        for trigger in &self.triggers {
-            outcomes.push(trigger.run(notification, &wit_notification).await);
+        let mut outcomes = Vec::with_capacity(which.len());
+        for &index in which {
+            let Some(trigger) = self.triggers.get(index) else {
+                continue;
+            };
+            let mut outcome = trigger.run(notification, &wit_notification).await;
+            outcome.index = index;
+            outcomes.push(outcome);
         }
         Outcome { triggers: outcomes }
     }
@@ -519,6 +544,7 @@ impl Trigger {
 
     fn outcome(&self, result: Result<(), String>, attempts: u32) -> TriggerOutcome {
         TriggerOutcome {
+            index: 0,
             trigger: self.label.clone(),
             required: self.common.required,
             result,

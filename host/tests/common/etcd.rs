@@ -92,6 +92,18 @@ impl Etcd {
         let _ = self.child.wait();
     }
 
+    /// Freezes this member (SIGSTOP), as a paused VM: its connections stay open, nothing answers.
+    pub fn pause(&self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGSTOP) };
+    }
+
+    /// Lets a paused member go on (SIGCONT).
+    pub fn resume(&self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGCONT) };
+    }
+
     /// Kills etcd and starts it again on the same ports and data.
     pub fn restart(&mut self) {
         self.kill();
