@@ -87,6 +87,7 @@ fn a_poison_notification_ends_in_a_dead_letter_and_the_listener_moves_on() {
         command
     };
     let listener = Listening::spawn(listen, dir.join("listen.out"), "Listening to");
+    let sent_at = Instant::now();
     for (number, payload) in [("1", "first"), ("2", "poison"), ("3", "after")] {
         done(
             &aviso(dir)
@@ -113,6 +114,7 @@ fn a_poison_notification_ends_in_a_dead_letter_and_the_listener_moves_on() {
             )
         },
     );
+    let moved_on = sent_at.elapsed();
     // Every notification reached the first trigger once: the poison's was not run again
     // while its required trigger was retried.
     assert_eq!(lines(&seen), ["first", "poison", "after"]);
@@ -127,6 +129,22 @@ fn a_poison_notification_ends_in_a_dead_letter_and_the_listener_moves_on() {
         "{log}"
     );
     assert!(log.contains("recorded as dead letter"), "{log}");
+    let seen_lines = lines(&seen);
+    report(
+        "poison notification",
+        "a required trigger that always fails for one of 3 notifications (attempts 3, retry_delay 0): 1 dead letter, the other trigger ran once for it, the next notification delivered",
+        1,
+        &Tally {
+            sent: 3,
+            lost: ["first", "poison", "after"]
+                .iter()
+                .filter(|p| !seen_lines.iter().any(|l| l == *p))
+                .count(),
+            duplicates: seen_lines.len().saturating_sub(3),
+            first_lost: Vec::new(),
+        },
+        moved_on,
+    );
 
     let list = aviso(dir)
         .args(["dead-letters", "list", "--test"])

@@ -47,17 +47,17 @@ where
     }
 }
 
-/// One transaction of `operations`, all applied or none.
+/// One transaction of `operations`, all applied or none. Not tried again when etcd is
+/// unavailable: it may have been applied before the connection broke.
 async fn transaction(
     client: &Client,
     operations: Vec<TxnOp>,
 ) -> Result<etcd_client::TxnResponse, StoreError> {
-    let answer = retrying(|| {
-        let (mut client, operations) = (client.clone(), operations.clone());
-        async move { client.txn(Txn::new().and_then(operations)).await }
-    })
-    .await
-    .map_err(|e| error("Not able to execute the transaction", e))?;
+    let answer = client
+        .clone()
+        .txn(Txn::new().and_then(operations))
+        .await
+        .map_err(|e| error("Not able to execute the transaction", e))?;
     if !answer.succeeded() {
         return Err(StoreError::new("Not able to execute the transaction"));
     }

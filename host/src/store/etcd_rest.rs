@@ -229,7 +229,7 @@ impl EtcdRest {
                             self.url(path)
                         ))
                     })?;
-                match sender.send_request(request).await {
+                match sender.try_send_request(request).await {
                     Ok(response) => {
                         let status = response.status();
                         let bytes =
@@ -261,12 +261,27 @@ impl EtcdRest {
                             ))
                         });
                     }
-                    Err(_) if attempt == 0 => *connection = None,
-                    Err(e) => {
-                        return Err(StoreError::new(format!(
-                            "Unable to connect to {}: {e}",
-                            self.url(path)
-                        )));
+                    // A request that never left, or one that changes nothing, is sent again on
+                    // a new connection; a write that may have reached etcd is not (it could be
+                    // applied twice).
+                    Err(mut e) => {
+                        let unsent = e.take_message().is_some();
+                        let error = e.into_error();
+                        let write = path.starts_with("kv/") && path != "kv/range";
+                        if attempt == 0 && (unsent || !write) {
+                            tracing::debug!("{error}; sending again on a new connection");
+                            *connection = None;
+                        } else if write {
+                            return Err(StoreError::new(format!(
+                                "The connection to {} broke after the request was sent; it may or may not have been applied: {error}",
+                                self.url(path)
+                            )));
+                        } else {
+                            return Err(StoreError::new(format!(
+                                "Unable to connect to {}: {error}",
+                                self.url(path)
+                            )));
+                        }
                     }
                 }
             }
