@@ -400,7 +400,16 @@ impl Aviso {
                     // A listener is what it listens to (store, base, event, request), so editing
                     // its triggers or failing over to another member keeps its position; the
                     // same request twice in one run gets a number.
-                    let identity = listener_identity(&store, base, &listener, &mut same_request);
+                    let identity = listener_identity(&store, base, &listener, &mut same_request)?;
+                    if listener.name.is_some() {
+                        adopt_legacy_cursor(
+                            &Cursor::path_for(&cursor_dir, &identity),
+                            &Cursor::path_for(
+                                &cursor_dir,
+                                &unnamed_identity(&store, base, &listener),
+                            ),
+                        );
+                    }
                     let legacy_identity = format!(
                         "{}|{}|{}|{:?}|{:?}",
                         store.describe(),
@@ -516,7 +525,7 @@ impl Aviso {
         let mut results = Vec::new();
         for listener in sets.iter().flat_map(|set| &set.listeners) {
             for base in &listener.watch_keys {
-                let identity = listener_identity(&store, base, listener, &mut seen);
+                let identity = listener_identity(&store, base, listener, &mut seen)?;
                 let (mine, others): (Vec<_>, Vec<_>) =
                     wanted.into_iter().partition(|l| l.listener == identity);
                 wanted = others;
@@ -670,27 +679,48 @@ impl Aviso {
     }
 }
 
-/// What a listener on `base` listens to (store, base, event, request): the name of its cursor
-/// and of its dead letters. The same request twice in one run gets a number (`seen` counts).
+/// What a listener on `base` is known by: its `name:`, or what it listens to (store, base,
+/// event, request). Its cursor and dead letters are kept under it. The same request twice in
+/// one run gets a number (`seen` counts); the same name twice is refused.
 fn listener_identity(
     store: &Store,
     base: &str,
     listener: &crate::listener::Listener,
     seen: &mut std::collections::HashMap<String, usize>,
-) -> String {
-    let listens_to = format!(
-        "{}|{}|{}|{:?}",
-        store.identity(),
-        base,
-        listener.event,
-        listener.request
-    );
+) -> Result<String, ListenerError> {
+    let listens_to = match &listener.name {
+        Some(name) => format!("{}|{}|name:{name}", store.identity(), base),
+        None => format!(
+            "{}|{}|{}|{:?}",
+            store.identity(),
+            base,
+            listener.event,
+            listener.request
+        ),
+    };
     let count = seen.entry(listens_to.clone()).or_insert(0);
     *count += 1;
-    match *count {
-        1 => format!("v2|{listens_to}"),
-        n => format!("v2|{listens_to}|{n}"),
+    match (*count, &listener.name) {
+        (1, _) => Ok(format!("v2|{listens_to}")),
+        (_, Some(name)) => Err(ListenerError {
+            origin: "the listeners".into(),
+            listener: None,
+            message: format!(
+                "the name {name:?} is given to two listeners; each keeps its own position, so names must differ"
+            ),
+        }),
+        (n, None) => Ok(format!("v2|{listens_to}|{n}")),
     }
+}
+
+/// The identity the listener had before it was given a `name:` (its position is taken over).
+fn unnamed_identity(store: &Store, base: &str, listener: &crate::listener::Listener) -> String {
+    let unnamed = crate::listener::Listener {
+        name: None,
+        ..listener.clone()
+    };
+    listener_identity(store, base, &unnamed, &mut Default::default())
+        .expect("an unnamed listener always has an identity")
 }
 
 /// Positions saved before cursors were named after what a listener listens to (their names

@@ -1021,3 +1021,64 @@ fn a_file_size_limit_on_the_embedded_store_loses_nothing_reported_written() {
     out_of_room_then_freed(NoRoom::FileSizeLimit, false);
     out_of_room_then_freed(NoRoom::FileSizeLimit, true);
 }
+
+#[test]
+fn a_named_listener_keeps_its_position_when_its_request_changes() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("named.yaml");
+    let write = |name: &str, request: &str| {
+        std::fs::write(
+            &file,
+            format!("listeners:\n  - {name}event: flight\n    request: {request}\n    triggers: [{{type: echo}}]\n"),
+        )
+        .unwrap();
+    };
+    let file_arg = file.display().to_string();
+    let away = |payload: &str| {
+        run(
+            home.path(),
+            &["notify", "--test", &format!("{FLIGHT},payload={payload}")],
+        );
+    };
+    write("", "{country: italy}");
+    assert_eq!(
+        Listener::start(home.path(), &["--test", &file_arg]).stop(),
+        Some(0)
+    );
+    away("before-naming");
+    // Given a name, the listener takes over the position it had without one.
+    write("name: arrivals\n    ", "{country: italy}");
+    let listener = Listener::start(home.path(), &["--test", &file_arg]);
+    listener.wait_for_log("all succeeded");
+    assert!(
+        listener.output().contains("before-naming"),
+        "{}",
+        listener.log()
+    );
+    assert_eq!(listener.stop(), Some(0));
+    away("while-away");
+    // Its request changes: same name, same position.
+    write("name: arrivals\n    ", "{country: italy, airport: fco}");
+    let listener = Listener::start(home.path(), &["--test", &file_arg]);
+    listener.wait_for_log("all succeeded");
+    let output = listener.output();
+    assert!(output.contains("while-away"), "{}", listener.log());
+    assert!(
+        !output.contains("before-naming"),
+        "delivered once only: {output}"
+    );
+    assert_eq!(listener.stop(), Some(0));
+    // One name for two listeners would mix their positions: refused.
+    std::fs::write(
+        &file,
+        "listeners:\n  - name: arrivals\n    event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n  - name: arrivals\n    event: flight\n    request: {country: spain}\n    triggers: [{type: echo}]\n",
+    )
+    .unwrap();
+    let refused = run(home.path(), &["listen", "--test", &file_arg]);
+    assert_ne!(refused.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("\"arrivals\" is given to two listeners"),
+        "{stderr}"
+    );
+}

@@ -25,6 +25,9 @@ pub struct ListenerSet {
 /// One listener: an event, a request, triggers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Listener {
+    /// `name:`, when given: what the listener's position is kept under, instead of its event
+    /// and request (so that changing its request keeps its position).
+    pub name: Option<String>,
     pub event: String,
     /// Canonical values per request key; a key that is absent matches anything.
     pub request: IndexMap<String, Vec<String>>,
@@ -206,6 +209,16 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
             )
         })?,
     };
+    let name = match item.get("name") {
+        None | Some(YamlValue::Null) => None,
+        Some(YamlValue::Scalar(s)) if !s.text.trim().is_empty() => Some(s.text.trim().to_string()),
+        Some(other) => {
+            return Err(format!(
+                "'name' must be a text naming the listener, found {}",
+                other.kind()
+            ));
+        }
+    };
     let event_schema = schema
         .event(event)
         .map_err(|_| format!("Wrong schema structure, {event} could not be located"))?;
@@ -241,6 +254,7 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
         }
     }
     Ok(Listener {
+        name,
         event: event.to_string(),
         request,
         triggers,

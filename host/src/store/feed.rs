@@ -52,8 +52,9 @@ enum Broken {
     Failed(StoreError),
     /// Writes that the watch should have brought did not come: reconnect now.
     Stale { written_up_to: u64 },
-    /// The store did not answer the liveness check in time: another member, after the backoff.
-    Unanswered,
+    /// The store did not answer the liveness check in time, or failed it (a member without a
+    /// leader cannot answer a linearizable read): another member, after the backoff.
+    Unanswered(Option<StoreError>),
 }
 
 /// The revisions written under one base key after a given revision, each once, in order.
@@ -236,8 +237,8 @@ impl Feed {
             Ok::<_, StoreError>((now, missed))
         };
         match tokio::time::timeout(silence, check).await {
-            Err(_) => Err(Broken::Unanswered),
-            Ok(Err(error)) => Err(Broken::Failed(error)),
+            Err(_) => Err(Broken::Unanswered(None)),
+            Ok(Err(error)) => Err(Broken::Unanswered(Some(error))),
             Ok(Ok((now, missed))) => {
                 self.checked = Some(now);
                 match missed.last() {
@@ -285,11 +286,14 @@ impl Feed {
                 self.failures += 1;
                 self.store.reconnect(false);
             }
-            Broken::Unanswered => {
+            Broken::Unanswered(failure) => {
                 let wait = self.backoff();
+                let what = match failure {
+                    None => format!("did not answer within {:?}", self.settings.silence),
+                    Some(error) => format!("failed a liveness check ({error})"),
+                };
                 tracing::warn!(
-                    "etcd did not answer within {:?} ({}); reconnecting, {} resumes from revision {resume} in {wait:?}",
-                    self.settings.silence,
+                    "etcd {what} ({}); reconnecting, {} resumes from revision {resume} in {wait:?}",
                     self.store.describe(),
                     self.base
                 );
