@@ -356,3 +356,69 @@ fn a_trigger_timeout_too_large_for_a_duration_is_an_error_not_a_panic() {
         "{error}"
     );
 }
+
+#[test]
+fn a_missing_or_broken_logging_configuration_stops_the_command() {
+    let home = tempfile::tempdir().unwrap();
+    let missing = home.path().join("nowhere/logging.yaml");
+    let missing = missing.to_str().unwrap();
+    let out = aviso(home.path(), &["key", "-l", missing, FLIGHT], &[]);
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "");
+    assert!(
+        stderr(&out).contains(&format!(
+            "Not able to read the logging configuration {missing}"
+        )),
+        "{}",
+        stderr(&out)
+    );
+    let broken = home.path().join("broken.yaml");
+    std::fs::write(&broken, "root: [level: INFO\n").unwrap();
+    let out = aviso(
+        home.path(),
+        &["key", FLIGHT],
+        &[("AVISO_LOG", broken.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert!(stderr(&out).contains("broken.yaml"), "{}", stderr(&out));
+    // A good one is used.
+    let good = home.path().join("good.yaml");
+    std::fs::write(&good, "version: 1\nroot:\n  level: WARNING\n").unwrap();
+    let out = aviso(
+        home.path(),
+        &["key", "-l", good.to_str().unwrap(), FLIGHT],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "/tmp/aviso/flight/20210101/italy/FCO/AZ203\n");
+}
+
+#[test]
+fn debug_shows_avisos_messages_not_the_connection_traces_of_the_grpc_stack() {
+    let etcd = common::etcd::Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let port = etcd.port.to_string();
+    let grpc = [
+        ("AVISO_NOTIFICATION_ENGINE", "etcd_grpc"),
+        ("AVISO_NOTIFICATION_HOST", "127.0.0.1"),
+        ("AVISO_NOTIFICATION_PORT", port.as_str()),
+    ];
+    let out = aviso(home.path(), &["value", "-d", FLIGHT], &grpc);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out), "None\n");
+    let log = stderr(&out);
+    assert!(
+        log.contains("built-in schema"),
+        "aviso's own messages: {log}"
+    );
+    assert!(!log.contains("client connection bound"), "{log}");
+    // Whoever debugs the libraries asks for their traces.
+    let mut asked = grpc.to_vec();
+    asked.push(("RUST_LOG", "debug"));
+    let out = aviso(home.path(), &["value", "-d", FLIGHT], &asked);
+    assert!(
+        stderr(&out).contains("client connection bound"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -470,7 +470,11 @@ fn with_settings(
         }
     };
     let no_fail = settings.no_fail;
-    logging::init(&settings);
+    if let Err(error) = logging::init(&settings) {
+        logging::init_default();
+        tracing::error!("{error}");
+        return failed(no_fail);
+    }
     for (setting, origin) in &layers.unknown {
         tracing::warn!("Unknown setting '{setting}' in {origin} is ignored");
     }

@@ -84,7 +84,7 @@ pub fn pyaviso() -> Option<std::path::PathBuf> {
 pub fn clean_command(program: &std::path::Path) -> std::process::Command {
     let mut command = std::process::Command::new(program);
     for (name, _) in std::env::vars() {
-        if name.starts_with("AVISO_") {
+        if name.starts_with("AVISO_") || name == "RUST_LOG" {
             command.env_remove(name);
         }
     }
