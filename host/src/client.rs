@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use crate::config::{EngineType, Settings, home_dir};
+use crate::config::{Settings, home_dir};
 use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::delivery::{self, ActiveListener, Cursor, RetryPolicy};
 use crate::listener::{self, ListenerError, ListenerSet};
@@ -14,7 +14,7 @@ use crate::schema_loading;
 use crate::service_config::ServiceConfig;
 use crate::store::feed::FeedSettings;
 use crate::store::publisher::{Publication, Publisher};
-use crate::store::{EtcdAuth, EtcdGrpc, EtcdRest, FileStore, Store, replay, status};
+use crate::store::{self, Store, replay};
 
 /// The last revision of a bounded replay for one listener.
 async fn replay_end(
@@ -53,6 +53,8 @@ pub enum AvisoError {
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
+    Open(#[from] crate::store::open::OpenError),
+    #[error(transparent)]
     Cursor(#[from] crate::delivery::CursorError),
     #[error(transparent)]
     Delivery(#[from] crate::delivery::DeliveryError),
@@ -62,8 +64,8 @@ pub enum AvisoError {
     #[error("{0}")]
     Unsupported(String),
     /// The event schema cannot be found or parsed; the message says where and why.
-    #[error("{0}")]
-    SchemaSource(String),
+    #[error(transparent)]
+    SchemaLoad(#[from] schema_loading::SchemaLoadError),
 }
 
 /// A configured Aviso client: settings plus the event schema they select.
@@ -94,9 +96,11 @@ impl Aviso {
                         .enable_all()
                         .build()
                         .map_err(|e| {
-                            AvisoError::SchemaSource(format!("cannot start a runtime: {e}"))
+                            schema_loading::SchemaLoadError::Source(format!(
+                                "cannot start a runtime: {e}"
+                            ))
                         })?;
-                    runtime.block_on(schema_loading::load_schema(&settings))
+                    Ok(runtime.block_on(schema_loading::load_schema(&settings))?)
                 })
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -153,138 +157,12 @@ impl Aviso {
 
     /// A new connection to the store of the configured engine.
     pub fn open_store(&self) -> Result<Store, AvisoError> {
-        let notification = &self.settings.notification_engine;
-        self.open_engine(&notification.engine, &notification.endpoints)
+        Ok(store::open::notification_store(&self.settings)?)
     }
 
     /// The configuration files of services, in the configuration engine's store (`aviso-config`).
     pub fn service_config(&self) -> Result<ServiceConfig, AvisoError> {
-        let configuration = &self.settings.configuration_engine;
-        let engine = &configuration.engine;
-        let store = self.open_engine(engine, &[(engine.host.clone(), engine.port)])?;
-        let writer = status::Writer::current(store.engine_name(), self.status_user()?);
-        Ok(ServiceConfig::new(
-            store,
-            writer,
-            configuration.max_file_size,
-        ))
-    }
-
-    fn open_engine(
-        &self,
-        engine: &crate::config::EngineSettings,
-        endpoints: &[(String, u16)],
-    ) -> Result<Store, AvisoError> {
-        match engine.engine_type {
-            EngineType::FileBased => Ok(Store::File(FileStore::open(&FileStore::path_in(
-                &self.settings.state_dir()?,
-            ))?)),
-            EngineType::EtcdRest => Ok(Store::EtcdRest(EtcdRest::new(
-                endpoints,
-                engine.https,
-                engine.timeout.map(std::time::Duration::from_secs),
-                self.etcd_auth()?,
-            ))),
-            EngineType::EtcdGrpc => {
-                use crate::config::AuthType;
-                let credentials = match self.settings.auth_type {
-                    AuthType::None => None,
-                    AuthType::Etcd => match self.credentials()? {
-                        (Some(user), password) => Some((user, password)),
-                        (None, _) => {
-                            return Err(AvisoError::Unsupported(
-                                "auth_type etcd needs a username (username, username_file or -u)"
-                                    .into(),
-                            ));
-                        }
-                    },
-                    other => {
-                        return Err(AvisoError::Unsupported(format!(
-                            "the etcd_grpc engine supports auth_type none and etcd, not {other:?}; use etcd_rest"
-                        )));
-                    }
-                };
-                Ok(Store::EtcdGrpc(Box::new(EtcdGrpc::new(
-                    endpoints,
-                    engine.https,
-                    engine.timeout.map(std::time::Duration::from_secs),
-                    credentials,
-                )?)))
-            }
-        }
-    }
-
-    /// The credentials of `auth_type` (password from `key_file`, user from `username_file` or
-    /// `username`), read only when authentication is used.
-    fn credentials(&self) -> Result<(Option<String>, String), AvisoError> {
-        let settings = &self.settings;
-        let read = |path: &std::path::Path, what: &str| {
-            std::fs::read_to_string(path)
-                .map(|text| text.trim_end().to_string())
-                .map_err(|e| {
-                    AvisoError::Unsupported(format!(
-                        "Not able to read the {what} file {}: {e}",
-                        path.display()
-                    ))
-                })
-        };
-        let password = read(&settings.key_file, "key")?;
-        let user = match &settings.username_file {
-            Some(path) => Some(read(path, "username")?),
-            None => settings.username.clone(),
-        };
-        Ok((user, password))
-    }
-
-    fn etcd_auth(&self) -> Result<EtcdAuth, AvisoError> {
-        use crate::config::AuthType;
-        let kind = self.settings.auth_type;
-        if kind == AuthType::None {
-            return Ok(EtcdAuth::None);
-        }
-        let (user, key) = self.credentials()?;
-        let bearer = |auth_type: &str| {
-            EtcdAuth::Headers(vec![
-                ("authorization".into(), format!("Bearer {key}")),
-                ("x-auth-type".into(), auth_type.into()),
-            ])
-        };
-        Ok(match kind {
-            AuthType::None => EtcdAuth::None,
-            AuthType::Etcd => EtcdAuth::Etcd {
-                user: user.ok_or_else(|| {
-                    AvisoError::Unsupported(
-                        "auth_type etcd needs a username (username, username_file or -u)".into(),
-                    )
-                })?,
-                password: key,
-            },
-            AuthType::Ecmwf => bearer("ecmwf"),
-            AuthType::OpenId => bearer("openid"),
-            AuthType::Plain => {
-                use base64::Engine;
-                let user = user.ok_or_else(|| {
-                    AvisoError::Unsupported(
-                        "auth_type plain needs a username (username, username_file or -u)".into(),
-                    )
-                })?;
-                let credentials =
-                    base64::engine::general_purpose::STANDARD.encode(format!("{user}:{key}"));
-                EtcdAuth::Headers(vec![
-                    ("authorization".into(), format!("Basic {credentials}")),
-                    ("x-auth-type".into(), "plain".into()),
-                ])
-            }
-        })
-    }
-
-    /// The status record's `etcd_user`: the user for etcd and ecmwf authentication, as pyaviso.
-    fn status_user(&self) -> Result<Option<String>, AvisoError> {
-        use crate::config::AuthType;
-        match self.settings.auth_type {
-            AuthType::Etcd | AuthType::Ecmwf => Ok(self.credentials()?.0),
-            _ => Ok(None),
-        }
+        Ok(ServiceConfig::open(&self.settings)?)
     }
 
     /// Writes a notification (parameters including `event`, the payload field and `ttl`), with
@@ -299,7 +177,7 @@ impl Aviso {
             .keys(&self.schema, self.engine_name())
             .map_err(ParameterError::from)?;
         let store = self.store()?;
-        let writer = status::Writer::current(store.engine_name(), self.status_user()?);
+        let writer = store::open::status_writer(&self.settings, &store)?;
         let value = notification
             .payload
             .clone()

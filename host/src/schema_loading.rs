@@ -8,11 +8,22 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
-use crate::client::{Aviso, AvisoError};
 use crate::config::{SchemaParserKind, Settings, home_dir};
-use crate::plugin::{ComponentCache, PluginEngine, builtin, sanitize};
-use crate::schema::{DEFAULT_SCHEMA, SCHEMA_FILE_NAME, Schema, SchemaLocations};
-use crate::service_config::{collect_files, safe_join};
+use crate::plugin::{ComponentCache, PluginEngine, PluginError, builtin, sanitize};
+use crate::schema::{DEFAULT_SCHEMA, SCHEMA_FILE_NAME, Schema, SchemaError, SchemaLocations};
+use crate::service_config::{ServiceConfig, collect_files, safe_join};
+
+/// The event schema cannot be found, read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaLoadError {
+    /// Where it was looked for and what went wrong, for the user.
+    #[error("{0}")]
+    Source(String),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error(transparent)]
+    Plugin(#[from] PluginError),
+}
 
 /// The files of one service configuration: each one's path relative to it, and its bytes.
 type Files = Vec<(String, Vec<u8>)>;
@@ -24,7 +35,7 @@ struct ServiceFiles {
 }
 
 /// The schema the settings ask for.
-pub async fn load_schema(settings: &Settings) -> Result<Schema, AvisoError> {
+pub async fn load_schema(settings: &Settings) -> Result<Schema, SchemaLoadError> {
     let found = if settings.remote_schema {
         Some(remote_files(settings).await?)
     } else if settings.schema_parser == SchemaParserKind::Generic {
@@ -57,7 +68,7 @@ pub fn needs_async(settings: &Settings) -> bool {
 }
 
 /// The schema file among the files: exactly one whose path contains `event_listener_schema.json`.
-fn schema_file(found: &ServiceFiles) -> Result<(&str, String), AvisoError> {
+fn schema_file(found: &ServiceFiles) -> Result<(&str, String), SchemaLoadError> {
     let candidates: Vec<&(String, Vec<u8>)> = found
         .files
         .iter()
@@ -66,16 +77,16 @@ fn schema_file(found: &ServiceFiles) -> Result<(&str, String), AvisoError> {
     match candidates.as_slice() {
         [(path, content)] => match String::from_utf8(content.clone()) {
             Ok(text) => Ok((path, text)),
-            Err(_) => Err(AvisoError::SchemaSource(format!(
+            Err(_) => Err(SchemaLoadError::Source(format!(
                 "{path} of {} is not UTF-8 text",
                 found.origin
             ))),
         },
-        [] => Err(AvisoError::SchemaSource(format!(
+        [] => Err(SchemaLoadError::Source(format!(
             "No event listener schema file found: {} has no file named {SCHEMA_FILE_NAME}",
             found.origin
         ))),
-        many => Err(AvisoError::SchemaSource(format!(
+        many => Err(SchemaLoadError::Source(format!(
             "More than one event listener schema file found in {}: {}",
             found.origin,
             many.iter()
@@ -92,13 +103,13 @@ async fn parse(
     schema: &str,
     files: &[(String, Vec<u8>)],
     origin: &str,
-) -> Result<Schema, AvisoError> {
+) -> Result<Schema, SchemaLoadError> {
     let (name, wasm) = match parser {
         SchemaParserKind::Generic => return Ok(Schema::from_json(schema, origin)?),
         SchemaParserKind::Ecmwf => ("ecmwf".to_string(), builtin::ECMWF_SCHEMA.to_vec()),
         SchemaParserKind::Component(path) => {
             let wasm = std::fs::read(path).map_err(|e| {
-                AvisoError::SchemaSource(format!(
+                SchemaLoadError::Source(format!(
                     "Cannot read the schema parser {}: {e}",
                     path.display()
                 ))
@@ -119,7 +130,7 @@ async fn parse(
             } else {
                 format!(" (it printed: {})", sanitize(printed))
             };
-            AvisoError::SchemaSource(format!(
+            SchemaLoadError::Source(format!(
                 "Schema parser {name} failed on {origin}: {error}{detail}"
             ))
         })?;
@@ -139,10 +150,10 @@ async fn parse(
 
 /// The first local service configuration folder holding a schema, with all its files; `None`
 /// when there is none (the built-in schema is used).
-fn local_files(locations: &SchemaLocations) -> Result<Option<ServiceFiles>, AvisoError> {
+fn local_files(locations: &SchemaLocations) -> Result<Option<ServiceFiles>, SchemaLoadError> {
     for folder in &locations.folders {
         if folder.join(SCHEMA_FILE_NAME).is_file() {
-            let files = read_tree(folder).map_err(AvisoError::SchemaSource)?;
+            let files = read_tree(folder).map_err(SchemaLoadError::Source)?;
             return Ok(Some(ServiceFiles {
                 origin: folder.display().to_string(),
                 files,
@@ -153,7 +164,7 @@ fn local_files(locations: &SchemaLocations) -> Result<Option<ServiceFiles>, Avis
 }
 
 /// The files of the configuration service, or its local copy when the server cannot be reached.
-async fn remote_files(settings: &Settings) -> Result<ServiceFiles, AvisoError> {
+async fn remote_files(settings: &Settings) -> Result<ServiceFiles, SchemaLoadError> {
     let service = &settings.notification_engine.service;
     let engine = &settings.configuration_engine.engine;
     let origin = format!(
@@ -161,13 +172,12 @@ async fn remote_files(settings: &Settings) -> Result<ServiceFiles, AvisoError> {
         engine.host, engine.port
     );
     let copy = LocalCopy::of(service);
-    let client = Aviso::with_schema(settings.clone(), Schema::default_schema());
-    let fetched = match client.service_config() {
+    let fetched = match ServiceConfig::open(settings) {
         Ok(config) => config.contents(service).await.map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
     match fetched {
-        Ok(files) if files.is_empty() => Err(AvisoError::SchemaSource(format!(
+        Ok(files) if files.is_empty() => Err(SchemaLoadError::Source(format!(
             "No remote event listener schema file found: {origin} has no files (push them with `aviso-config push {service} -D <folder> -m <message>`)"
         ))),
         Ok(files) => {
@@ -180,7 +190,7 @@ async fn remote_files(settings: &Settings) -> Result<ServiceFiles, AvisoError> {
         }
         Err(reason) => {
             let saved = copy.as_ref().map(LocalCopy::load).transpose();
-            match saved.map_err(AvisoError::SchemaSource)?.flatten() {
+            match saved.map_err(SchemaLoadError::Source)?.flatten() {
                 Some((files, saved_at)) => {
                     let copy = copy.as_ref().expect("a copy was read");
                     tracing::warn!(
@@ -194,7 +204,7 @@ async fn remote_files(settings: &Settings) -> Result<ServiceFiles, AvisoError> {
                         files,
                     })
                 }
-                None => Err(AvisoError::SchemaSource(format!(
+                None => Err(SchemaLoadError::Source(format!(
                     "Cannot load the event listener schema from {origin}: {reason}; there is no local copy of it yet"
                 ))),
             }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::store::open::OpenError;
 use crate::store::{Change, KeyValue, Store, StoreError, status};
 
 /// Where all services live.
@@ -187,6 +188,17 @@ fn collides(a: &str, b: &str) -> bool {
 }
 
 impl ServiceConfig {
+    /// The configuration engine's store, as the settings describe it.
+    pub fn open(settings: &crate::config::Settings) -> Result<ServiceConfig, OpenError> {
+        let store = crate::store::open::configuration_store(settings)?;
+        let writer = crate::store::open::status_writer(settings, &store)?;
+        Ok(ServiceConfig::new(
+            store,
+            writer,
+            settings.configuration_engine.max_file_size,
+        ))
+    }
+
     /// `max_file_size_kib`: the `configuration_engine.max_file_size` setting (KiB).
     pub fn new(store: Store, writer: status::Writer, max_file_size_kib: u64) -> ServiceConfig {
         ServiceConfig {

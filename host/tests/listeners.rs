@@ -64,7 +64,7 @@ fn every_user_guide_flight_example_loads() {
     let triggers: Vec<&str> = sets[7].listeners[0]
         .triggers
         .iter()
-        .map(|t| t.kind.as_str())
+        .map(|t| t.kind.name())
         .collect();
     assert_eq!(triggers, ["echo", "log", "command"]);
     let echo = &sets[4].listeners[0];

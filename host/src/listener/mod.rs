@@ -10,9 +10,55 @@ use crate::notification::{Notification, format_key};
 use crate::schema::{Purpose, Schema, ValidationError};
 use crate::yaml::{self, YamlValue};
 
-/// Trigger types a listener file may name (case-insensitive). `function` triggers exist only
-/// in the Rust API.
-pub const TRIGGER_TYPES: &[&str] = &["echo", "log", "command", "post", "plugin"];
+/// The kinds of trigger: the built-in ones, a user's plugin, and a Rust function (the Rust API
+/// only; listener files name the others, in any case).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TriggerKind {
+    Echo,
+    Log,
+    Command,
+    Post,
+    Plugin,
+    Function,
+}
+
+impl TriggerKind {
+    /// The kind a listener file names (`type:`, any case); `function` is not one of them.
+    pub fn from_listener_file(name: &str) -> Option<TriggerKind> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "echo" => TriggerKind::Echo,
+            "log" => TriggerKind::Log,
+            "command" => TriggerKind::Command,
+            "post" => TriggerKind::Post,
+            "plugin" => TriggerKind::Plugin,
+            _ => return None,
+        })
+    }
+
+    /// The name written in listener files and messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerKind::Echo => "echo",
+            TriggerKind::Log => "log",
+            TriggerKind::Command => "command",
+            TriggerKind::Post => "post",
+            TriggerKind::Plugin => "plugin",
+            TriggerKind::Function => "function",
+        }
+    }
+}
+
+impl fmt::Display for TriggerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl PartialEq<&str> for TriggerKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.name() == *other
+    }
+}
 
 /// The listeners of one file (or of the configuration's `listeners:` section).
 #[derive(Debug, Clone)]
@@ -39,8 +85,8 @@ pub struct Listener {
 /// A trigger as written in the listener file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TriggerSpec {
-    /// The trigger type, lower-cased.
-    pub kind: String,
+    /// The trigger type.
+    pub kind: TriggerKind,
     /// All of the trigger's settings (including `type`), typed as YAML types them.
     pub settings: serde_json::Value,
     /// The Rust function of a `function` trigger.
@@ -54,7 +100,7 @@ impl TriggerSpec {
         f: impl Fn(&Notification) -> Result<(), String> + Send + Sync + 'static,
     ) -> TriggerSpec {
         TriggerSpec {
-            kind: "function".into(),
+            kind: TriggerKind::Function,
             settings: serde_json::json!({"type": "function"}),
             function: Some(FunctionTrigger(std::sync::Arc::new(f))),
         }
@@ -328,9 +374,9 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, String> 
             if kind == "function" {
                 return Err("Trigger type function can only be used from the Rust API".into());
             }
-            if !TRIGGER_TYPES.contains(&kind.as_str()) {
+            let Some(kind) = TriggerKind::from_listener_file(&kind) else {
                 return Err(format!("Trigger type {kind} not recognised"));
-            }
+            };
             Ok(TriggerSpec {
                 kind,
                 settings: trigger.to_json(),

@@ -5,6 +5,7 @@
 mod etcd_grpc;
 mod etcd_rest;
 pub mod feed;
+pub mod open;
 mod file_based;
 pub mod publisher;
 pub mod replay;

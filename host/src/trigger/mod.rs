@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Map, Value};
 
-use crate::listener::{FunctionTrigger, TriggerSpec};
+use crate::listener::{FunctionTrigger, TriggerKind, TriggerSpec};
 use crate::notification::Notification;
 use crate::plugin::{
     ComponentCache, DirGrant, Grants, HttpOrigin, Limits, Output, Plugin, PluginEngine,
@@ -115,6 +115,20 @@ impl TriggerRuntime {
         Ok(TriggerSet { triggers })
     }
 
+    /// Loads one plugin trigger exactly as a listener does (its settings, its grants within the
+    /// site policy, `validate`) and hands back the plugin with the configuration its calls get:
+    /// what `aviso plugin run` calls.
+    pub async fn load_plugin(&self, spec: &TriggerSpec) -> Result<(Plugin, String), TriggerError> {
+        let trigger = self.load_one(spec).await?;
+        match trigger.action {
+            Action::Plugin { plugin, config, .. } => Ok((plugin, config)),
+            Action::Function(_) => Err(TriggerError {
+                trigger: trigger.label,
+                reason: "a function trigger is not a plugin".into(),
+            }),
+        }
+    }
+
     async fn load_one(&self, spec: &TriggerSpec) -> Result<Trigger, TriggerError> {
         let label = label(spec);
         let error = |reason: String| TriggerError {
@@ -125,8 +139,8 @@ impl TriggerRuntime {
             Value::Object(map) => map.clone(),
             other => return Err(error(format!("expected a mapping, found {other}"))),
         };
-        let common = CommonSettings::read(&settings, spec.kind.as_str()).map_err(error)?;
-        if spec.kind == "function" {
+        let common = CommonSettings::read(&settings, spec.kind).map_err(error)?;
+        if spec.kind == TriggerKind::Function {
             let function = spec.function.clone().ok_or_else(|| {
                 error("'function' is a mandatory field for the 'Function' trigger".into())
             })?;
@@ -137,29 +151,29 @@ impl TriggerRuntime {
                 output: self.output.clone(),
             });
         }
-        let setup = match spec.kind.as_str() {
-            "echo" => {
+        let setup = match spec.kind {
+            TriggerKind::Echo => {
                 PluginSetup::builtin("echo", builtin::ECHO, Grants::default(), &common, settings)
             }
-            "log" => {
+            TriggerKind::Log => {
                 let (grants, config) = log_grants(settings).map_err(error)?;
                 PluginSetup {
                     local_time: true,
                     ..PluginSetup::builtin("log", builtin::LOG, grants, &common, config)
                 }
             }
-            "command" => {
+            TriggerKind::Command => {
                 let grants = Grants {
                     command: true,
                     ..Grants::default()
                 };
                 PluginSetup::builtin("command", builtin::COMMAND, grants, &common, settings)
             }
-            "post" => {
+            TriggerKind::Post => {
                 let (grants, config) = post_grants(settings);
                 PluginSetup::builtin("post", builtin::POST, grants, &common, config)
             }
-            "plugin" => {
+            TriggerKind::Plugin => {
                 let user =
                     policy::UserPlugin::read(&settings, &self.policy, &common).map_err(error)?;
                 PluginSetup {
@@ -171,7 +185,7 @@ impl TriggerRuntime {
                     local_time: false,
                 }
             }
-            other => return Err(error(format!("Trigger type {other} not recognised"))),
+            TriggerKind::Function => unreachable!("function triggers are built above"),
         };
         let PluginSetup {
             name,
@@ -260,7 +274,7 @@ fn label(spec: &TriggerSpec) -> String {
         });
     match main {
         Some(main) => format!("{} ({main})", spec.kind),
-        None => spec.kind.clone(),
+        None => spec.kind.to_string(),
     }
 }
 
@@ -358,11 +372,11 @@ fn timeout_setting(value: &Value, setting: &str) -> Result<Duration, String> {
 }
 
 impl CommonSettings {
-    fn read(settings: &Map<String, Value>, kind: &str) -> Result<CommonSettings, String> {
+    fn read(settings: &Map<String, Value>, kind: TriggerKind) -> Result<CommonSettings, String> {
         let default_timeout = match kind {
-            "command" => Duration::from_secs(6 * 3600),
-            "post" | "plugin" => Duration::from_secs(120),
-            _ => Duration::from_secs(30),
+            TriggerKind::Command => Duration::from_secs(6 * 3600),
+            TriggerKind::Post | TriggerKind::Plugin => Duration::from_secs(120),
+            TriggerKind::Echo | TriggerKind::Log | TriggerKind::Function => Duration::from_secs(30),
         };
         let timeout = match settings.get("timeout") {
             None | Some(Value::Null) => default_timeout,

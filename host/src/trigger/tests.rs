@@ -3,6 +3,7 @@ use serde_json::json;
 use super::*;
 
 fn common(settings: Value, kind: &str) -> Result<CommonSettings, String> {
+    let kind = TriggerKind::from_listener_file(kind).expect("a trigger type");
     CommonSettings::read(settings.as_object().unwrap(), kind)
 }
 
@@ -53,7 +54,7 @@ fn the_log_file_is_made_absolute_and_only_its_directory_is_granted() {
 #[test]
 fn labels_name_the_main_setting() {
     let spec = |settings: Value| TriggerSpec {
-        kind: settings["type"].as_str().unwrap().to_string(),
+        kind: TriggerKind::from_listener_file(settings["type"].as_str().unwrap()).unwrap(),
         settings,
         function: None,
     };
