@@ -12,11 +12,12 @@ pub mod listener;
 pub mod notification;
 pub mod plugin;
 pub mod schema;
-pub mod schema_loading;
+mod schema_loading;
 pub mod service_config;
 pub mod store;
-pub mod tls;
+mod tls;
 pub mod trigger;
 pub mod yaml;
 
 pub use client::{Aviso, AvisoError};
+pub use schema_loading::SchemaLoadError;
