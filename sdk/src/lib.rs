@@ -1,29 +1,62 @@
-//! Write Aviso trigger plugins in Rust: implement [`Trigger`], call [`export_trigger!`], build
-//! with `cargo build --release --target wasm32-wasip2`.
+//! Write Aviso plugins in Rust: implement [`Trigger`] (or [`SchemaParser`]), export it with
+//! [`export_trigger!`] (or [`export_schema_parser!`]), build with
+//! `cargo build --release --target wasm32-wasip2`. The result is a WebAssembly component that
+//! Aviso loads.
 //!
-//! ```ignore
-//! use aviso_sdk::{Config, Error, Notification, Trigger};
+//! ```no_run
+//! use aviso_sdk::{Config, Context, Error, Notification, Trigger, log};
+//! use serde::Deserialize;
 //!
-//! struct Shout;
+//! /// The trigger's `config:` block.
+//! #[derive(Deserialize)]
+//! struct Settings {
+//!     greeting: String,
+//!     #[serde(default)]
+//!     shout: bool,
+//! }
 //!
-//! impl Trigger for Shout {
+//! struct Greet;
+//!
+//! impl Trigger for Greet {
 //!     fn validate(config: &Config) -> Result<(), Error> {
-//!         config.require_str("greeting").map(|_| ())
+//!         config.parse_as::<Settings>()?; // "greeting is a mandatory field"
+//!         Ok(())
 //!     }
+//!
 //!     fn run(config: &Config, notification: &Notification) -> Result<(), Error> {
-//!         let greeting = config.require_str("greeting")?;
-//!         println!("{greeting}: {}", notification.event);
+//!         let settings: Settings = config.parse_as()?;
+//!         let mut line = format!("{} {}", settings.greeting, notification.event);
+//!         if settings.shout {
+//!             line = line.to_uppercase();
+//!         }
+//!         std::fs::write("/board/greeting.txt", line).context("cannot write the greeting")?;
+//!         log::info("greeted");
 //!         Ok(())
 //!     }
 //! }
 //!
-//! aviso_sdk::export_trigger!(Shout);
+//! aviso_sdk::export_trigger!(Greet);
 //! ```
+//!
+//! What the SDK offers besides: [`Error`] with conversions for `?` and [`Context`],
+//! [`Notification::to_json`] (pyaviso's notification dict), [`pyjson`] (Python's `json.dumps`
+//! and `repr`, byte for byte), [`clock`] (UTC and local time), [`log`] (the host's log) and
+//! [`command`] (the command capability, when granted).
+
+#![deny(missing_docs)]
 
 // The generated bindings name this crate by its public name, also from inside it.
 extern crate self as aviso_sdk;
 
+mod config;
+mod error;
 pub mod pyjson;
+
+pub use config::Config;
+pub use error::{Context, Error};
+/// serde, as the SDK uses it: `#[derive(aviso_sdk::serde::Deserialize)]` with
+/// `#[serde(crate = "aviso_sdk::serde")]` works without a dependency of your own.
+pub use serde;
 
 use serde_json::{Map, Value};
 
@@ -63,19 +96,41 @@ use bindings::aviso::plugin::types as wit;
 /// A notification, as pyaviso hands it to triggers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Notification {
+    /// The event type, e.g. `flight`.
     pub event: String,
     /// Canonical request values, in the schema's key-template order.
     pub request: Vec<(String, String)>,
     /// `payload`, or the schema's rename of it (e.g. `location`).
     pub payload_field: String,
+    /// The payload; `None` when the notifier sent none.
     pub payload: Option<String>,
+    /// The notification's key in the store.
     pub key: String,
+    /// The store revision of the notification (0 when the store has none).
     pub revision: u64,
 }
 
 impl Notification {
     /// pyaviso's notification dict: `{"event", "request", <payload field>}`, the payload only
     /// when there is one.
+    ///
+    /// ```
+    /// use aviso_sdk::Notification;
+    ///
+    /// let notification = Notification {
+    ///     event: "flight".into(),
+    ///     request: vec![("number".into(), "AZ203".into())],
+    ///     payload_field: "location".into(),
+    ///     payload: Some("FCO".into()),
+    ///     key: "/tmp/aviso/flight/AZ203".into(),
+    ///     revision: 7,
+    /// };
+    /// assert_eq!(
+    ///     notification.to_json().to_string(),
+    ///     r#"{"event":"flight","request":{"number":"AZ203"},"location":"FCO"}"#
+    /// );
+    /// assert_eq!(notification.request_value("number"), Some("AZ203"));
+    /// ```
     pub fn to_json(&self) -> Value {
         let mut object = Map::new();
         object.insert("event".into(), Value::String(self.event.clone()));
@@ -114,134 +169,9 @@ impl From<wit::Notification> for Notification {
     }
 }
 
-/// Why a trigger failed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Error {
-    /// The configuration cannot be used.
-    InvalidConfig(String),
-    /// A capability was not granted.
-    Denied(String),
-    /// The trigger failed; trying again will not help.
-    Failed(String),
-    /// A temporary failure; the host may try again.
-    Transient(String),
-}
-
-#[doc(hidden)]
-impl From<Error> for wit::Error {
-    fn from(e: Error) -> Self {
-        match e {
-            Error::InvalidConfig(m) => wit::Error::InvalidConfig(m),
-            Error::Denied(m) => wit::Error::Denied(m),
-            Error::Failed(m) => wit::Error::Failed(m),
-            Error::Transient(m) => wit::Error::Transient(m),
-        }
-    }
-}
-
-/// A trigger's configuration: the JSON object of its listener entry.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config(pub Map<String, Value>);
-
-impl Config {
-    /// Parses the configuration text the host passes.
-    pub fn parse(text: &str) -> Result<Config, Error> {
-        match serde_json::from_str(text) {
-            Ok(Value::Object(map)) => Ok(Config(map)),
-            Ok(other) => Err(Error::InvalidConfig(format!(
-                "configuration must be an object, found {other}"
-            ))),
-            Err(e) => Err(Error::InvalidConfig(format!(
-                "configuration is not valid JSON: {e}"
-            ))),
-        }
-    }
-
-    pub fn get(&self, key: &str) -> Option<&Value> {
-        self.0.get(key).filter(|v| !v.is_null())
-    }
-
-    /// A string setting that must be present: pyaviso's `<key> is a mandatory field`.
-    pub fn require_str(&self, key: &str) -> Result<&str, Error> {
-        match self.get(key) {
-            None => Err(Error::InvalidConfig(format!("{key} is a mandatory field"))),
-            Some(Value::String(s)) => Ok(s),
-            Some(other) => Err(Error::InvalidConfig(format!(
-                "{key} must be a string, found {other}"
-            ))),
-        }
-    }
-
-    /// An optional string setting.
-    pub fn optional_str(&self, key: &str) -> Result<Option<&str>, Error> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s)),
-            Some(other) => Err(Error::InvalidConfig(format!(
-                "{key} must be a string, found {other}"
-            ))),
-        }
-    }
-
-    /// A nested object setting (e.g. `protocol`), itself a `Config`.
-    pub fn optional_section(&self, key: &str) -> Result<Option<Config>, Error> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Object(map)) => Ok(Some(Config(map.clone()))),
-            Some(other) => Err(Error::InvalidConfig(format!(
-                "{key} must be a mapping, found {other}"
-            ))),
-        }
-    }
-
-    /// A mapping of strings (e.g. `environment`, `headers`); numbers and booleans are taken as
-    /// their text, as a YAML author expects.
-    pub fn string_map(&self, key: &str) -> Result<Vec<(String, String)>, Error> {
-        match self.get(key) {
-            None => Ok(Vec::new()),
-            Some(Value::Object(map)) => map
-                .iter()
-                .map(|(k, v)| match v {
-                    Value::String(s) => Ok((k.clone(), s.clone())),
-                    Value::Number(n) => Ok((k.clone(), n.to_string())),
-                    Value::Bool(b) => Ok((k.clone(), b.to_string())),
-                    other => Err(Error::InvalidConfig(format!(
-                        "{key}.{k} must be a string, found {other}"
-                    ))),
-                })
-                .collect(),
-            Some(other) => Err(Error::InvalidConfig(format!(
-                "{key} must be a mapping, found {other}"
-            ))),
-        }
-    }
-
-    /// An optional number of seconds.
-    pub fn optional_seconds(&self, key: &str) -> Result<Option<f64>, Error> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => n.as_f64().filter(|s| *s >= 0.0).map(Some).ok_or_else(|| {
-                Error::InvalidConfig(format!("{key} must be a number of seconds, found {n}"))
-            }),
-            Some(other) => Err(Error::InvalidConfig(format!(
-                "{key} must be a number of seconds, found {other}"
-            ))),
-        }
-    }
-
-    /// An optional boolean setting.
-    pub fn optional_bool(&self, key: &str) -> Result<Option<bool>, Error> {
-        match self.get(key) {
-            None => Ok(None),
-            Some(Value::Bool(b)) => Ok(Some(*b)),
-            Some(other) => Err(Error::InvalidConfig(format!(
-                "{key} must be true or false, found {other}"
-            ))),
-        }
-    }
-}
-
-/// What a trigger plugin implements.
+/// What a trigger plugin implements; [`export_trigger!`] exports it.
+///
+/// Each call runs in a fresh sandbox: nothing a call keeps in memory is there for the next.
 pub trait Trigger {
     /// Checks the configuration once, when the listener loads. The default accepts anything.
     fn validate(config: &Config) -> Result<(), Error> {
@@ -253,19 +183,24 @@ pub trait Trigger {
     fn run(config: &Config, notification: &Notification) -> Result<(), Error>;
 }
 
-/// Messages to the host's log, attributed to the plugin.
+/// Messages to the host's log, attributed to the plugin (always granted). The host keeps
+/// messages up to 16 KiB each, 1000 per call and 1 MiB in all.
 pub mod log {
     use crate::bindings::aviso::plugin::log::{Level, emit};
 
+    /// Logs at debug level (shown with `aviso -d`).
     pub fn debug(message: &str) {
         emit(Level::Debug, message);
     }
+    /// Logs at info level.
     pub fn info(message: &str) {
         emit(Level::Info, message);
     }
+    /// Logs a warning.
     pub fn warn(message: &str) {
         emit(Level::Warn, message);
     }
+    /// Logs an error.
     pub fn error(message: &str) {
         emit(Level::Error, message);
     }
@@ -280,18 +215,6 @@ pub mod command {
     /// could not be started.
     pub fn run(request: &CommandRequest) -> Result<CommandOutput, crate::Error> {
         crate::bindings::aviso::plugin::command::run(request).map_err(crate::Error::from_wit)
-    }
-}
-
-impl Error {
-    #[doc(hidden)]
-    pub fn from_wit(e: wit::Error) -> Error {
-        match e {
-            wit::Error::InvalidConfig(m) => Error::InvalidConfig(m),
-            wit::Error::Denied(m) => Error::Denied(m),
-            wit::Error::Failed(m) => Error::Failed(m),
-            wit::Error::Transient(m) => Error::Transient(m),
-        }
     }
 }
 
@@ -337,13 +260,17 @@ macro_rules! export_trigger {
 /// service (e.g. `language.json`) and its bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServiceFile {
+    /// The path relative to the service, e.g. `language.json`.
     pub path: String,
+    /// The file's bytes.
     pub content: Vec<u8>,
 }
 
 /// What a schema parser plugin implements: the event schema as found (JSON text) and the other
 /// files of its service in, the schema Aviso should use (JSON text) out.
 pub trait SchemaParser {
+    /// Turns the event schema (`event_listener_schema.json`'s text) into the schema to use,
+    /// given all the files of its service (the schema included).
     fn parse(schema: &str, files: &[ServiceFile]) -> Result<String, Error>;
 }
 
@@ -390,12 +317,19 @@ pub mod clock {
     /// A broken-down time: year, month, day, hour, minute, second, millisecond.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
     pub struct DateTime {
+        /// The year, e.g. 2021.
         pub year: i64,
+        /// The month, 1 to 12.
         pub month: i64,
+        /// The day of the month, 1 to 31.
         pub day: i64,
+        /// The hour, 0 to 23.
         pub hour: i64,
+        /// The minute, 0 to 59.
         pub minute: i64,
+        /// The second, 0 to 59.
         pub second: i64,
+        /// The millisecond, 0 to 999.
         pub millisecond: i64,
     }
 
@@ -407,6 +341,12 @@ pub mod clock {
         from_unix_millis(since_epoch.as_millis() as i64 + utc_offset_seconds * 1000)
     }
 
+    /// The UTC time `millis` milliseconds after 1970-01-01 00:00:00 (before it when negative).
+    ///
+    /// ```
+    /// let t = aviso_sdk::clock::from_unix_millis(951_782_400_000);
+    /// assert_eq!((t.year, t.month, t.day, t.hour), (2000, 2, 29, 0));
+    /// ```
     pub fn from_unix_millis(millis: i64) -> DateTime {
         let days = millis.div_euclid(86_400_000);
         let ms_of_day = millis.rem_euclid(86_400_000);
