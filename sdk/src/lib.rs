@@ -40,8 +40,9 @@
 //!
 //! What the SDK offers besides: [`Error`] with conversions for `?` and [`Context`],
 //! [`Notification::to_json`] (pyaviso's notification dict), [`pyjson`] (Python's `json.dumps`
-//! and `repr`, byte for byte), [`clock`] (UTC and local time), [`log`] (the host's log) and
-//! [`command`] (the command capability, when granted).
+//! and `repr`, byte for byte), [`http`] (outbound HTTP, to granted origins), [`clock`] (UTC and
+//! local time), [`log`] (the host's log) and [`command`] (the command capability, when
+//! granted).
 
 #![deny(missing_docs)]
 
@@ -50,6 +51,7 @@ extern crate self as aviso_sdk;
 
 mod config;
 mod error;
+pub mod http;
 pub mod pyjson;
 
 pub use config::Config;

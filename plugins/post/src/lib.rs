@@ -3,12 +3,17 @@
 //! configured endpoint's host and port. Any 2xx answer is success.
 
 mod cloudevent;
-mod http;
 mod sns;
 
+use std::time::Duration;
+
+use aviso_sdk::http::{Request, Url};
 use aviso_sdk::{Config, Error, Notification, Trigger, log};
 
 struct Post;
+
+/// Most of an answer's body kept: it only goes into error messages.
+const MAX_RESPONSE_BODY: usize = 64 * 1024;
 
 /// The `protocol` block, validated.
 struct Protocol<'a> {
@@ -42,7 +47,7 @@ fn protocol(section: &Config) -> Result<Protocol<'_>, Error> {
     match kind {
         ProtocolKind::CloudEventsHttp => {
             let url = section.require_str("url")?;
-            http::Url::parse(url)?;
+            Url::parse(url)?;
             section.string_map("headers")?;
         }
         ProtocolKind::CloudEventsAws => {
@@ -81,24 +86,25 @@ impl Trigger for Post {
                 let url = config.require_str("url")?;
                 let attributes = cloudevent::Attributes::from_config(config)?;
                 let (body, _) = cloudevent::structured(&attributes, notification);
-                let mut headers: Vec<(String, String)> = config
-                    .string_map("headers")?
-                    .into_iter()
-                    .filter(|(name, _)| {
-                        !name.eq_ignore_ascii_case("content-type")
-                            && !name.eq_ignore_ascii_case("content-length")
-                    })
-                    .collect();
-                headers.push(("content-type".into(), "application/cloudevents+json".into()));
-                headers.push(("content-length".into(), body.len().to_string()));
                 let timeout = config.optional_seconds("timeout")?.unwrap_or(60.0);
-                let response =
-                    http::post(&http::Url::parse(url)?, &headers, body.as_bytes(), timeout)?;
-                if !(200..300).contains(&response.status) {
+                let mut request = Request::post(url)
+                    .timeout(Duration::try_from_secs_f64(timeout).unwrap_or(Duration::MAX))
+                    .max_response_body(MAX_RESPONSE_BODY);
+                for (name, value) in config.string_map("headers")? {
+                    // The event's own content type wins; the length is the body's.
+                    if !name.eq_ignore_ascii_case("content-type") {
+                        request = request.header(&name, value);
+                    }
+                }
+                let response = request
+                    .header("content-type", "application/cloudevents+json")
+                    .body(body)
+                    .send()?;
+                if !response.is_success() {
                     return Err(Error::Failed(format!(
                         "Not able to POST CloudEvents notification to {url}, status {}, {}",
                         response.status,
-                        String::from_utf8_lossy(&response.body)
+                        response.text()
                     )));
                 }
                 log::info("CloudEvents notification sent successfully");

@@ -2,12 +2,15 @@
 //! `cloudevents_aws` protocol sends it through boto3: `Message` is `{"default": <CloudEvent
 //! JSON>}` with `MessageStructure=json`, `Subject` the CloudEvent type.
 
+use std::time::Duration;
+
+use aviso_sdk::http::{Method, Request, Url};
 use aviso_sdk::{Config, Error, clock, pyjson};
 use hmac::{Hmac, Mac};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::http::{self, Url};
+use crate::MAX_RESPONSE_BODY;
 
 /// Credentials; the host fills them from the environment or `~/.aws/credentials` when the
 /// trigger does not give them.
@@ -122,7 +125,7 @@ pub fn publish(
     let now = clock::now(0);
     let date = format!("{:04}{:02}{:02}", now.year, now.month, now.day);
     let amz_date = format!("{date}T{:02}{:02}{:02}Z", now.hour, now.minute, now.second);
-    let host = target.endpoint.authority.to_ascii_lowercase();
+    let host = target.endpoint.authority().to_ascii_lowercase();
     let content_type = "application/x-www-form-urlencoded; charset=utf-8";
     let mut signed: Vec<(&str, String)> = vec![
         ("content-type", content_type.to_string()),
@@ -137,26 +140,28 @@ pub fn publish(
         &target.region,
         &date,
         &amz_date,
-        &target.endpoint.path_and_query,
+        target.endpoint.path_and_query(),
         &signed,
         body.as_bytes(),
     );
-    let mut headers: Vec<(String, String)> = signed
-        .iter()
-        .filter(|(name, _)| *name != "host")
-        .map(|(n, v)| (n.to_string(), v.clone()))
-        .collect();
-    headers.push(("authorization".into(), authorization));
-    headers.push(("content-length".into(), body.len().to_string()));
-    let response = http::post(&target.endpoint, &headers, body.as_bytes(), timeout)?;
-    if (200..300).contains(&response.status) {
+    let mut request = Request::with_url(Method::Post, target.endpoint.clone())
+        .timeout(Duration::try_from_secs_f64(timeout).unwrap_or(Duration::MAX))
+        .max_response_body(MAX_RESPONSE_BODY);
+    for (name, value) in signed.iter().filter(|(name, _)| *name != "host") {
+        request = request.header(name, value);
+    }
+    let response = request
+        .header("authorization", authorization)
+        .body(body)
+        .send()?;
+    if response.is_success() {
         Ok(())
     } else {
         Err(Error::Failed(format!(
             "Not able to publish to SNS topic {}, status {}, {}",
             target.arn,
             response.status,
-            String::from_utf8_lossy(&response.body)
+            response.text()
         )))
     }
 }
