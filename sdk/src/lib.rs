@@ -42,7 +42,8 @@
 //! [`Notification::to_json`] (pyaviso's notification dict), [`pyjson`] (Python's `json.dumps`
 //! and `repr`, byte for byte), [`http`] (outbound HTTP, to granted origins), [`clock`] (UTC and
 //! local time), [`log`] (the host's log) and [`command`] (the command capability, when
-//! granted).
+//! granted). Every component built with it carries the SDK's [`VERSION`] in a custom section
+//! named `aviso-sdk-version`.
 
 #![deny(missing_docs)]
 
@@ -220,8 +221,39 @@ pub mod command {
     }
 }
 
+/// The version of this SDK (its crate version), as every component built with it carries it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The custom section `aviso-sdk-version` holding [`VERSION`], which the host reads from a
+/// component's bytes (`aviso plugin inspect`).
+mod version_section {
+    use super::VERSION;
+
+    #[cfg(target_family = "wasm")]
+    #[unsafe(link_section = "aviso-sdk-version")]
+    #[used]
+    static SECTION: [u8; VERSION.len()] = {
+        let mut bytes = [0u8; VERSION.len()];
+        let mut i = 0;
+        while i < bytes.len() {
+            bytes[i] = VERSION.as_bytes()[i];
+            i += 1;
+        }
+        bytes
+    };
+
+    /// Called from every export: a linker keeps an object file's custom sections only when
+    /// something in it is used, and a custom section has no address to refer to. This
+    /// function lives beside the section (as wit-bindgen does for its own).
+    #[inline(never)]
+    pub fn link() -> &'static str {
+        VERSION
+    }
+}
+
 #[doc(hidden)]
 pub fn __validate<T: Trigger>(config: String) -> Result<(), wit::Error> {
+    std::hint::black_box(version_section::link());
     let config = Config::parse(&config)?;
     T::validate(&config).map_err(Into::into)
 }
@@ -231,6 +263,7 @@ pub fn __run<T: Trigger>(
     config: String,
     notification: wit::Notification,
 ) -> Result<(), wit::Error> {
+    std::hint::black_box(version_section::link());
     let config = Config::parse(&config)?;
     T::run(&config, &Notification::from(notification)).map_err(Into::into)
 }
@@ -281,6 +314,7 @@ pub fn __parse<P: SchemaParser>(
     schema: String,
     files: Vec<(String, Vec<u8>)>,
 ) -> Result<String, wit::Error> {
+    std::hint::black_box(version_section::link());
     let files: Vec<ServiceFile> = files
         .into_iter()
         .map(|(path, content)| ServiceFile { path, content })

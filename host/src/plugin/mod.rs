@@ -8,6 +8,7 @@ mod executor;
 mod grants;
 mod host;
 mod limiter;
+pub mod metadata;
 mod outbound;
 mod parser;
 
