@@ -14,22 +14,33 @@
 
 use std::io::Write;
 
-use aviso_sdk::{Config, Error, Notification, Trigger, log};
+use aviso_sdk::{Config, Context, Error, Notification, Trigger, log};
+use serde::Deserialize;
+
+/// The trigger's `config:` block.
+#[derive(Deserialize)]
+struct Settings {
+    /// The file the lines are appended to.
+    board: String,
+    /// Only flights whose number starts with this.
+    airline: Option<String>,
+}
 
 struct FlightBoard;
 
 impl Trigger for FlightBoard {
-    /// Checked once, when the listener loads: a bad configuration stops it from starting.
+    /// Checked once, when the listener loads: a bad configuration stops it from starting
+    /// (`board is a mandatory field`, `airline: invalid type: ...`).
     fn validate(config: &Config) -> Result<(), Error> {
-        config.require_str("board")?;
-        config.optional_str("airline")?;
+        config.parse_as::<Settings>()?;
         Ok(())
     }
 
     fn run(config: &Config, notification: &Notification) -> Result<(), Error> {
+        let settings: Settings = config.parse_as()?;
         let number = notification.request_value("number").unwrap_or("?");
-        if let Some(airline) = config.optional_str("airline")?
-            && !number.starts_with(airline)
+        if let Some(airline) = &settings.airline
+            && !number.starts_with(airline.as_str())
         {
             log::debug(&format!("{number} is not an {airline} flight"));
             return Ok(());
@@ -41,13 +52,13 @@ impl Trigger for FlightBoard {
             number,
             notification.payload.as_deref().unwrap_or("(no status)"),
         );
-        let board = config.require_str("board")?;
+        let board = &settings.board;
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(board)
             .and_then(|mut file| file.write_all(line.as_bytes()))
-            .map_err(|e| Error::Failed(format!("cannot write {board}: {e}")))?;
+            .with_context(|| format!("cannot write {board}"))?;
         log::info(&format!("{number} is on the board"));
         Ok(())
     }
