@@ -8,7 +8,6 @@ use crate::delivery::dead_letter::{DeadLetter, DeadLetters};
 use crate::delivery::{self, ActiveListener, Cursor, RetryPolicy};
 use crate::listener::{self, ListenerError, ListenerSet};
 use crate::notification::{Notification, NotificationKeys, ParameterError, ParameterUse};
-use crate::plugin::ComponentCache;
 use crate::schema::{Schema, SchemaError, SchemaLocations};
 use crate::schema_loading;
 use crate::service_config::ServiceConfig;
@@ -493,21 +492,10 @@ impl Aviso {
     /// by the later layers' sections. What a later layer asks beyond the site's policy is left
     /// out with a warning.
     pub fn plugin_policy(&self) -> Result<PluginPolicy, AvisoError> {
-        let sections = &self.settings.plugins;
-        let mut policy = match &sections.site {
-            None => PluginPolicy::default(),
-            Some(section) => {
-                PluginPolicy::from_json(&section.to_json()).map_err(AvisoError::PluginPolicy)?
-            }
-        };
-        for (section, origin) in &sections.narrowing {
-            let (narrowed, warnings) = policy
-                .narrowed_by(&section.to_json(), &origin.to_string())
-                .map_err(AvisoError::PluginPolicy)?;
-            for warning in warnings {
-                tracing::warn!("{warning}");
-            }
-            policy = narrowed;
+        let (policy, warnings) = PluginPolicy::from_sections(&self.settings.plugins)
+            .map_err(AvisoError::PluginPolicy)?;
+        for warning in warnings {
+            tracing::warn!("{warning}");
         }
         Ok(policy)
     }
@@ -515,10 +503,9 @@ impl Aviso {
     /// The plugin host for this configuration's triggers: site policy, and compiled plugins
     /// cached in `~/.cache/aviso/plugins`.
     pub fn trigger_runtime(&self) -> Result<TriggerRuntime, AvisoError> {
-        Ok(TriggerRuntime::new(
-            ComponentCache::standard(),
-            self.plugin_policy()?,
-        )?)
+        let policy = self.plugin_policy()?;
+        let engine = crate::plugin::process_engine(policy.concurrent_calls())?;
+        Ok(TriggerRuntime::with_engine(engine, policy))
     }
 
     /// Reads listener files, or the configuration's `listeners:` section when no file is given.

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use crate::config::{SchemaParserKind, Settings, home_dir};
-use crate::plugin::{ComponentCache, PluginEngine, PluginError, builtin, sanitize};
+use crate::plugin::{PluginError, builtin, sanitize};
 use crate::schema::{DEFAULT_SCHEMA, SCHEMA_FILE_NAME, Schema, SchemaError, SchemaLocations};
 use crate::service_config::{ServiceConfig, collect_files, safe_join};
 
@@ -59,7 +59,20 @@ pub async fn load_schema(settings: &Settings) -> Result<Schema, SchemaLoadError>
             &[][..],
         ),
     };
-    parse(&settings.schema_parser, &schema_text, files, &origin).await
+    // The engine the listeners' triggers will use too: one per process, sized by the policy.
+    let concurrent_calls = crate::trigger::PluginPolicy::from_sections(&settings.plugins)
+        .map(|(policy, _)| policy.concurrent_calls())
+        .map_err(|e| {
+            SchemaLoadError::Source(format!("Invalid plugins section in the configuration: {e}"))
+        })?;
+    parse(
+        concurrent_calls,
+        &settings.schema_parser,
+        &schema_text,
+        files,
+        &origin,
+    )
+    .await
 }
 
 /// Whether loading the schema needs to wait on a server or a plugin.
@@ -99,6 +112,7 @@ fn schema_file(found: &ServiceFiles) -> Result<(&str, String), SchemaLoadError> 
 
 /// Runs the schema parser.
 async fn parse(
+    concurrent_calls: usize,
     parser: &SchemaParserKind,
     schema: &str,
     files: &[(String, Vec<u8>)],
@@ -117,7 +131,7 @@ async fn parse(
             (path.display().to_string(), wasm)
         }
     };
-    let engine = PluginEngine::new(ComponentCache::standard())?;
+    let engine = crate::plugin::process_engine(concurrent_calls)?;
     let plugin = engine.load_schema_parser(&name, &wasm)?;
     let (parsed, output) = plugin
         .parse(schema, files)

@@ -177,6 +177,18 @@ fn listeners_validate_with_the_pushed_mars_language_and_receive_matching_notific
     );
     notify(&ours(), &format!("{MARS},location=s3://from-aviso"));
     listening.wait_for_output("s3://from-aviso");
+    // The schema parser and the echo trigger ran on one engine: one epoch ticker in the process.
+    let tickers = std::fs::read_dir(format!("/proc/{}/task", listening.child.id()))
+        .unwrap()
+        .flatten()
+        .filter(|task| {
+            std::fs::read_to_string(task.path().join("comm"))
+                .unwrap_or_default()
+                .trim()
+                == "aviso-epoch"
+        })
+        .count();
+    assert_eq!(tickers, 1, "one plugin engine per process");
     if let Some(python) = &theirs {
         notify(
             python,

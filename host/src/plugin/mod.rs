@@ -159,6 +159,31 @@ pub struct PluginEngine {
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
     threads: Arc<executor::SandboxThreads>,
+    /// Linkers by the host interfaces they offer: every plugin with the same kind of grants
+    /// shares one.
+    linkers: Arc<std::sync::Mutex<std::collections::HashMap<LinkerShape, Linker<HostState>>>>,
+}
+
+/// What a linker offers besides WASI and the log: the command capability, outbound HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct LinkerShape {
+    command: bool,
+    http: bool,
+}
+
+/// The process's engine, made on first use with room for `concurrent_calls` calls at once and
+/// the compiled-code cache in `~/.cache/aviso/plugins`: schema parsers and every listener's
+/// triggers share it (one instance pool, one epoch ticker, one set of sandbox threads). Later
+/// callers get the same engine whatever they ask for.
+pub fn process_engine(concurrent_calls: usize) -> Result<PluginEngine, PluginError> {
+    static ENGINE: std::sync::Mutex<Option<PluginEngine>> = std::sync::Mutex::new(None);
+    let mut slot = ENGINE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(engine) = &*slot {
+        return Ok(engine.clone());
+    }
+    let engine = PluginEngine::with_concurrency(ComponentCache::standard(), concurrent_calls)?;
+    *slot = Some(engine.clone());
+    Ok(engine)
 }
 
 /// How instances get their memory.
@@ -217,6 +242,7 @@ impl PluginEngine {
             calls,
             admission: Arc::new(Admission::new(concurrent_calls)),
             threads: Arc::new(threads),
+            linkers: Arc::default(),
         })
     }
 
@@ -275,7 +301,9 @@ impl PluginEngine {
         }
         let component = self.component(wasm).map_err(load_error)?;
         grants::check_imports(&self.engine, &component, &grants).map_err(load_error)?;
-        let linker = build_linker(&self.engine, &grants).map_err(|e| load_error(e.to_string()))?;
+        let linker = self
+            .linker(&grants)
+            .map_err(|e| load_error(e.to_string()))?;
         let tls = match grants.http {
             Some(_) => Some(crate::tls::client_config(!grants.insecure_tls).map_err(load_error)?),
             None => None,
@@ -298,6 +326,22 @@ impl PluginEngine {
 }
 
 impl PluginEngine {
+    /// The linker for plugins with these grants, built once per shape.
+    fn linker(&self, grants: &Grants) -> wasmtime::Result<Linker<HostState>> {
+        let shape = LinkerShape {
+            command: grants.command,
+            http: grants.http.is_some(),
+        };
+        let mut linkers = self.linkers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(linker) = linkers.get(&shape) {
+            return Ok(linker.clone());
+        }
+        // The linker depends on the shape only, so any grants of that shape build it.
+        let linker = build_linker(&self.engine, grants)?;
+        linkers.insert(shape, linker.clone());
+        Ok(linker)
+    }
+
     /// The compiled component for these bytes, compiled (or read from the disk cache) once.
     fn component(&self, wasm: &[u8]) -> Result<Component, String> {
         use sha2::Digest;

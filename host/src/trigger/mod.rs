@@ -82,18 +82,20 @@ pub struct TriggerRuntime {
 }
 
 impl TriggerRuntime {
+    /// A runtime with an engine of its own (tests, programs that want one per runtime).
     pub fn new(cache: ComponentCache, policy: PluginPolicy) -> Result<TriggerRuntime, PluginError> {
-        Ok(TriggerRuntime {
-            engine: PluginEngine::with_concurrency(
-                cache,
-                policy.concurrent_calls.unwrap_or_else(|| {
-                    crate::plugin::default_concurrent_calls(policy.default_memory_bytes)
-                }),
-            )?,
+        let engine = PluginEngine::with_concurrency(cache, policy.concurrent_calls())?;
+        Ok(TriggerRuntime::with_engine(engine, policy))
+    }
+
+    /// A runtime on an existing engine, such as the process's ([`crate::plugin::process_engine`]).
+    pub fn with_engine(engine: PluginEngine, policy: PluginPolicy) -> TriggerRuntime {
+        TriggerRuntime {
+            engine,
             policy: Arc::new(policy),
             output: OutputSink::Stdout,
             files: Arc::default(),
-        })
+        }
     }
 
     /// Sends what plugins print to `sink` instead of stdout.

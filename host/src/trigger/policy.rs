@@ -52,6 +52,32 @@ impl Default for PluginPolicy {
 
 impl PluginPolicy {
     /// Reads the site's `plugins:` section (as JSON): what it names replaces the defaults.
+    /// The policy of the configuration's `plugins:` sections: the site's (or the default),
+    /// narrowed by the later layers'. Returns it with a warning for each thing a later layer
+    /// asked beyond the site's policy (left out).
+    pub fn from_sections(
+        sections: &crate::config::PluginSections,
+    ) -> Result<(PluginPolicy, Vec<String>), String> {
+        let mut policy = match &sections.site {
+            None => PluginPolicy::default(),
+            Some(section) => PluginPolicy::from_json(&section.to_json())?,
+        };
+        let mut warnings = Vec::new();
+        for (section, origin) in &sections.narrowing {
+            let (narrowed, more) = policy.narrowed_by(&section.to_json(), &origin.to_string())?;
+            warnings.extend(more);
+            policy = narrowed;
+        }
+        Ok((policy, warnings))
+    }
+
+    /// Plugin calls run at once in this process: `plugins.concurrent_calls`, or what fits the
+    /// machine's memory.
+    pub fn concurrent_calls(&self) -> usize {
+        self.concurrent_calls
+            .unwrap_or_else(|| crate::plugin::default_concurrent_calls(self.default_memory_bytes))
+    }
+
     pub fn from_json(section: &Value) -> Result<PluginPolicy, String> {
         let section = PolicySection::read(section)?;
         let mut policy = PluginPolicy::default();
