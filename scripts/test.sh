@@ -21,6 +21,10 @@ cargo fmt --all -- --check
 echo "== cargo clippy" >&2
 cargo clippy --workspace --all-targets --locked -- -D warnings
 (cd plugins && cargo clippy --locked --target wasm32-wasip2 --target-dir ../target/wasm-plugins --workspace -- -D warnings)
+# The SDK is a path dependency of the plugins, not a member: linted for the guest and, with its
+# unit tests, for the host.
+(cd plugins && cargo clippy --locked --target wasm32-wasip2 --target-dir ../target/wasm-plugins -p aviso-sdk -- -D warnings)
+(cd plugins && cargo clippy --locked --target-dir ../target/plugin-tests -p aviso-sdk --all-targets -- -D warnings)
 echo "== cargo test" >&2
 log="$(mktemp)"
 trap 'rm -f "$log"' EXIT
