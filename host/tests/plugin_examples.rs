@@ -20,7 +20,7 @@ async fn the_rust_example_writes_the_flight_board() {
         allow:
           write: [{dir}]
 ",
-        plugins = env!("AVISO_WASM_PLUGINS_DIR"),
+        plugins = aviso_dev_guests::WASM_DIR,
         board = board.display(),
         dir = dir.path().display()
     );
@@ -50,8 +50,8 @@ async fn the_rust_example_writes_the_flight_board() {
 
     // Its configuration is checked at load.
     let broken = format!(
-        "      - type: plugin\n        path: {}/flight_board.wasm\n",
-        env!("AVISO_WASM_PLUGINS_DIR")
+        "      - type: plugin\n        path: {}\n",
+        aviso_dev_guests::component("flight_board")
     );
     let error = runtime
         .load(&common::specs(&broken))

@@ -91,10 +91,7 @@ pub fn clean_command(program: &std::path::Path) -> std::process::Command {
     command
 }
 
-/// The path of a test-only plugin built by host/build.rs.
+/// The path of a test-only plugin (built by dev-guests) or of a built-in one.
 pub fn test_plugin(name: &str) -> String {
-    format!(
-        "{}/aviso_plugin_{name}.wasm",
-        env!("AVISO_WASM_PLUGINS_DIR")
-    )
+    aviso_dev_guests::component(&format!("aviso_plugin_{name}"))
 }
