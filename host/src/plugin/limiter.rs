@@ -38,7 +38,6 @@ impl CallMemory {
     }
 
     /// The most the call held at once.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn peak(&self) -> usize {
         self.peak
     }

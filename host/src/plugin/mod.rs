@@ -7,6 +7,7 @@ mod cache;
 mod executor;
 mod grants;
 mod host;
+pub mod inspect;
 mod limiter;
 pub mod metadata;
 mod outbound;
