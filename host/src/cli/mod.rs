@@ -4,6 +4,7 @@
 mod aviso_config;
 mod click_words;
 pub mod logging;
+mod plugin;
 
 pub use aviso_config::run_aviso_config;
 
@@ -104,6 +105,9 @@ enum AvisoCommand {
     /// them, run their failed triggers again, or drop them.
     #[command(name = "dead-letters", subcommand)]
     DeadLetters(DeadLettersCommand),
+    /// Plugins: see what a component is, call it once in the sandbox, or start a new one.
+    #[command(subcommand)]
+    Plugin(plugin::PluginCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -274,6 +278,7 @@ where
             listener_files,
         } => listen(&common, &server, from, to, now, catchup, &listener_files),
         AvisoCommand::DeadLetters(command) => dead_letters(command),
+        AvisoCommand::Plugin(command) => plugin::run(command),
     }
 }
 
