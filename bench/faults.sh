@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The fault suite: the fault tests of host/tests/delivery_faults.rs and embedded_store.rs, run
+# The fault suite: the fault tests of host/tests/integration/delivery_faults.rs, run
 # one at a time, each appending its measured row (fault, what was done, times, notifications
 # sent, lost, delivered twice, time to recover). Prints the table and writes it, with the
 # machine and date, into docs/reliability.md (between its "fault-results" markers).
@@ -16,8 +16,9 @@ bash scripts/setup.sh >&2
 rows="$(mktemp)"
 trap 'rm -f "$rows"' EXIT
 
-AVISO_FAULT_REPORT="$rows" cargo test --locked -p aviso --test delivery_faults -- \
-    --test-threads=1 fault_ a_poison a_silent a_frozen >&2
+AVISO_FAULT_REPORT="$rows" cargo test --locked -p aviso --test integration -- \
+    --test-threads=1 delivery_faults::fault_ delivery_faults::a_poison delivery_faults::a_silent \
+    delivery_faults::a_frozen >&2
 
 machine="$(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo) RAM, $(uname -sr)"
 table="$(

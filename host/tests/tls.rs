@@ -3,6 +3,7 @@
 //! and accepted with verification once the CA is trusted through `SSL_CERT_FILE`.
 //! One test function, because it changes the process environment.
 
+#[path = "integration/common/mod.rs"]
 mod common;
 
 use std::path::Path;

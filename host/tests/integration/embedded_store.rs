@@ -2,7 +2,7 @@
 //! the way a user runs them: delivery, the status record, TTL, catch-up after a restart,
 //! `--now`, bad keys and values in the store, and stopping with SIGTERM.
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};

@@ -2,9 +2,9 @@
 //! the Python one (built with componentize-py by `scripts/test.sh`, which sets
 //! `AVISO_PYTHON_PLUGIN`; without it that test is skipped locally and fails under CI).
 
-mod common;
+use crate::common;
 
-use common::{FLIGHT_KEY, flight, load, runtime};
+use crate::common::{FLIGHT_KEY, flight, load, runtime};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rust_example_writes_the_flight_board() {

@@ -1,6 +1,6 @@
 //! The `aviso` binary as a user runs it: output, messages and exit codes (reference §9, §13).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Output;

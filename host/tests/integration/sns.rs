@@ -3,13 +3,13 @@
 //! `scripts/test.sh` installs moto and sets `MOTO_SERVER`; without it the test is skipped
 //! locally and fails under CI.
 
-mod common;
+use crate::common;
 
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use common::{FLIGHT_KEY, flight, load, runtime};
+use crate::common::{FLIGHT_KEY, flight, load, runtime};
 use serde_json::Value;
 
 struct Moto {

@@ -3,9 +3,7 @@
 //! `aviso` (its `aviso-config` is beside it); without it the test is skipped locally and fails
 //! under CI.
 
-mod common;
-
-use common::pyaviso;
+use crate::common::pyaviso;
 
 use std::path::Path;
 use std::process::Command;

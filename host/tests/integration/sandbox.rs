@@ -1,10 +1,10 @@
 //! Hostile plugins, one attack per test: each must fail that trigger for that notification, and
 //! the other trigger (echo) and the next notification must still run.
 
-mod common;
+use crate::common;
 
+use crate::common::{FLIGHT_KEY, flight, runtime, runtime_with, specs, test_plugin};
 use aviso::trigger::{OutputSink, PluginPolicy, TriggerRuntime};
-use common::{FLIGHT_KEY, flight, runtime, runtime_with, specs, test_plugin};
 
 /// Loads `[evil(attack), echo]`, runs two notifications, and returns the evil trigger's error.
 async fn attack(

@@ -3,7 +3,7 @@
 //! engine and on the embedded store; and a notification whose answer is lost on the way back
 //! is written once, not again.
 
-mod common;
+use crate::common;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -12,9 +12,9 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use crate::common::etcd::Etcd;
 use aviso::schema::Schema;
 use aviso::store::{EtcdAuth, EtcdRest, FileStore, KeyValue, Store};
-use common::etcd::Etcd;
 
 const NOTIFIERS: usize = 4;
 const EACH: usize = 25;

@@ -3,16 +3,16 @@
 //! pyaviso comes from `PYAVISO_BIN` (set by `scripts/test.sh`); without it the pyaviso halves
 //! are skipped locally and fail under CI.
 
-mod common;
+use crate::common;
 
-use common::pyaviso;
+use crate::common::pyaviso;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common::etcd::Etcd;
-use common::listening::Listening;
+use crate::common::etcd::Etcd;
+use crate::common::listening::Listening;
 
 const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
 

@@ -2,9 +2,7 @@
 //! prints the same key, or both refuse. `scripts/test.sh` installs pyaviso from PyPI and sets
 //! `PYAVISO_BIN`; without it the test is skipped locally and fails under CI.
 
-mod common;
-
-use common::pyaviso;
+use crate::common::pyaviso;
 
 use std::path::Path;
 use std::process::Command;

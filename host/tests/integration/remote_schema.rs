@@ -4,15 +4,15 @@
 //! parser, next to pyaviso 1.0.1 doing the same on the same store. Then the configuration
 //! server goes away and the local copy stands in.
 
-mod common;
+use crate::common;
 
-use common::pyaviso;
+use crate::common::pyaviso;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::etcd::Etcd;
-use common::listening::Listening;
+use crate::common::etcd::Etcd;
+use crate::common::listening::Listening;
 
 const MARS: &str = "event=mars,class=od,expver=1,domain=g,time=0,stream=enfo,step=1,date=20210101";
 

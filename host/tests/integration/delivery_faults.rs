@@ -3,7 +3,7 @@
 //! connection goes silent without closing, and a cluster member that freezes under a listener,
 //! are noticed and resumed from the last revision, nothing lost and nothing twice.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use common::etcd::Etcd;
-use common::listening::Listening;
+use crate::common::etcd::Etcd;
+use crate::common::listening::Listening;
 
 const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101";
 

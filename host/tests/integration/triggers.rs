@@ -2,9 +2,9 @@
 //! WebAssembly components: echo, log, command (with hostile values), post (to a real HTTP
 //! server on loopback), and the trigger semantics (all run, retries, required, timeouts).
 
-mod common;
+use crate::common;
 
-use common::{FLIGHT_KEY, flight, load, runtime, specs};
+use crate::common::{FLIGHT_KEY, flight, load, runtime, specs};
 use serde_json::Value;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,12 +1,12 @@
 //! `aviso-config` against a real etcd, next to pyaviso 1.0.1's on the same store: push, pull,
 //! status, remove and revert, both ways; prefix isolation; size limits; nothing-found cases.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use common::etcd::Etcd;
+use crate::common::etcd::Etcd;
 
 fn ours() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_aviso-config"))
