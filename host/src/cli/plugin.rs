@@ -436,7 +436,7 @@ fn inspect(path: &Path, as_json: bool) -> anyhow::Result<i32> {
         "SDK version: {}",
         sdk_version
             .as_deref()
-            .unwrap_or("not recorded in the component")
+            .unwrap_or("none recorded (not built with aviso-sdk, or with an older one)")
     ));
     line("exports:".into());
     for export in &info.exports {
