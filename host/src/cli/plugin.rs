@@ -15,7 +15,7 @@ use crate::client::Aviso;
 use crate::config::{CliOverrides, ConfigSources, Program, Settings};
 use crate::listener::TriggerSpec;
 use crate::plugin::inspect::{ComponentInfo, ImportKind, MeasuredCall, World};
-use crate::plugin::{PluginError, PluginNotification};
+use crate::plugin::{Limits, PluginError, PluginNotification};
 use crate::trigger::{PluginPolicy, TriggerRuntime};
 
 #[derive(Debug, Subcommand)]
@@ -378,49 +378,70 @@ fn inspect(path: &Path, as_json: bool) -> anyhow::Result<i32> {
     let info = component_info(&runtime, path, &wasm)?;
     let refusals = policy_verdict(&info, &policy);
     let path = absolute(path);
+    let report = if as_json {
+        let report = inspection_json(&path, &info, &policy, &refusals);
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
+    } else {
+        inspection_text(&path, &info, &policy, &refusals)
+    };
+    std::io::stdout().write_all(report.as_bytes())?;
+    Ok(0)
+}
+
+/// The inspection for scripts.
+fn inspection_json(
+    path: &Path,
+    info: &ComponentInfo,
+    policy: &PluginPolicy,
+    refusals: &[String],
+) -> Value {
     let trigger = info.world.is_trigger();
     let can = |kind| info.imports(kind);
     let sdk_version = &info.sdk_version;
-    if as_json {
-        let report = json!({
-            "path": path.display().to_string(),
-            "world": info.world.name(),
-            "sdk_version": sdk_version,
-            "exports": info.exports.iter().map(|e| json!({"name": e.name, "functions": e.functions})).collect::<Vec<_>>(),
-            "imports": info.imports.iter().map(|i| json!({"name": i.name, "kind": i.kind.word()})).collect::<Vec<_>>(),
-            "capabilities": {
-                "http": trigger && can(ImportKind::Http),
-                "command": trigger && can(ImportKind::Command),
-                "files": trigger && can(ImportKind::Files),
-                "environment": trigger && can(ImportKind::Environment),
+    json!({
+        "path": path.display().to_string(),
+        "world": info.world.name(),
+        "sdk_version": sdk_version,
+        "exports": info.exports.iter().map(|e| json!({"name": e.name, "functions": e.functions})).collect::<Vec<_>>(),
+        "imports": info.imports.iter().map(|i| json!({"name": i.name, "kind": i.kind.word()})).collect::<Vec<_>>(),
+        "capabilities": {
+            "http": trigger && can(ImportKind::Http),
+            "command": trigger && can(ImportKind::Command),
+            "files": trigger && can(ImportKind::Files),
+            "environment": trigger && can(ImportKind::Environment),
+        },
+        "policy": {
+            "allowed": refusals.is_empty(),
+            "refusals": refusals,
+            "allow": {
+                "http": allowed_json(&policy.http),
+                "read": allowed_json(&policy.read.as_ref().map(|l| l.iter().map(|p| p.display()).collect::<Vec<_>>())),
+                "write": allowed_json(&policy.write.as_ref().map(|l| l.iter().map(|p| p.display()).collect::<Vec<_>>())),
+                "env": allowed_json(&policy.env),
+                "command": policy.command,
             },
-            "policy": {
-                "allowed": refusals.is_empty(),
-                "refusals": refusals,
-                "allow": {
-                    "http": allowed_json(&policy.http),
-                    "read": allowed_json(&policy.read.as_ref().map(|l| l.iter().map(|p| p.display()).collect::<Vec<_>>())),
-                    "write": allowed_json(&policy.write.as_ref().map(|l| l.iter().map(|p| p.display()).collect::<Vec<_>>())),
-                    "env": allowed_json(&policy.env),
-                    "command": policy.command,
-                },
-                "memory_mib": {
-                    "default": policy.default_memory_bytes >> 20,
-                    "max": policy.max_memory_bytes >> 20,
-                },
-                "timeout_seconds": {
-                    "default": policy.default_timeout.map(|t| t.as_secs_f64()),
-                    "max": policy.max_timeout.as_secs_f64(),
-                },
+            "memory_mib": {
+                "default": policy.default_memory_bytes >> 20,
+                "max": policy.max_memory_bytes >> 20,
             },
-        });
-        writeln!(
-            std::io::stdout(),
-            "{}",
-            serde_json::to_string_pretty(&report)?
-        )?;
-        return Ok(0);
-    }
+            "timeout_seconds": {
+                "default": policy.default_timeout.map(|t| t.as_secs_f64()),
+                "max": policy.max_timeout.as_secs_f64(),
+            },
+        },
+    })
+}
+
+/// The inspection for people.
+fn inspection_text(
+    path: &Path,
+    info: &ComponentInfo,
+    policy: &PluginPolicy,
+    refusals: &[String],
+) -> String {
+    let trigger = info.world.is_trigger();
+    let can = |kind| info.imports(kind);
+    let sdk_version = &info.sdk_version;
     let mut out = String::new();
     let mut line = |text: String| {
         out.push_str(&text);
@@ -547,8 +568,7 @@ fn inspect(path: &Path, as_json: bool) -> anyhow::Result<i32> {
     } else {
         line(format!("{subject}: not allowed: {}", refusals.join("; ")));
     }
-    std::io::stdout().write_all(out.as_bytes())?;
-    Ok(0)
+    out
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -669,6 +689,17 @@ enum RunOutcome {
     Called(MeasuredCall),
 }
 
+/// One `aviso plugin run`, as reported.
+struct RunReport {
+    name: String,
+    world: World,
+    outcome: RunOutcome,
+    /// The limits of the call (when it was loaded).
+    limits: Option<Limits>,
+    validate_log: Vec<LogLine>,
+    run_log: Vec<LogLine>,
+}
+
 fn run_once(options: &RunOptions, log: &LogLines) -> anyhow::Result<i32> {
     let wasm = read_plugin(&options.path)?;
     let notification = notification(options)?;
@@ -714,22 +745,41 @@ fn run_once(options: &RunOptions, log: &LogLines) -> anyhow::Result<i32> {
             }
         }
     });
-    let succeeded = matches!(&outcome, RunOutcome::Called(call) if call.result.is_ok());
-    let log_json = |call: &str, lines: &[LogLine]| -> Vec<Value> {
-        lines
-            .iter()
-            .map(|l| json!({"call": call, "level": level_word(l.level), "message": l.message}))
-            .collect()
+    let report = RunReport {
+        name,
+        world: info.world,
+        outcome,
+        limits,
+        validate_log,
+        run_log,
     };
-    if options.json {
-        let mut log_lines = log_json("validate", &validate_log);
-        log_lines.extend(log_json("run", &run_log));
+    let text = if options.json {
+        format!("{}\n", serde_json::to_string_pretty(&report.to_json())?)
+    } else {
+        report.to_text()
+    };
+    std::io::stdout().write_all(text.as_bytes())?;
+    let succeeded = matches!(&report.outcome, RunOutcome::Called(call) if call.result.is_ok());
+    Ok(if succeeded { 0 } else { EXIT_ERROR })
+}
+
+impl RunReport {
+    /// The report for scripts.
+    fn to_json(&self) -> Value {
+        let log_json = |call: &str, lines: &[LogLine]| -> Vec<Value> {
+            lines
+                .iter()
+                .map(|l| json!({"call": call, "level": level_word(l.level), "message": l.message}))
+                .collect()
+        };
+        let mut log_lines = log_json("validate", &self.validate_log);
+        log_lines.extend(log_json("run", &self.run_log));
         let mut report = json!({
-            "plugin": name,
-            "world": info.world.name(),
+            "plugin": self.name,
+            "world": self.world.name(),
             "log": log_lines,
         });
-        match &outcome {
+        match &self.outcome {
             RunOutcome::Refused(message) => {
                 report["outcome"] = json!({"status": "refused", "message": message});
             }
@@ -745,24 +795,23 @@ fn run_once(options: &RunOptions, log: &LogLines) -> anyhow::Result<i32> {
                 report["stderr"] = json!(String::from_utf8_lossy(&call.output.stderr));
                 report["time_ms"] = json!(call.elapsed.as_secs_f64() * 1000.0);
                 report["peak_memory_bytes"] = json!(call.peak_memory_bytes);
-                if let Some(limits) = limits {
+                if let Some(limits) = self.limits {
                     report["memory_limit_bytes"] = json!(limits.memory_bytes);
                     report["timeout_seconds"] = json!(limits.timeout.as_secs_f64());
                 }
             }
         }
-        writeln!(
-            std::io::stdout(),
-            "{}",
-            serde_json::to_string_pretty(&report)?
-        )?;
-    } else {
+        report
+    }
+
+    /// The report for people.
+    fn to_text(&self) -> String {
         let mut out = String::new();
         let mut line = |text: String| {
             out.push_str(&text);
             out.push('\n');
         };
-        line(format!("plugin: {name} ({})", info.world.name()));
+        line(format!("plugin: {} ({})", self.name, self.world.name()));
         let indented = |text: &[u8]| -> String {
             crate::plugin::sanitize(&String::from_utf8_lossy(text))
                 .lines()
@@ -776,16 +825,17 @@ fn run_once(options: &RunOptions, log: &LogLines) -> anyhow::Result<i32> {
                 format!("{label}:\n{}", indented(bytes).trim_end_matches('\n'))
             }
         };
-        let mut log_lines: Vec<String> = validate_log
+        let mut log_lines: Vec<String> = self
+            .validate_log
             .iter()
             .map(|l| format!("  {} (validate): {}", level_word(l.level), l.message))
             .collect();
         log_lines.extend(
-            run_log
+            self.run_log
                 .iter()
                 .map(|l| format!("  {}: {}", level_word(l.level), l.message)),
         );
-        match &outcome {
+        match &self.outcome {
             RunOutcome::Refused(message) => {
                 if !log_lines.is_empty() {
                     line(format!("log:\n{}", log_lines.join("\n")));
@@ -808,7 +858,8 @@ fn run_once(options: &RunOptions, log: &LogLines) -> anyhow::Result<i32> {
                     }
                 }
                 line(format!("time: {}", duration_text(call.elapsed)));
-                let limit = limits
+                let limit = self
+                    .limits
                     .map(|l| format!(" (limit {} MiB)", l.memory_bytes >> 20))
                     .unwrap_or_default();
                 match call.peak_memory_bytes {
@@ -817,9 +868,8 @@ fn run_once(options: &RunOptions, log: &LogLines) -> anyhow::Result<i32> {
                 }
             }
         }
-        std::io::stdout().write_all(out.as_bytes())?;
+        out
     }
-    Ok(if succeeded { 0 } else { EXIT_ERROR })
 }
 
 // ---------------------------------------------------------------------------------------------
