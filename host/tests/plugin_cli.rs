@@ -205,7 +205,15 @@ fn inspect_tells_whether_the_site_policy_allows_the_plugin() {
         &text,
         "\nsite policy: not allowed: it imports the command capability (aviso:plugin/command), which the site policy does not allow (plugins.allow.command)\n",
     );
-    assert_contains(&stderr(&out), "plugins.allow.command true in ");
+    // Said once.
+    assert_eq!(
+        stderr(&out)
+            .matches("plugins.allow.command true in ")
+            .count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
 
     let out = aviso(
         home.path(),

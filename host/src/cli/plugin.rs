@@ -373,8 +373,10 @@ const IMPORT_ORDER: [ImportKind; 9] = [
 fn inspect(path: &Path, as_json: bool) -> anyhow::Result<i32> {
     let wasm = read_plugin(path)?;
     let aviso = client()?;
+    // The runtime `Aviso::trigger_runtime` builds, on a policy read once (its warnings once).
     let policy = aviso.plugin_policy()?;
-    let runtime = aviso.trigger_runtime()?;
+    let engine = crate::plugin::process_engine(policy.concurrent_calls())?;
+    let runtime = TriggerRuntime::with_engine(engine, policy.clone());
     let info = component_info(&runtime, path, &wasm)?;
     let refusals = policy_verdict(&info, &policy);
     let path = absolute(path);
