@@ -1,7 +1,7 @@
 //! The end-to-end tests, one binary with a module per area (one link of wasmtime instead of one
 //! per area). Each area's module says what it covers; `common` holds what they share (a real
-//! etcd, listener processes, test plugins). `tls.rs` and `plugin_cli.rs` stay binaries of their
-//! own: the first changes the process environment.
+//! etcd, listener processes, test plugins). `tls.rs` stays a binary of its own: it changes the
+//! process environment.
 
 mod common;
 
@@ -12,6 +12,7 @@ mod delivery_faults;
 mod embedded_store;
 mod etcd_rest;
 mod listeners;
+mod plugin_cli;
 mod plugin_examples;
 mod pyaviso_key;
 mod pyaviso_usage;
