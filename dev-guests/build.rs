@@ -19,6 +19,8 @@ fn main() {
             "plugins/testing",
             "sdk/src",
             "sdk/Cargo.toml",
+            "pycompat/src",
+            "pycompat/Cargo.toml",
             "wit",
             "examples/plugin-rust/src",
             "examples/plugin-rust/Cargo.toml",

@@ -20,7 +20,17 @@ const PLUGINS: &[(&str, &str)] = &[
 
 fn main() {
     let root = wasm_build::repository_root();
-    wasm_build::watch(&root, &["plugins", "sdk/src", "sdk/Cargo.toml", "wit"]);
+    wasm_build::watch(
+        &root,
+        &[
+            "plugins",
+            "sdk/src",
+            "sdk/Cargo.toml",
+            "pycompat/src",
+            "pycompat/Cargo.toml",
+            "wit",
+        ],
+    );
     println!("cargo:rerun-if-changed=wasm_build.rs");
     let target_dir = wasm_build::guest_target_dir(&root);
     let packages: Vec<&str> = PLUGINS.iter().map(|(_, package)| *package).collect();

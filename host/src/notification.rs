@@ -3,8 +3,8 @@
 
 use indexmap::IndexMap;
 
-use crate::schema::pyformat::Template;
 use crate::schema::{EventSchema, Purpose, Schema, ValidationError};
+use pycompat::str_format::Template;
 
 /// The keys of one notification in the store.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -560,7 +560,11 @@ impl ServiceConfig {
                 ServiceConfigError::Io(format!("the status at {} is not JSON: {e}", keys.root))
             })?;
         record.insert("version".into(), Value::from(kv.version));
-        Ok(Some(python_indented(&Value::Object(record), 0)))
+        Ok(Some(pycompat::json::dumps(
+            &Value::Object(record),
+            Some(4),
+            true,
+        )))
     }
 }
 
@@ -606,53 +610,9 @@ pub(crate) fn safe_join(dir: &Path, relative: &str) -> Option<PathBuf> {
     (normal && !relative.as_os_str().is_empty()).then(|| dir.join(relative))
 }
 
-/// Python's `json.dumps(value, indent=4, sort_keys=True)` (ASCII-escaped).
-fn python_indented(value: &Value, depth: usize) -> String {
-    let pad = |d: usize| " ".repeat(4 * d);
-    match value {
-        Value::Object(map) if !map.is_empty() => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            let items: Vec<String> = keys
-                .iter()
-                .map(|k| {
-                    format!(
-                        "{}{}: {}",
-                        pad(depth + 1),
-                        status::json_string(k),
-                        python_indented(&map[*k], depth + 1)
-                    )
-                })
-                .collect();
-            format!("{{\n{}\n{}}}", items.join(",\n"), pad(depth))
-        }
-        Value::Array(items) if !items.is_empty() => {
-            let items: Vec<String> = items
-                .iter()
-                .map(|v| format!("{}{}", pad(depth + 1), python_indented(v, depth + 1)))
-                .collect();
-            format!("[\n{}\n{}]", items.join(",\n"), pad(depth))
-        }
-        Value::String(text) => status::json_string(text),
-        other => other.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_is_printed_as_python_prints_it() {
-        let value: Value = serde_json::from_str(
-            r#"{"message": "caf\u00e9", "prev_rev": 3, "etcd_user": null, "version": 2}"#,
-        )
-        .unwrap();
-        assert_eq!(
-            python_indented(&value, 0),
-            "{\n    \"etcd_user\": null,\n    \"message\": \"caf\\u00e9\",\n    \"prev_rev\": 3,\n    \"version\": 2\n}"
-        );
-    }
 
     #[test]
     fn pulled_keys_never_leave_the_directory() {

@@ -2,9 +2,7 @@
 //! (`endpoint`: base, stem, admin) and how each request value is validated (`request`).
 
 pub mod handlers;
-pub mod pyformat;
 mod source;
-pub mod strftime;
 
 use std::fmt;
 
@@ -12,7 +10,7 @@ use indexmap::IndexMap;
 use serde_json::Value;
 
 pub use handlers::Handler;
-use pyformat::{FieldName, Segment, Template};
+use pycompat::str_format::{FieldName, Segment, Template};
 pub use source::{DEFAULT_SCHEMA, SCHEMA_FILE_NAME, SchemaLocations};
 
 /// The schema of every event a store carries.

@@ -2,6 +2,8 @@
 //! previous one (`prev_rev`) and to the last one of the previous day (`last_prev_day_rev`).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+// A JSON string as Python's `json.dumps` writes it (`ensure_ascii`).
+use pycompat::json::encode_basestring_ascii as json_string;
 use serde_json::Value;
 
 use super::KeyValue;
@@ -148,32 +150,6 @@ fn as_revision(value: &Value) -> Option<u64> {
     value
         .as_u64()
         .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
-}
-
-/// A JSON string as Python's `json.dumps` writes it (`ensure_ascii`).
-pub fn json_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{08}' => out.push_str("\\b"),
-            '\u{0c}' => out.push_str("\\f"),
-            ' '..='~' => out.push(c),
-            _ => {
-                let mut units = [0u16; 2];
-                for unit in c.encode_utf16(&mut units) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-        }
-    }
-    out.push('"');
-    out
 }
 
 fn unix_user() -> String {

@@ -1,16 +1,17 @@
 //! The validation handlers of the event schema (`StringHandler`, `EnumHandler`, ...): each checks a
 //! request value and gives its canonical form, exactly as pyaviso writes it into keys.
 
-mod numbers;
-
 use std::fmt;
 
 use regex::Regex;
 use serde_json::Value;
 
-use super::pyformat::{FormatValue, Template, python_float_repr};
-use super::strftime::DateFormat;
-pub use numbers::{python_float, python_int};
+use pycompat::float_parse::float as python_float;
+use pycompat::float_repr::repr as python_float_repr;
+use pycompat::format::FormatValue;
+use pycompat::int_parse::int as python_int;
+use pycompat::str_format::Template;
+use pycompat::strptime::DateFormat;
 
 /// One handler of a request key, built from its schema entry `{"type": "...", ...}`.
 #[derive(Debug, Clone)]
