@@ -55,6 +55,10 @@ mod error;
 pub mod http;
 pub mod pyjson;
 
+/// Python-compatible text, as the host writes it: `json.dumps`, `repr`, `str.format` and format
+/// specs, `int()`/`float()` of text (CPython 3.11, Unicode 14.0.0).
+pub use pycompat;
+
 pub use config::Config;
 pub use error::{Context, Error};
 /// serde, as the SDK uses it: `#[derive(aviso_sdk::serde::Deserialize)]` with
