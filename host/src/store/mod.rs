@@ -5,8 +5,8 @@
 mod etcd_grpc;
 mod etcd_rest;
 pub mod feed;
-pub mod open;
 mod file_based;
+pub mod open;
 pub mod publisher;
 pub mod replay;
 pub mod status;
