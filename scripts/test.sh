@@ -13,6 +13,10 @@ export MOTO_SERVER
 # The Python example plugin, built with componentize-py.
 AVISO_PYTHON_PLUGIN="$(bash examples/plugin-python/build.sh)"
 export AVISO_PYTHON_PLUGIN
+# The JavaScript example plugin, built with jco and ComponentizeJS (npm packages installed into
+# examples/plugin-js/node_modules).
+AVISO_JS_PLUGIN="$(bash examples/plugin-js/build.sh)"
+export AVISO_JS_PLUGIN
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -14,6 +14,7 @@ mod etcd_rest;
 mod listeners;
 mod plugin_cli;
 mod plugin_examples;
+mod plugin_js;
 mod pyaviso_key;
 mod pyaviso_usage;
 mod remote_schema;
