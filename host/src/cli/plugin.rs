@@ -920,6 +920,25 @@ const PYTHON_FILES: &[(&str, &str)] = &[
     ),
 ];
 
+const JS_FILES: &[(&str, &str)] = &[
+    ("app.js", include_str!("../../../templates/js/app.js")),
+    ("build.sh", include_str!("../../../templates/js/build.sh")),
+    ("README.md", include_str!("../../../templates/js/README.md")),
+    (
+        "package.json",
+        include_str!("../../../templates/js/package.json"),
+    ),
+    (
+        "package-lock.json",
+        include_str!("../../../templates/js/package-lock.json"),
+    ),
+    ("wit/plugin.wit", include_str!("../../../wit/plugin.wit")),
+    (
+        ".gitignore",
+        include_str!("../../../templates/js/gitignore"),
+    ),
+];
+
 fn new_project(folder: &Path, lang: &str, sdk: Option<&Path>) -> anyhow::Result<i32> {
     let name = folder
         .file_name()
@@ -939,10 +958,8 @@ fn new_project(folder: &Path, lang: &str, sdk: Option<&Path>) -> anyhow::Result<
     let (files, sdk) = match lang.to_ascii_lowercase().as_str() {
         "rust" => (RUST_FILES, Some(sdk_folder(sdk)?)),
         "python" => (PYTHON_FILES, None),
-        "js" | "javascript" | "ts" | "typescript" => anyhow::bail!(
-            "JavaScript plugins are not available yet: Aviso has no JavaScript toolchain for components set up; use --lang rust or --lang python"
-        ),
-        other => anyhow::bail!("Unknown language '{other}': use --lang rust or --lang python"),
+        "js" | "javascript" => (JS_FILES, None),
+        other => anyhow::bail!("Unknown language '{other}': use --lang rust, python or js"),
     };
     if folder.exists() || folder.is_symlink() {
         anyhow::bail!(
@@ -993,6 +1010,19 @@ fn new_project(folder: &Path, lang: &str, sdk: Option<&Path>) -> anyhow::Result<
         writeln!(
             out,
             "Try it:    aviso plugin run {shown}/target/wasm32-wasip2/release/{crate_name}.wasm --event flight --notification number=AZ203 --payload Landed"
+        )?;
+    } else if matches!(lang.to_ascii_lowercase().as_str(), "js" | "javascript") {
+        writeln!(
+            out,
+            "Created {shown}: a JavaScript trigger plugin that logs each notification."
+        )?;
+        writeln!(
+            out,
+            "Build it:  {shown}/build.sh   (installs jco and ComponentizeJS with npm, once)"
+        )?;
+        writeln!(
+            out,
+            "Try it:    aviso plugin run {shown}/{crate_name}.wasm --event flight --notification number=AZ203 --payload Landed"
         )?;
     } else {
         writeln!(

@@ -654,12 +654,12 @@ fn new_writes_only_into_a_new_folder_and_names_what_it_cannot_do() {
             format!("{existing} already exists: aviso plugin new writes only into a new folder"),
         ),
         (
-            vec![fresh.as_str(), "--lang", "js"],
-            "JavaScript plugins are not available yet".to_string(),
+            vec![existing.as_str(), "--lang", "js"],
+            format!("{existing} already exists: aviso plugin new writes only into a new folder"),
         ),
         (
             vec![fresh.as_str(), "--lang", "cobol"],
-            "Unknown language 'cobol': use --lang rust or --lang python".to_string(),
+            "Unknown language 'cobol': use --lang rust, python or js".to_string(),
         ),
         (
             vec!["9lives"],
@@ -860,4 +860,54 @@ fn a_new_python_plugin_builds_and_runs() {
         &stdout(&out),
         "\nlog:\n  info: Arrived: {\"event\":\"flight\",\"request\":{\"number\":\"AZ203\"},\"payload\":\"Landed\"}\noutcome: ok\n",
     );
+}
+
+#[test]
+fn a_new_javascript_plugin_builds_and_runs() {
+    // The test command builds the JavaScript example, which installs the toolchain.
+    if std::env::var_os("AVISO_JS_PLUGIN").is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "AVISO_JS_PLUGIN is needed under CI"
+        );
+        eprintln!("AVISO_JS_PLUGIN not set: skipping the JavaScript template test");
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("hello-js");
+    let shown = project.display().to_string();
+    let out = aviso(home.path(), &["plugin", "new", &shown, "--lang", "js"]);
+    assert_exit(&out, 0);
+    assert_contains(
+        &stdout(&out),
+        &format!("Created {shown}: a JavaScript trigger plugin"),
+    );
+    let build = std::process::Command::new(project.join("build.sh"))
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "build.sh failed:\n{}",
+        stderr(&build)
+    );
+    let wasm = project.join("hello_js.wasm").display().to_string();
+    assert_eq!(stdout(&build).trim(), wasm);
+    let out = aviso(
+        home.path(),
+        &[
+            "plugin",
+            "run",
+            &wasm,
+            "--event",
+            "flight",
+            "--notification",
+            "number=AZ203",
+            "--payload",
+            "Landed",
+        ],
+    );
+    assert_exit(&out, 0);
+    assert_contains(&stdout(&out), "outcome: ok");
+    assert_contains(&stdout(&out), "AZ203");
 }
