@@ -7,7 +7,7 @@ mod cache;
 mod executor;
 mod grants;
 mod host;
-pub mod inspect;
+pub(crate) mod inspect;
 mod limiter;
 pub mod metadata;
 mod outbound;
@@ -27,7 +27,7 @@ use host::HostState;
 pub use host::{kill_running_commands, sanitize};
 
 /// The bindings of our WIT package (`wit/plugin.wit`).
-pub mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         world: "command-trigger-plugin",
         path: "../wit",
@@ -37,7 +37,7 @@ pub mod bindings {
 }
 
 /// The bindings of the schema parser world; the shared interfaces are those above.
-pub mod parser_bindings {
+pub(crate) mod parser_bindings {
     wasmtime::component::bindgen!({
         world: "schema-parser-plugin",
         path: "../wit",

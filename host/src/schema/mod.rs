@@ -1,7 +1,7 @@
 //! The event listener schema: which events exist, how their keys are laid out in the store
 //! (`endpoint`: base, stem, admin) and how each request value is validated (`request`).
 
-pub mod handlers;
+pub(crate) mod handlers;
 mod source;
 
 use std::fmt;

@@ -4,12 +4,12 @@
 
 mod etcd_grpc;
 mod etcd_rest;
-pub mod feed;
+pub(crate) mod feed;
 mod file_based;
 pub mod open;
-pub mod publisher;
-pub mod replay;
-pub mod status;
+pub(crate) mod publisher;
+pub(crate) mod replay;
+pub(crate) mod status;
 
 pub use etcd_grpc::{EtcdGrpc, GrpcWatch};
 pub use etcd_rest::{EtcdAuth, EtcdRest, Watch, WatchUpdate};
