@@ -17,6 +17,10 @@ export AVISO_PYTHON_PLUGIN
 # examples/plugin-js/node_modules).
 AVISO_JS_PLUGIN="$(bash examples/plugin-js/build.sh)"
 export AVISO_JS_PLUGIN
+# The C example plugin, built with clang for wasm32-wasi, wit-bindgen and wasm-tools (installed
+# from crates.io into target/plugin-c the first time).
+AVISO_C_PLUGIN="$(bash examples/plugin-c/build.sh)"
+export AVISO_C_PLUGIN
 
 echo "== cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -12,6 +12,7 @@ mod delivery_faults;
 mod embedded_store;
 mod etcd_rest;
 mod listeners;
+mod plugin_c;
 mod plugin_cli;
 mod plugin_examples;
 mod plugin_js;

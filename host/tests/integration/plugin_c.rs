@@ -1,0 +1,223 @@
+//! The C example plugin (`examples/plugin-c`, built with clang, wit-bindgen and wasm-tools by
+//! `scripts/test.sh`, which sets `AVISO_C_PLUGIN`; without it these tests are skipped locally and
+//! fail under CI): what `aviso plugin inspect` says it needs, a listener file using it run by
+//! `aviso listen`, and single calls with `aviso plugin run`, as a user runs them. Its home
+//! narrows the site policy to nothing, which the plugin does not need.
+
+use crate::common;
+
+use std::path::Path;
+use std::process::Output;
+
+use serde_json::Value;
+
+const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101";
+
+/// A site policy layer that grants plugins nothing: no origin, directory or variable.
+const NOTHING: &str = "plugins:\n  allow:\n    http: []\n    read: []\n    write: []\n    env: []\n    command: false\n";
+
+/// A home whose `~/.aviso/config.yaml` narrows the site policy to nothing.
+fn home() -> tempfile::TempDir {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".aviso")).unwrap();
+    std::fs::write(home.path().join(".aviso/config.yaml"), NOTHING).unwrap();
+    home
+}
+
+/// `aviso ARGS` with its own home, and its compiled-code cache there.
+fn aviso(home: &Path, args: &[&str]) -> Output {
+    common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")))
+        .env("HOME", home)
+        .env("XDG_CACHE_HOME", home.join(".cache"))
+        .args(args)
+        .output()
+        .expect("aviso runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
+}
+
+/// The listener file a user writes for the plugin, with its `config:` block.
+fn listener_file(home: &Path, name: &str, plugin: &str, config: &str) -> String {
+    let path = home.join(name);
+    std::fs::write(
+        &path,
+        format!(
+            "listeners:\n  - event: flight\n    request:\n      country: italy\n    triggers:\n      - type: plugin\n        path: {plugin}\n        config: {config}\n"
+        ),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn the_c_example_imports_only_what_every_plugin_gets() {
+    let Some(plugin) = c_example() else { return };
+    let home = home();
+    let out = aviso(home.path(), &["plugin", "inspect", "--json", &plugin]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["world"], "trigger-plugin");
+    assert_eq!(report["policy"]["allowed"], true, "{report:#}");
+    assert_eq!(
+        report["exports"],
+        serde_json::json!([{"name": "aviso:plugin/trigger@0.1.0", "functions": ["validate", "run"]}])
+    );
+    // The log, the WIT types, and the WASI basics and files (which see only granted
+    // directories) that WASI 0.1 becomes through the adapter: nothing a listener must grant.
+    let imports = report["imports"].as_array().unwrap();
+    for import in imports {
+        assert!(
+            ["log", "types", "basics", "files"].contains(&import["kind"].as_str().unwrap()),
+            "{import}"
+        );
+    }
+    assert!(
+        imports
+            .iter()
+            .any(|import| import["name"] == "aviso:plugin/log@0.1.0"),
+        "{report:#}"
+    );
+    assert_eq!(
+        report["capabilities"],
+        serde_json::json!({"http": false, "command": false, "files": true, "environment": false})
+    );
+}
+
+#[test]
+fn the_c_example_prints_a_line_per_notification_and_checks_its_configuration() {
+    let Some(plugin) = c_example() else { return };
+    let home = home();
+    let home = home.path();
+
+    for notification in [
+        format!("{FLIGHT},number=AZ203,payload=Landed"),
+        format!("{FLIGHT},number=AZ204"),
+    ] {
+        let out = aviso(home, &["notify", "--test", &notification]);
+        assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    }
+    let to = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.6fZ")
+        .to_string();
+
+    // Replaying the two notifications runs the plugin once for each.
+    let listeners = listener_file(home, "flights.yaml", &plugin, "{prefix: Arrival}");
+    let out = aviso(
+        home,
+        &[
+            "listen",
+            "--test",
+            &listeners,
+            "--from",
+            "2000-01-01T00:00:00.0Z",
+            "--to",
+            &to,
+        ],
+    );
+    let log = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    assert_eq!(
+        text(&out.stdout),
+        "Arrival: flight AZ203 at FCO: Landed\nArrival: flight AZ204 at FCO: (no payload)\n"
+    );
+    // What it sent to the host's log, attributed to it.
+    for number in ["AZ203", "AZ204"] {
+        let line = format!("{plugin}: summarised /tmp/aviso/flight/20210101/italy/FCO/{number}\n");
+        assert!(log.contains(&line), "{line:?} not in:\n{log}");
+    }
+
+    // A configuration its `validate` refuses stops the listener before it starts.
+    let broken = listener_file(home, "broken.yaml", &plugin, "{prefix: 3}");
+    let out = aviso(home, &["listen", "--test", &broken]);
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(text(&out.stdout), "");
+    let error = text(&out.stderr);
+    assert!(
+        error.contains(&format!(
+            "Trigger plugin ({plugin}) could not be created: prefix must be a string"
+        )),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_c_example_reads_escaped_settings_and_refuses_what_is_no_flight() {
+    let Some(plugin) = c_example() else { return };
+    let home = home();
+    let run = |args: &[&str]| {
+        let mut all = vec![
+            "plugin",
+            "run",
+            "--json",
+            plugin.as_str(),
+            "--event",
+            "flight",
+        ];
+        all.extend(args);
+        aviso(home.path(), &all)
+    };
+
+    // The host hands the configuration over as JSON text, with quotes, backslashes and control
+    // characters escaped: the plugin prints the prefix as it was written.
+    let out = run(&[
+        "--config",
+        r#"{"prefix": "Arrivée\t\"Ω\" \\ 🛬"}"#,
+        "--notification",
+        "number=AZ203,airport=FCO",
+        "--payload",
+        "Landed",
+        "--key",
+        "/tmp/aviso/flight/20210101/italy/FCO/AZ203",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let report = json(&out);
+    assert_eq!(report["outcome"]["status"], "ok", "{report:#}");
+    assert_eq!(
+        report["stdout"],
+        "Arrivée\t\"Ω\" \\ 🛬: flight AZ203 at FCO: Landed\n"
+    );
+    assert_eq!(
+        report["log"],
+        serde_json::json!([{"call": "run", "level": "info", "message": "summarised /tmp/aviso/flight/20210101/italy/FCO/AZ203"}])
+    );
+
+    // Without settings, nor airport, nor payload: the defaults.
+    let out = run(&["--notification", "number=AZ203"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert_eq!(
+        json(&out)["stdout"],
+        "Notification: flight AZ203 at ?: (no payload)\n"
+    );
+
+    // A notification without a flight number fails the call, and prints nothing.
+    let out = run(&["--notification", "airport=FCO"]);
+    assert_eq!(out.status.code(), Some(255));
+    let report = json(&out);
+    assert_eq!(
+        report["outcome"],
+        serde_json::json!({"status": "error", "kind": "failed", "message": "this plugin expects flight notifications (no 'number')"})
+    );
+    assert_eq!(report["stdout"], "");
+}
+
+/// The C example plugin built by `scripts/test.sh` (`AVISO_C_PLUGIN`); without it the tests are
+/// skipped locally and fail under CI.
+fn c_example() -> Option<String> {
+    match std::env::var("AVISO_C_PLUGIN") {
+        Ok(path) => Some(path),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("AVISO_C_PLUGIN must be set under CI")
+        }
+        Err(_) => {
+            eprintln!("AVISO_C_PLUGIN not set: skipping the C plugin test");
+            None
+        }
+    }
+}
