@@ -46,8 +46,12 @@ pub struct ActiveListener {
     pub cursor: Cursor,
 }
 
-/// Revisions a listener may have waiting before its feed waits for it.
-const QUEUED_REVISIONS: usize = 256;
+/// Revisions a listener may have waiting before its feed waits for it. Revisions are shared
+/// between the listeners of a base key (one copy each), so this bounds memory by the revisions
+/// in flight; it is large so that a slow or hostile listener holds its neighbours back only
+/// once it is thousands of revisions behind (at 256, the hostile-neighbours benchmark showed
+/// a normal listener held up for a minute).
+const QUEUED_REVISIONS: usize = 4096;
 
 /// The longest wait between two attempts of a failing required trigger.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(600);
