@@ -41,12 +41,8 @@ fn done(output: &Output) {
 }
 
 /// Waits (at most two minutes) until `ready`; `failure` says what was missing.
-fn wait_until(mut ready: impl FnMut() -> bool, failure: impl Fn() -> String) {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while !ready() {
-        assert!(Instant::now() < deadline, "{}", failure());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+fn wait_until(ready: impl FnMut() -> bool, failure: impl Fn() -> String) {
+    common::wait_until(Duration::from_secs(120), ready, failure);
 }
 
 fn lines(path: &Path) -> Vec<String> {
@@ -856,38 +852,7 @@ fn fault_compaction_during_catch_up_loses_nothing() {
     let out = dir.join("listen.out");
     let listener = Listening::spawn(listen(), out.clone(), "Listening to");
     listener.wait_for_output("\"payload\": \"k20-");
-    let revision = {
-        let mut stream = TcpStream::connect(("127.0.0.1", etcd.port)).unwrap();
-        let body = r#"{"key": "Lw=="}"#;
-        write!(
-            stream,
-            "POST /v3/kv/range HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            body.len()
-        )
-        .unwrap();
-        let mut answer = String::new();
-        stream.read_to_string(&mut answer).unwrap();
-        answer
-            .split("\"revision\":\"")
-            .nth(1)
-            .unwrap()
-            .split('"')
-            .next()
-            .unwrap()
-            .parse::<u64>()
-            .unwrap()
-    };
-    let mut stream = TcpStream::connect(("127.0.0.1", etcd.port)).unwrap();
-    let body = format!("{{\"revision\": {revision}}}");
-    write!(
-        stream,
-        "POST /v3/kv/compaction HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    etcd.compact_to_newest();
     let recovery = wait_for_all(&sent, std::slice::from_ref(&out), || listener.log());
     let outcome = tally(&sent, &[out]);
     assert_eq!(

@@ -2,12 +2,12 @@
 //! the way a user runs them: delivery, the status record, TTL, catch-up after a restart,
 //! `--now`, bad keys and values in the store, and stopping with SIGTERM.
 
-use crate::common;
+use crate::common::{self, wait_until};
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aviso::store::FileStore;
 
@@ -90,15 +90,6 @@ impl Listener {
         unsafe { libc::kill(pid, libc::SIGTERM) };
         let status = self.child.wait().unwrap();
         status.code()
-    }
-}
-
-/// Waits (at most `limit`) until `done`; `failure` says what was missing.
-fn wait_until(limit: Duration, mut done: impl FnMut() -> bool, failure: impl Fn() -> String) {
-    let deadline = Instant::now() + limit;
-    while !done() {
-        assert!(Instant::now() < deadline, "{}", failure());
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

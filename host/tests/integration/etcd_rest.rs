@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::etcd::Etcd;
+use crate::common::etcd::{Etcd, etcd_post};
 use crate::common::listening::Listening;
 
 const FLIGHT: &str = "event=flight,country=Italy,airport=fco,date=20210101,number=AZ203";
@@ -295,23 +295,6 @@ fn replay_from_to_delivers_the_window_and_ends() {
     }
 }
 
-/// POSTs to etcd's gateway (test set-up).
-fn etcd_post(etcd: &Etcd, path: &str, body: &str, token: Option<&str>) -> String {
-    use std::io::{Read, Write};
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", etcd.port)).unwrap();
-    let auth = token
-        .map(|t| format!("authorization: {t}\r\n"))
-        .unwrap_or_default();
-    let request = format!(
-        "POST /v3/{path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).unwrap();
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).unwrap();
-    answer
-}
-
 #[test]
 fn etcd_users_authenticate_with_tokens() {
     let etcd = Etcd::start();
@@ -429,23 +412,7 @@ fn a_listener_waits_for_etcd_and_survives_compaction() {
         );
     }
     // Compact everything: the listener's position is now older than the history kept.
-    let revision = etcd_post(&etcd, "kv/range", r#"{"key": "Lw=="}"#, None);
-    let revision: u64 = revision
-        .split("\"revision\":\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let answer = etcd_post(
-        &etcd,
-        "kv/compaction",
-        &format!("{{\"revision\": {revision}}}"),
-        None,
-    );
-    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    etcd.compact_to_newest();
     let listener = Listening::start(&ours(), home.path(), &etcd, &file, "Listening to");
     let output = listener.wait_for_output("\"number\": \"AZ2\"");
     assert!(output.contains("\"number\": \"AZ1\""), "{output}");

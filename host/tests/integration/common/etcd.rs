@@ -230,3 +230,40 @@ impl Drop for Etcd {
         self.kill();
     }
 }
+
+/// POSTs to etcd's gateway (test set-up) and returns the raw HTTP answer.
+pub fn etcd_post(etcd: &Etcd, path: &str, body: &str, token: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", etcd.port)).unwrap();
+    let auth = token
+        .map(|t| format!("authorization: {t}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "POST /v3/{path} HTTP/1.1\r\nhost: 127.0.0.1\r\n{auth}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    answer
+}
+
+impl Etcd {
+    /// Compacts the history up to the newest revision: every older revision is gone.
+    pub fn compact_to_newest(&self) {
+        let answer = etcd_post(self, "kv/range", r#"{"key": "Lw=="}"#, None);
+        let revision: u64 = answer
+            .split("\"revision\":\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .and_then(|number| number.parse().ok())
+            .unwrap_or_else(|| panic!("no revision in {answer}"));
+        let answer = etcd_post(
+            self,
+            "kv/compaction",
+            &format!("{{\"revision\": {revision}}}"),
+            None,
+        );
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}

@@ -95,3 +95,16 @@ pub fn clean_command(program: &std::path::Path) -> std::process::Command {
 pub fn test_plugin(name: &str) -> String {
     aviso_dev_guests::component(&format!("aviso_plugin_{name}"))
 }
+
+/// Waits (at most `limit`) until `done`; `failure` says what was missing.
+pub fn wait_until(
+    limit: std::time::Duration,
+    mut done: impl FnMut() -> bool,
+    failure: impl Fn() -> String,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "{}", failure());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
