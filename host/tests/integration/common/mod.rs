@@ -4,6 +4,7 @@
 
 pub mod certificates;
 pub mod etcd;
+pub mod flight_summary;
 pub mod http_server;
 pub mod listening;
 
