@@ -45,6 +45,18 @@ pub fn trusted_pem() -> Result<Vec<Vec<u8>>, String> {
         .collect()
 }
 
+/// The most specific message in an error's chain ("Connection refused (os error 111)",
+/// "invalid peer certificate: UnknownIssuer"), without the layers that only repeat the URL.
+pub fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut message = error.to_string();
+    let mut cause = error.source();
+    while let Some(current) = cause {
+        message = current.to_string();
+        cause = current.source();
+    }
+    message
+}
+
 /// `message` with a hint when it says a server's certificate was refused: what the user can do.
 pub fn explained(message: &str) -> String {
     if message.contains("UnknownIssuer") {
@@ -84,6 +96,16 @@ pub fn client_config(verify: bool) -> Result<Arc<ClientConfig>, String> {
             .with_no_client_auth()
     };
     Ok(Arc::new(config))
+}
+
+/// TLS settings that trust no server, for a client that only speaks plain HTTP (reqwest wants
+/// some all the same).
+pub fn trusting_nobody() -> ClientConfig {
+    ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+        .with_safe_default_protocol_versions()
+        .expect("ring supports the default protocol versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth()
 }
 
 /// `verify: false`: the server's certificate is not checked (its signatures still are).

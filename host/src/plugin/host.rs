@@ -69,7 +69,7 @@ impl HostState {
     pub fn new(
         plugin: &str,
         grants: &Arc<Grants>,
-        tls: Option<Arc<rustls::ClientConfig>>,
+        http_client: Option<reqwest::Client>,
         limits: Limits,
     ) -> (HostState, Pipes) {
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
@@ -107,7 +107,7 @@ impl HostState {
             hooks: AllowListHooks {
                 allowed: Arc::new(grants.http.clone().unwrap_or_default()),
                 plugin: Arc::from(plugin),
-                tls,
+                http_client,
             },
             memory: CallMemory::new(limits.memory_bytes),
             plugin: Arc::from(plugin),
@@ -146,7 +146,8 @@ impl WasiHttpView for HostState {
 struct AllowListHooks {
     allowed: Arc<Vec<HttpOrigin>>,
     plugin: Arc<str>,
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// Present when the plugin was granted HTTP.
+    http_client: Option<reqwest::Client>,
 }
 
 impl WasiHttpHooks for AllowListHooks {
@@ -169,8 +170,8 @@ impl WasiHttpHooks for AllowListHooks {
             HttpOrigin::of_authority(uri.scheme() == Some(&http::uri::Scheme::HTTPS), a.as_str())
         });
         let allowed = origin.as_ref().is_some_and(|o| self.allowed.contains(o));
-        let tls = self.tls.clone().filter(|_| allowed);
-        let Some(tls) = tls else {
+        let client = self.http_client.clone().filter(|_| allowed);
+        let Some(client) = client else {
             let shown = origin
                 .map(|o| o.to_string())
                 .unwrap_or_else(|| uri.to_string());
@@ -180,7 +181,12 @@ impl WasiHttpHooks for AllowListHooks {
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         };
-        Box::new(super::outbound::send(request, options, tls))
+        Box::new(super::outbound::send(
+            client,
+            self.plugin.clone(),
+            request,
+            options,
+        ))
     }
 }
 

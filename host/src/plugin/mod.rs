@@ -305,8 +305,8 @@ impl PluginEngine {
         let linker = self
             .linker(&grants)
             .map_err(|e| load_error(e.to_string()))?;
-        let tls = match grants.http {
-            Some(_) => Some(crate::tls::client_config(!grants.insecure_tls).map_err(load_error)?),
+        let http_client = match grants.http {
+            Some(_) => Some(outbound::client(!grants.insecure_tls).map_err(load_error)?),
             None => None,
         };
         let pre = linker
@@ -316,7 +316,7 @@ impl PluginEngine {
             engine: self.engine.clone(),
             name: name.to_string(),
             grants: Arc::new(grants),
-            tls,
+            http_client,
             limits,
             calls: self.calls.clone(),
             admission: self.admission.clone(),
@@ -494,8 +494,8 @@ struct Sandbox {
     engine: Engine,
     name: String,
     grants: Arc<Grants>,
-    /// TLS settings for outbound HTTPS, when HTTP is granted.
-    tls: Option<Arc<rustls::ClientConfig>>,
+    /// The pooled client for outbound HTTP, when HTTP is granted.
+    http_client: Option<reqwest::Client>,
     limits: Limits,
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
@@ -529,7 +529,8 @@ impl Sandbox {
             }
         };
         let _in_flight = CallGuard::new(&self.calls);
-        let (state, pipes) = HostState::new(&self.name, &self.grants, self.tls.clone(), limits);
+        let (state, pipes) =
+            HostState::new(&self.name, &self.grants, self.http_client.clone(), limits);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_hostcall_fuel(HOSTCALL_LIMIT_BYTES);

@@ -1,23 +1,21 @@
 //! etcd through its JSON gateway (`/v3/kv/range`, `/v3/kv/txn`, `/v3/lease/grant`), with the
-//! request bodies pyaviso sends: one kept-alive HTTP/1.1 connection, keys and values in base64.
+//! request bodies pyaviso sends: pooled kept-alive HTTP/1.1 connections (reqwest), keys and
+//! values in base64.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
 use serde_json::{Value, json};
-use tokio::net::TcpStream;
-use tokio::sync::Mutex;
 
 use super::{Change, KeyValue, StoreError, StoreErrorClass};
 
 /// How often a 5xx answer (etcd changing leader, a proxy's hiccup) is tried again.
 const TRANSIENT_RETRIES: u32 = 5;
 
-/// Most connections one client keeps to etcd (opened as calls need them).
-const CONNECTIONS: usize = 8;
+/// Most idle connections one client keeps to etcd (opened as concurrent calls need them).
+const IDLE_CONNECTIONS: usize = 8;
 
 /// How requests are authenticated (pyaviso's `auth_type`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,20 +34,28 @@ pub enum EtcdAuth {
 pub struct EtcdRest {
     /// The cluster's members; requests go to `current` until it fails, then to the next.
     endpoints: Vec<(String, u16)>,
-    current: std::sync::atomic::AtomicUsize,
+    current: AtomicUsize,
     https: bool,
     timeout: Option<Duration>,
     auth: EtcdAuth,
     token: std::sync::Mutex<Option<String>>,
-    /// Kept-alive connections, used in turn, so that concurrent calls do not wait for each other.
-    connections: Vec<Mutex<Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>>>,
-    next_connection: std::sync::atomic::AtomicUsize,
+    /// The pooled client, made on first use and dropped (with its connections) by
+    /// [`EtcdRest::reconnect`].
+    client: std::sync::Mutex<Option<reqwest::Client>>,
 }
 
 impl std::fmt::Debug for EtcdRest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "EtcdRest({})", self.address())
     }
+}
+
+/// Why a request got no answer.
+enum Unanswered {
+    /// No member could be reached: nothing was sent.
+    Unreachable(StoreError),
+    /// The request left; the connection broke before the answer came.
+    Broken(String),
 }
 
 impl EtcdRest {
@@ -74,13 +80,12 @@ impl EtcdRest {
     ) -> EtcdRest {
         EtcdRest {
             endpoints: endpoints.to_vec(),
-            current: std::sync::atomic::AtomicUsize::new(0),
+            current: AtomicUsize::new(0),
             https,
             timeout,
             auth,
             token: std::sync::Mutex::new(None),
-            connections: (0..CONNECTIONS).map(|_| Mutex::new(None)).collect(),
-            next_connection: std::sync::atomic::AtomicUsize::new(0),
+            client: std::sync::Mutex::new(None),
         }
     }
 
@@ -89,18 +94,41 @@ impl EtcdRest {
         (host, *port)
     }
 
-    /// Drops the kept-alive connections (those not in use); with `shun_member`, the next
-    /// connection goes to the next member first.
+    /// Drops the kept-alive connections (those in use end with their requests); with
+    /// `shun_member`, the next connection goes to the next member first.
     pub fn reconnect(&self, shun_member: bool) {
-        for slot in &self.connections {
-            if let Ok(mut connection) = slot.try_lock() {
-                *connection = None;
-            }
-        }
+        *self.client.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if shun_member && self.endpoints.len() > 1 {
-            self.current
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.current.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// The pooled client: HTTP/1.1, TCP keepalive probes (so that a dead host or a peer that
+    /// vanished without a reset ends a connection, and a watch on it, instead of leaving it
+    /// open for ever), certificates verified, no redirects, no proxy.
+    fn client(&self) -> Result<reqwest::Client, StoreError> {
+        let mut slot = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(client) = slot.as_ref() {
+            return Ok(client.clone());
+        }
+        let unable = |e: &dyn std::fmt::Display| {
+            StoreError::new(format!("Unable to connect to {}: {e}", self.url("")))
+        };
+        let builder = reqwest::Client::builder()
+            .http1_only()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(IDLE_CONNECTIONS)
+            .tcp_keepalive(Duration::from_secs(30))
+            .tcp_keepalive_interval(Duration::from_secs(10));
+        let builder = builder.tls_backend_preconfigured(if self.https {
+            (*crate::tls::client_config(true).map_err(|e| unable(&e))?).clone()
+        } else {
+            crate::tls::trusting_nobody()
+        });
+        let client = builder.build().map_err(|e| unable(&e))?;
+        *slot = Some(client.clone());
+        Ok(client)
     }
 
     /// The user written into status records (`etcd_user`): the etcd user, else none.
@@ -148,13 +176,23 @@ impl EtcdRest {
     }
 
     pub fn address(&self) -> String {
-        let (host, port) = self.endpoint(self.current.load(std::sync::atomic::Ordering::Relaxed));
+        let (host, port) = self.endpoint(self.current.load(Ordering::Relaxed));
         format!("{host}:{port}")
     }
 
     fn url(&self, path: &str) -> String {
+        self.url_at(self.current.load(Ordering::Relaxed), path)
+    }
+
+    fn url_at(&self, index: usize, path: &str) -> String {
         let scheme = if self.https { "https" } else { "http" };
-        format!("{scheme}://{}/v3/{path}", self.address())
+        let (host, port) = self.endpoint(index);
+        // An IPv6 address is bracketed in a URL.
+        if host.contains(':') && !host.starts_with('[') {
+            format!("{scheme}://[{host}]:{port}/v3/{path}")
+        } else {
+            format!("{scheme}://{host}:{port}/v3/{path}")
+        }
     }
 
     /// POSTs `body` to `/v3/<path>`, authenticated, and returns the JSON answer. An expired etcd
@@ -196,7 +234,7 @@ impl EtcdRest {
         }
     }
 
-    /// One POST with these extra headers.
+    /// One POST with these extra headers, within the configured timeout.
     async fn send(
         &self,
         path: &str,
@@ -204,91 +242,79 @@ impl EtcdRest {
         headers: &[(String, String)],
     ) -> Result<Value, StoreError> {
         let request = async {
-            let index = self
-                .next_connection
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-                % CONNECTIONS;
-            let mut connection = self.connections[index].lock().await;
-            // A kept-alive connection may have been closed by the server: reconnect once.
+            let body = body.to_string();
+            // A read whose connection broke is sent again, once; a write that may have reached
+            // etcd is not (it could be applied twice).
+            let write = path.starts_with("kv/") && path != "kv/range";
+            let mut response = None;
             for attempt in 0..2 {
-                if connection.as_ref().is_none_or(|c| c.is_closed()) {
-                    *connection = Some(self.connect().await?);
-                }
-                let sender = connection.as_mut().expect("connected above");
-                let mut builder = hyper::Request::post(format!("/v3/{path}"))
-                    .header("host", self.address())
-                    .header("content-type", "application/json");
-                for (name, value) in headers {
-                    builder = builder.header(name.as_str(), value.as_str());
-                }
-                let request = builder
-                    .body(Full::new(Bytes::from(body.to_string())))
-                    .map_err(|e| {
-                        StoreError::new(format!(
-                            "cannot build a request to {}: {e}",
-                            self.url(path)
-                        ))
-                    })?;
-                match sender.try_send_request(request).await {
-                    Ok(response) => {
-                        let status = response.status();
-                        let bytes =
-                            http_body_util::Limited::new(response.into_body(), MESSAGE_LIMIT)
-                                .collect()
-                                .await
-                                .map_err(|e| {
-                                    StoreError::new(format!(
-                                        "Unable to read from {}: {e}",
-                                        self.url(path)
-                                    ))
-                                })?
-                                .to_bytes();
-                        if !status.is_success() {
-                            return Err(StoreError::answered(
-                                status.as_u16(),
-                                &bytes,
-                                format!(
-                                    "{} answered {status}: {}",
-                                    self.url(path),
-                                    String::from_utf8_lossy(&bytes)
-                                ),
-                            ));
-                        }
-                        return serde_json::from_slice(&bytes).map_err(|e| {
-                            StoreError::new(format!(
-                                "{} answered with invalid JSON: {e}",
-                                self.url(path)
-                            ))
-                        });
+                match self.post(path, &body, headers).await {
+                    Ok(answer) => {
+                        response = Some(answer);
+                        break;
                     }
-                    // A request that never left, or one that changes nothing, is sent again on
-                    // a new connection; a write that may have reached etcd is not (it could be
-                    // applied twice).
-                    Err(mut e) => {
-                        let unsent = e.take_message().is_some();
-                        let error = e.into_error();
-                        let write = path.starts_with("kv/") && path != "kv/range";
-                        if attempt == 0 && (unsent || !write) {
-                            tracing::debug!("{error}; sending again on a new connection");
-                            *connection = None;
-                        } else if write {
-                            return Err(StoreError::new(format!(
-                                "The connection to {} broke after the request was sent; it may or may not have been applied: {error}",
-                                self.url(path)
-                            )));
-                        } else {
-                            return Err(StoreError::new(format!(
-                                "Unable to connect to {}: {error}",
-                                self.url(path)
-                            )));
-                        }
+                    Err(Unanswered::Unreachable(error)) => return Err(error),
+                    Err(Unanswered::Broken(cause)) if write => {
+                        return Err(StoreError::new(format!(
+                            "The connection to {} broke after the request was sent; it may or may not have been applied: {cause}",
+                            self.url(path)
+                        )));
+                    }
+                    Err(Unanswered::Broken(cause)) if attempt == 0 => {
+                        tracing::debug!("{cause}; sending again on a new connection");
+                    }
+                    Err(Unanswered::Broken(cause)) => {
+                        return Err(StoreError::new(format!(
+                            "Unable to connect to {}: {cause}",
+                            self.url(path)
+                        )));
                     }
                 }
             }
-            Err(StoreError::new(format!(
-                "Unable to connect to {}",
-                self.url(path)
-            )))
+            let Some(mut response) = response else {
+                unreachable!("the loop answers or returns")
+            };
+            let status = response.status();
+            let mut bytes = Vec::new();
+            loop {
+                match response.chunk().await {
+                    Ok(None) => break,
+                    Ok(Some(chunk)) => {
+                        if bytes.len() + chunk.len() > MESSAGE_LIMIT {
+                            return Err(StoreError::new(format!(
+                                "{} sent an answer larger than {} MiB; refused",
+                                self.url(path),
+                                MESSAGE_LIMIT >> 20
+                            )));
+                        }
+                        bytes.extend_from_slice(&chunk);
+                    }
+                    Err(error) => {
+                        return Err(StoreError::new(format!(
+                            "Unable to read from {}: {}",
+                            self.url(path),
+                            crate::tls::innermost_cause(&error)
+                        )));
+                    }
+                }
+            }
+            if !status.is_success() {
+                return Err(StoreError::answered(
+                    status.as_u16(),
+                    &bytes,
+                    format!(
+                        "{} answered {status}: {}",
+                        self.url(path),
+                        String::from_utf8_lossy(&bytes)
+                    ),
+                ));
+            }
+            serde_json::from_slice(&bytes).map_err(|e| {
+                StoreError::new(format!(
+                    "{} answered with invalid JSON: {e}",
+                    self.url(path)
+                ))
+            })
         };
         match self.timeout {
             Some(limit) => tokio::time::timeout(limit, request).await.map_err(|_| {
@@ -301,60 +327,50 @@ impl EtcdRest {
         }
     }
 
-    async fn connect(
+    /// Sends one POST to the member in use, or when it cannot be reached, to the others in
+    /// turn (failover within a cluster); returns the response once its head arrived.
+    async fn post(
         &self,
-    ) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, StoreError> {
-        let unable = |e: &dyn std::fmt::Display| {
-            StoreError::new(crate::tls::explained(&format!(
-                "Unable to connect to {}: {e}",
-                self.url("")
-            )))
-        };
-        // The member in use first, then the others in turn: failover within a cluster.
-        let first = self.current.load(std::sync::atomic::Ordering::Relaxed);
-        let mut connected = None;
-        let mut last_error = None;
+        path: &str,
+        body: &str,
+        headers: &[(String, String)],
+    ) -> Result<reqwest::Response, Unanswered> {
+        let client = self.client().map_err(Unanswered::Unreachable)?;
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last_error = String::from("no endpoint");
         for offset in 0..self.endpoints.len() {
             let index = (first + offset) % self.endpoints.len();
-            let (host, port) = self.endpoint(index);
-            match TcpStream::connect((host, port)).await {
-                Ok(tcp) => {
-                    keep_alive(&tcp);
+            let mut request = client
+                .post(self.url_at(index, path))
+                .header("content-type", "application/json")
+                .body(body.to_string());
+            for (name, value) in headers {
+                request = request.header(name.as_str(), value.as_str());
+            }
+            match request.send().await {
+                Ok(response) => {
                     if offset > 0 {
+                        let (host, port) = self.endpoint(index);
                         tracing::warn!("Switching to etcd member {host}:{port}");
+                        self.current.store(index, Ordering::Relaxed);
                     }
-                    self.current
-                        .store(index, std::sync::atomic::Ordering::Relaxed);
-                    connected = Some((tcp, host.to_string()));
-                    break;
+                    return Ok(response);
                 }
-                Err(error) => last_error = Some(error),
+                // Not connected: nothing was sent, the next member may answer.
+                Err(error) if error.is_connect() => {
+                    last_error = crate::tls::innermost_cause(&error);
+                }
+                Err(error) => {
+                    return Err(Unanswered::Broken(crate::tls::innermost_cause(&error)));
+                }
             }
         }
-        let Some((tcp, host)) = connected else {
-            let error = last_error
-                .map(|e| e.to_string())
-                .unwrap_or_else(|| "no endpoint".into());
-            return Err(unable(&error));
-        };
-        let stream: std::pin::Pin<Box<dyn Stream>> = if self.https {
-            let config = crate::tls::client_config(true).map_err(|e| unable(&e))?;
-            let name =
-                rustls::pki_types::ServerName::try_from(host.clone()).map_err(|e| unable(&e))?;
-            let tls = tokio_rustls::TlsConnector::from(config)
-                .connect(name, tcp)
-                .await
-                .map_err(|e| unable(&e))?;
-            Box::pin(tls)
-        } else {
-            Box::pin(tcp)
-        };
-        let (sender, connection) =
-            hyper::client::conn::http1::handshake(wasmtime_wasi_http::io::TokioIo::new(stream))
-                .await
-                .map_err(|e| unable(&e))?;
-        tokio::spawn(connection);
-        Ok(sender)
+        Err(Unanswered::Unreachable(StoreError::new(
+            crate::tls::explained(&format!(
+                "Unable to connect to {}: {last_error}",
+                self.url("")
+            )),
+        )))
     }
 
     /// The current value of `key` (B1, non-prefix).
@@ -563,9 +579,6 @@ impl EtcdRest {
     }
 }
 
-trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static> Stream for T {}
-
 /// Whether etcd refused the request's credentials (an expired or revoked token).
 fn is_auth_failure(error: &StoreError) -> bool {
     // etcd answers an expired or missing token with Unauthenticated, or (through the gateway)
@@ -601,7 +614,7 @@ pub enum WatchUpdate {
 
 /// A live `/v3/watch` stream on one prefix.
 pub struct Watch {
-    body: hyper::body::Incoming,
+    response: reqwest::Response,
     buffer: Vec<u8>,
     /// How much of `buffer` is known to hold no line end.
     scanned: usize,
@@ -650,21 +663,22 @@ impl Watch {
                 // The watch's creation, a progress notification, or deletions only.
                 return Ok(Some(WatchUpdate::Progress));
             }
-            match self.body.frame().await {
-                None => return Ok(None),
-                Some(Err(e)) => {
-                    return Err(StoreError::new(format!("the etcd watch stream broke: {e}")));
+            match self.response.chunk().await {
+                Ok(None) => return Ok(None),
+                Err(e) => {
+                    return Err(StoreError::new(format!(
+                        "the etcd watch stream broke: {}",
+                        crate::tls::innermost_cause(&e)
+                    )));
                 }
-                Some(Ok(frame)) => {
-                    if let Ok(data) = frame.into_data() {
-                        if self.buffer.len() + data.len() > MESSAGE_LIMIT {
-                            return Err(StoreError::new(format!(
-                                "the etcd watch sent a message larger than {} MiB; refused",
-                                MESSAGE_LIMIT >> 20
-                            )));
-                        }
-                        self.buffer.extend_from_slice(&data);
+                Ok(Some(data)) => {
+                    if self.buffer.len() + data.len() > MESSAGE_LIMIT {
+                        return Err(StoreError::new(format!(
+                            "the etcd watch sent a message larger than {} MiB; refused",
+                            MESSAGE_LIMIT >> 20
+                        )));
                     }
+                    self.buffer.extend_from_slice(&data);
                 }
             }
         }
@@ -675,7 +689,6 @@ impl EtcdRest {
     /// Watches every write under `prefix` from `start_revision` on (history included, so a
     /// listener that was away gets every write, not only the last of each key).
     pub async fn watch(&self, prefix: &str, start_revision: u64) -> Result<Watch, StoreError> {
-        let mut sender = self.connect().await?;
         let body = json!({"create_request": {
             "key": BASE64.encode(prefix),
             "range_end": BASE64.encode(prefix_end(prefix)),
@@ -683,18 +696,17 @@ impl EtcdRest {
             // etcd then says now and then that the watch is alive and where the store is.
             "progress_notify": true,
         }});
-        let mut builder = hyper::Request::post("/v3/watch")
-            .header("host", self.address())
-            .header("content-type", "application/json");
-        for (name, value) in self.auth_headers().await? {
-            builder = builder.header(name, value);
-        }
-        let request = builder
-            .body(Full::new(Bytes::from(body.to_string())))
-            .map_err(|e| StoreError::new(format!("cannot build a watch request: {e}")))?;
-        let response = sender.send_request(request).await.map_err(|e| {
-            StoreError::new(format!("Unable to connect to {}: {e}", self.url("watch")))
-        })?;
+        let headers = self.auth_headers().await?;
+        let response = match self.post("watch", &body.to_string(), &headers).await {
+            Ok(response) => response,
+            Err(Unanswered::Unreachable(error)) => return Err(error),
+            Err(Unanswered::Broken(cause)) => {
+                return Err(StoreError::new(format!(
+                    "Unable to connect to {}: {cause}",
+                    self.url("watch")
+                )));
+            }
+        };
         if !response.status().is_success() {
             return Err(StoreError::answered(
                 response.status().as_u16(),
@@ -703,21 +715,10 @@ impl EtcdRest {
             ));
         }
         Ok(Watch {
-            body: response.into_body(),
+            response,
             buffer: Vec::new(),
             scanned: 0,
         })
-    }
-}
-
-/// Asks the kernel to probe an idle connection, so that a dead host or a peer that vanished
-/// without a reset ends the connection (and a watch on it) instead of leaving it open for ever.
-fn keep_alive(tcp: &TcpStream) {
-    let probes = socket2::TcpKeepalive::new()
-        .with_time(Duration::from_secs(30))
-        .with_interval(Duration::from_secs(10));
-    if let Err(error) = socket2::SockRef::from(tcp).set_tcp_keepalive(&probes) {
-        tracing::debug!("cannot turn TCP keepalive on: {error}");
     }
 }
 

@@ -157,6 +157,33 @@ async fn http_to_a_host_not_allowed_is_denied() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_granted_origin_cannot_redirect_a_request_elsewhere() {
+    let elsewhere = common::http_server::Server::start(200);
+    let granted = common::http_server::Server::redirecting(&elsewhere.url("/steal"));
+    let (runtime, output) = runtime();
+    let yaml = format!(
+        "      - type: plugin\n        path: {}\n        config: {{attack: http, target: '{}'}}\n        allow: {{http: ['{}']}}\n",
+        test_plugin("evil"),
+        granted.url("/hook"),
+        granted.url("")
+    );
+    let triggers = runtime.load(&specs(&yaml)).await.unwrap();
+    let outcome = triggers.run(&flight(None), FLIGHT_KEY, 1).await;
+    assert!(outcome.all_succeeded(), "{outcome:?}");
+    // The plugin sees the redirect itself; the host does not follow it.
+    assert!(
+        output.contents().contains("status 302"),
+        "{}",
+        output.contents()
+    );
+    assert_eq!(granted.requests().len(), 1);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "the redirect was followed to an origin not granted"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_granted_environment_variables_are_visible() {
     let (runtime, output) = runtime();
     let error = attack(&runtime, &output, "env", "|env: [HOME]").await;

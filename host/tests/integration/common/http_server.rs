@@ -31,6 +31,17 @@ pub struct Server {
 impl Server {
     /// Serves on a free loopback port until the test process ends.
     pub fn start(status: u16) -> Server {
+        Server::answering(status, "")
+    }
+
+    /// Answers every request with 302 and this `location`.
+    pub fn redirecting(location: &str) -> Server {
+        Server::answering(302, &format!("location: {location}\r\n"))
+    }
+
+    /// Answers with `status` and these extra header lines (each ending in CRLF).
+    fn answering(status: u16, headers: &str) -> Server {
+        let extra_headers = headers.to_string();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -70,7 +81,7 @@ impl Server {
                     body,
                 });
                 let reply = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                    "HTTP/1.1 {status} X\r\n{extra_headers}content-length: 2\r\nconnection: close\r\n\r\nok"
                 );
                 let _ = stream.write_all(reply.as_bytes());
             }
