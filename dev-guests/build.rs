@@ -4,11 +4,12 @@
 #[path = "../host/wasm_build.rs"]
 mod wasm_build;
 
-/// The test-only guests of the plugins workspace.
+/// The test-only guests of the plugins workspace, and the example plugin in Rust (a member too).
 const TEST_GUESTS: &[&str] = &[
     "aviso-plugin-evil",
     "aviso-plugin-noop",
     "aviso-plugin-probing-parser",
+    "flight-board",
 ];
 
 fn main() {
@@ -29,7 +30,6 @@ fn main() {
     println!("cargo:rerun-if-changed=../host/wasm_build.rs");
     let target_dir = wasm_build::guest_target_dir(&root);
     wasm_build::build_guests(&root.join("plugins"), &target_dir, TEST_GUESTS);
-    wasm_build::build_guests(&root.join("examples").join("plugin-rust"), &target_dir, &[]);
     println!(
         "cargo:rustc-env=AVISO_DEV_GUESTS_DIR={}",
         wasm_build::release_dir(&target_dir).display()
