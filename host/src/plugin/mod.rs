@@ -551,7 +551,7 @@ impl Sandbox {
         });
         // Epochs stop guest code; the outer timeout also stops a host call the guest waits on.
         let guarded = tokio::time::timeout(limits.timeout + EPOCH_TICK * 10, call(store));
-        let outcome = match self.threads.spawn(guarded).finish().await {
+        let outcome = match self.threads.run(guarded).await {
             Ok(outcome) => outcome,
             Err(stopped) => {
                 let error = PluginError::Trap(format!("the sandbox stopped: {stopped}"));
