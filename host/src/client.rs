@@ -262,8 +262,14 @@ impl Aviso {
         let mut active = Vec::new();
         let mut same_request = std::collections::HashMap::new();
         for set in sets {
-            for listener in set.listeners {
-                let triggers = runtime.load(&listener.triggers).await?;
+            for (index, listener) in set.listeners.into_iter().enumerate() {
+                let triggers = runtime.load(&listener.triggers).await.map_err(|error| {
+                    ListenerError::new(
+                        &set.source,
+                        Some(index + 1),
+                        format!("trigger {}: {error}", error.position),
+                    )
+                })?;
                 let event = self
                     .schema
                     .event(&listener.event)
@@ -508,6 +514,82 @@ impl Aviso {
         Ok(TriggerRuntime::with_engine(engine, policy))
     }
 
+    /// `aviso listen --check`: every problem of these listener files (or of the configuration's
+    /// `listeners:`), without listening: the listeners and their settings, then each trigger
+    /// loaded as `listen` loads it (its settings, grants within the site policy, a plugin's
+    /// imports and its own check of its configuration). Returns how many listeners were checked
+    /// when all is well.
+    pub async fn check_listeners(&self, files: &[PathBuf]) -> Result<usize, Vec<ListenerError>> {
+        let mut checked = Vec::new();
+        let mut problems = Vec::new();
+        if files.is_empty() {
+            match self.load_listeners(files) {
+                Ok(sets) => {
+                    for set in sets {
+                        checked.push(listener::CheckedFile {
+                            source: set.source,
+                            listeners: set
+                                .listeners
+                                .into_iter()
+                                .enumerate()
+                                .map(|(i, l)| (i + 1, l))
+                                .collect(),
+                            problems: Vec::new(),
+                        });
+                    }
+                }
+                Err(AvisoError::Listener(error)) => problems.push(error),
+                Err(other) => {
+                    problems.push(ListenerError::new(
+                        "the configuration",
+                        None,
+                        other.to_string(),
+                    ));
+                }
+            }
+        }
+        for path in files {
+            checked.push(listener::check_listener_file(
+                path,
+                &self.schema,
+                self.engine_name(),
+            ));
+        }
+        let runtime = match self.trigger_runtime() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                problems.push(ListenerError::new(
+                    "the plugin policy",
+                    None,
+                    error.to_string(),
+                ));
+                return Err(problems);
+            }
+        };
+        let mut listeners = 0;
+        for file in checked {
+            problems.extend(file.problems);
+            for (position, listener) in &file.listeners {
+                listeners += 1;
+                for (index, trigger) in listener.triggers.iter().enumerate() {
+                    if let Err(error) = runtime.load(std::slice::from_ref(trigger)).await {
+                        problems.push(ListenerError::new(
+                            &file.source,
+                            Some(*position),
+                            format!("trigger {}: {error}", index + 1),
+                        ));
+                    }
+                }
+            }
+        }
+        if problems.is_empty() {
+            Ok(listeners)
+        } else {
+            problems.sort_by_key(|p| (p.origin.clone(), p.listener, p.line));
+            Err(problems)
+        }
+    }
+
     /// Reads listener files, or the configuration's `listeners:` section when no file is given.
     /// Every file is checked before anything starts; the first error is returned.
     pub fn load_listeners(&self, files: &[PathBuf]) -> Result<Vec<ListenerSet>, AvisoError> {
@@ -516,6 +598,7 @@ impl Aviso {
             let section = self.settings.listeners.as_ref().ok_or_else(|| ListenerError {
                 origin: "the configuration".into(),
                 listener: None,
+                line: None,
                 message: "Event listeners definition cannot be empty: give listener files or define 'listeners' in the configuration".into(),
             })?;
             let source = "the 'listeners' of the configuration";
@@ -527,6 +610,7 @@ impl Aviso {
                     return Err(ListenerError {
                         origin: source.into(),
                         listener: None,
+                        line: None,
                         message: format!(
                             "Wrong file structure, 'listeners' must be a list, found {}",
                             other.kind()
@@ -570,6 +654,7 @@ fn listener_identity(
         (_, Some(name)) => Err(ListenerError {
             origin: "the listeners".into(),
             listener: None,
+            line: None,
             message: format!(
                 "the name {name:?} is given to two listeners; each keeps its own position, so names must differ"
             ),

@@ -15,6 +15,7 @@ pub mod schema;
 mod schema_loading;
 pub mod service_config;
 pub mod store;
+mod suggest;
 mod tls;
 pub mod trigger;
 pub mod yaml;

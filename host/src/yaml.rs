@@ -232,7 +232,55 @@ pub const MAX_ALIAS_COPIED_TEXT_BYTES: usize = 1 << 20;
 /// have to repeat YAML's rules for indentation, flow, quotes and block scalars) and no thread
 /// with a large stack.
 pub fn parse(text: &str) -> Result<YamlValue, YamlError> {
-    let mut builder = TreeBuilder::default();
+    parse_with(text, TreeBuilder::default()).map(|(document, _)| document)
+}
+
+/// Like [`parse`], and where each node starts: the line of every key and list item, so that a
+/// message can point at what a user wrote. A UTF-8 byte order mark (which editors on Windows
+/// write) is skipped, as PyYAML does.
+pub fn parse_located(text: &str) -> Result<(YamlValue, Lines), YamlError> {
+    let builder = TreeBuilder {
+        lines: Some(Lines::default()),
+        ..TreeBuilder::default()
+    };
+    parse_with(text, builder).map(|(document, lines)| (document, lines.unwrap_or_default()))
+}
+
+/// One step of a path into a document: a mapping's key or a list's position (from 0).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+impl From<&str> for Segment {
+    fn from(key: &str) -> Segment {
+        Segment::Key(key.to_string())
+    }
+}
+
+impl From<usize> for Segment {
+    fn from(index: usize) -> Segment {
+        Segment::Index(index)
+    }
+}
+
+/// The line (from 1) each node of a document starts on, by its path from the root.
+#[derive(Debug, Clone, Default)]
+pub struct Lines(HashMap<Vec<Segment>, usize>);
+
+impl Lines {
+    /// The line of the node at `path`, when there is one.
+    pub fn at(&self, path: &[Segment]) -> Option<usize> {
+        self.0.get(path).copied()
+    }
+}
+
+fn parse_with(
+    text: &str,
+    mut builder: TreeBuilder,
+) -> Result<(YamlValue, Option<Lines>), YamlError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new_from_str(text);
     loop {
         let (event, mark) = parser.next_token().map_err(|e| YamlError(e.to_string()))?;
@@ -241,9 +289,10 @@ pub fn parse(text: &str) -> Result<YamlValue, YamlError> {
         }
         builder.on_event(event, mark)?;
     }
+    let lines = builder.lines.take();
     match builder.documents.len() {
-        0 => Ok(YamlValue::Null),
-        1 => Ok(builder.documents.remove(0)),
+        0 => Ok((YamlValue::Null, lines)),
+        1 => Ok((builder.documents.remove(0), lines)),
         n => Err(YamlError(format!(
             "expected a single document in the stream but found {n}"
         ))),
@@ -296,12 +345,16 @@ struct TreeBuilder {
     anchors: HashMap<usize, (YamlValue, Extent)>,
     /// What aliases have copied so far, against the `MAX_ALIAS_COPIED_*` budgets.
     copied_by_aliases: Extent,
+    /// Where nodes start, when asked for ([`parse_located`]).
+    lines: Option<Lines>,
 }
 
 struct OpenCollection {
     content: Open,
     anchor: usize,
     children: Extent,
+    /// Its path from the root, when lines are kept.
+    path: Vec<Segment>,
 }
 
 enum Open {
@@ -323,7 +376,49 @@ fn too_deep(mark: Marker) -> YamlError {
 }
 
 impl TreeBuilder {
+    /// Where the node an event starts goes, when lines are kept: its path, and records its line.
+    fn locate(&mut self, event: &Event, mark: Marker) -> Vec<Segment> {
+        let Some(lines) = self.lines.as_mut() else {
+            return Vec::new();
+        };
+        let starts_node = matches!(
+            event,
+            Event::Scalar(..)
+                | Event::SequenceStart(..)
+                | Event::MappingStart(..)
+                | Event::Alias(_)
+        );
+        if !starts_node {
+            return Vec::new();
+        }
+        let path = match self.stack.last() {
+            None => Vec::new(),
+            Some(parent) => {
+                let mut path = parent.path.clone();
+                match &parent.content {
+                    Open::Seq(items) => path.push(Segment::Index(items.len())),
+                    Open::Map {
+                        pending_key: Some(key),
+                        ..
+                    } => path.push(Segment::Key(key.clone())),
+                    // A key: its line is the entry's.
+                    Open::Map {
+                        pending_key: None, ..
+                    } => {
+                        if let Event::Scalar(text, ..) = event {
+                            path.push(Segment::Key(text.clone()));
+                        }
+                    }
+                }
+                path
+            }
+        };
+        lines.0.entry(path.clone()).or_insert(mark.line());
+        path
+    }
+
     fn on_event(&mut self, event: Event, mark: Marker) -> Result<(), YamlError> {
+        let path = self.locate(&event, mark);
         match event {
             Event::Scalar(text, style, anchor, tag) => {
                 // An explicit tag such as `!!str` asks for the text as written.
@@ -336,7 +431,7 @@ impl TreeBuilder {
                 };
                 self.push_value(value, extent, anchor, mark)
             }
-            Event::SequenceStart(anchor, _) => self.open(Open::Seq(Vec::new()), anchor, mark),
+            Event::SequenceStart(anchor, _) => self.open(Open::Seq(Vec::new()), anchor, mark, path),
             Event::MappingStart(anchor, _) => self.open(
                 Open::Map {
                     entries: Vec::new(),
@@ -345,6 +440,7 @@ impl TreeBuilder {
                 },
                 anchor,
                 mark,
+                path,
             ),
             Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
                 Some(open) => {
@@ -394,7 +490,13 @@ impl TreeBuilder {
         }
     }
 
-    fn open(&mut self, content: Open, anchor: usize, mark: Marker) -> Result<(), YamlError> {
+    fn open(
+        &mut self,
+        content: Open,
+        anchor: usize,
+        mark: Marker,
+        path: Vec<Segment>,
+    ) -> Result<(), YamlError> {
         if self.stack.len() >= MAX_NESTING_DEPTH {
             return Err(too_deep(mark));
         }
@@ -402,6 +504,7 @@ impl TreeBuilder {
             content,
             anchor,
             children: Extent::default(),
+            path,
         });
         Ok(())
     }
@@ -471,6 +574,26 @@ mod tests {
         assert_eq!(doc.get("d"), Some(&scalar("2021-01-01")));
         assert_eq!(doc.get("e"), Some(&YamlValue::string("7")));
         assert_eq!(doc.get("f"), Some(&scalar("1.50")));
+    }
+
+    #[test]
+    fn lines_point_at_keys_and_list_items_and_a_byte_order_mark_is_skipped() {
+        let text = "\u{feff}listeners:\n  - event: flight\n    triggers:\n      - type: echo\n\n      - type: log\n        path: x\n";
+        let (doc, lines) = parse_located(text).unwrap();
+        assert!(doc.get("listeners").is_some());
+        let at = |path: &[Segment]| lines.at(path);
+        assert_eq!(at(&["listeners".into()]), Some(1));
+        assert_eq!(at(&["listeners".into(), 0.into()]), Some(2));
+        assert_eq!(
+            at(&["listeners".into(), 0.into(), "triggers".into()]),
+            Some(3)
+        );
+        let second = ["listeners".into(), 0.into(), "triggers".into(), 1.into()];
+        assert_eq!(at(&second), Some(6));
+        let mut path = second.to_vec();
+        path.push("path".into());
+        assert_eq!(at(&path), Some(7));
+        assert_eq!(parse(text).unwrap(), doc);
     }
 
     #[test]

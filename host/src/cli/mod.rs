@@ -97,6 +97,10 @@ enum AvisoCommand {
         /// Retrieve first the missed notifications.
         #[arg(long)]
         catchup: bool,
+        /// Check the listeners completely (settings, triggers, plugins, grants) and report every
+        /// problem, without listening.
+        #[arg(long, conflicts_with_all = ["from", "to", "now", "catchup"])]
+        check: bool,
         /// YAML files defining the listeners; without them, the configuration's `listeners`.
         #[arg(value_name = "LISTENER_FILES")]
         listener_files: Vec<PathBuf>,
@@ -271,10 +275,18 @@ where
         AvisoCommand::Listen {
             common,
             server,
+            check: true,
+            listener_files,
+            ..
+        } => check_listeners(&common, &server, &listener_files),
+        AvisoCommand::Listen {
+            common,
+            server,
             from,
             to,
             now,
             catchup,
+            check: false,
             listener_files,
         } => listen(&common, &server, from, to, now, catchup, &listener_files),
         AvisoCommand::DeadLetters(command) => dead_letters(command),
@@ -417,6 +429,35 @@ fn listen(
         })?;
         Ok(())
     })
+}
+
+/// `aviso listen --check`: every problem of the listeners, one per line, and exit 1; or what
+/// was checked, and exit 0.
+fn check_listeners(common: &CommonOptions, server: &ServerOptions, files: &[PathBuf]) -> i32 {
+    let mut problems = 0;
+    let status = with_client(common, server, false, |aviso| {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        match runtime.block_on(aviso.check_listeners(files)) {
+            Ok(listeners) => {
+                writeln!(
+                    std::io::stdout(),
+                    "OK: {listeners} listener(s), no problem found"
+                )?;
+                Ok(())
+            }
+            Err(found) => {
+                for problem in &found {
+                    writeln!(std::io::stdout(), "{problem}")?;
+                }
+                problems = found.len();
+                anyhow::bail!("{} problem(s) found", found.len())
+            }
+        }
+    });
+    if problems > 0 { EXIT_ERROR } else { status }
 }
 
 /// The first of SIGTERM, SIGINT and SIGQUIT.

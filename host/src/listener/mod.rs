@@ -8,7 +8,8 @@ use indexmap::IndexMap;
 
 use crate::notification::{Notification, format_key};
 use crate::schema::{Purpose, Schema, ValidationError};
-use crate::yaml::{self, YamlValue};
+use crate::suggest;
+use crate::yaml::{self, Segment, YamlValue};
 
 /// The kinds of trigger: the built-in ones, a user's plugin, and a Rust function (the Rust API
 /// only; listener files name the others, in any case).
@@ -35,6 +36,18 @@ impl TriggerKind {
         })
     }
 
+    /// The settings a trigger of this kind takes besides [`COMMON_TRIGGER_SETTINGS`].
+    pub fn own_settings(self) -> &'static [&'static str] {
+        match self {
+            TriggerKind::Echo => &[],
+            TriggerKind::Log => &["path"],
+            TriggerKind::Command => &["command", "working_dir", "environment"],
+            TriggerKind::Post => &["protocol"],
+            TriggerKind::Plugin => &["path", "config", "allow", "limits"],
+            TriggerKind::Function => &["function"],
+        }
+    }
+
     /// The name written in listener files and messages.
     pub fn name(self) -> &'static str {
         match self {
@@ -59,6 +72,31 @@ impl PartialEq<&str> for TriggerKind {
         self.name() == *other
     }
 }
+
+/// The settings of a listener.
+pub const LISTENER_SETTINGS: [&str; 4] = ["event", "name", "request", "triggers"];
+
+/// The settings every trigger takes.
+pub const COMMON_TRIGGER_SETTINGS: [&str; 4] = ["type", "timeout", "retries", "required"];
+
+/// The settings of a post trigger's `protocol`, by its type; and of its `cloudevents`.
+const POST_HTTP_SETTINGS: [&str; 6] =
+    ["type", "url", "headers", "timeout", "verify", "cloudevents"];
+const POST_AWS_SETTINGS: [&str; 12] = [
+    "type",
+    "arn",
+    "region_name",
+    "endpoint_url",
+    "MessageAttributes",
+    "MessageGroupId",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "timeout",
+    "verify",
+    "cloudevents",
+];
+const CLOUDEVENTS_SETTINGS: [&str; 2] = ["type", "source"];
 
 /// The listeners of one file (or of the configuration's `listeners:` section).
 #[derive(Debug, Clone)]
@@ -140,7 +178,24 @@ pub struct ListenerError {
     pub origin: String,
     /// 1-based position of the listener in its list, when the problem is inside one.
     pub listener: Option<usize>,
+    /// The line (from 1) of what is wrong, when known.
+    pub line: Option<usize>,
     pub message: String,
+}
+
+impl ListenerError {
+    pub(crate) fn new(
+        origin: &str,
+        listener: Option<usize>,
+        message: impl Into<String>,
+    ) -> ListenerError {
+        ListenerError {
+            origin: origin.to_string(),
+            listener,
+            line: None,
+            message: message.into(),
+        }
+    }
 }
 
 impl fmt::Display for ListenerError {
@@ -148,6 +203,9 @@ impl fmt::Display for ListenerError {
         write!(f, "Not able to load {}", self.origin)?;
         if let Some(n) = self.listener {
             write!(f, ", listener {n}")?;
+        }
+        if let Some(line) = self.line {
+            write!(f, " (line {line})")?;
         }
         write!(f, ": {}", self.message)
     }
@@ -159,15 +217,81 @@ pub fn load_listener_file(
     schema: &Schema,
     engine: &str,
 ) -> Result<ListenerSet, ListenerError> {
+    let mut checked = check_listener_file(path, schema, engine);
+    if !checked.problems.is_empty() {
+        return Err(checked.problems.remove(0));
+    }
+    Ok(ListenerSet {
+        source: checked.source,
+        listeners: checked.listeners.into_iter().map(|(_, l)| l).collect(),
+    })
+}
+
+/// A listener file as `aviso listen --check` sees it: the usable listeners with their
+/// positions (from 1), and every problem.
+#[derive(Debug)]
+pub struct CheckedFile {
+    pub source: String,
+    pub listeners: Vec<(usize, Listener)>,
+    pub problems: Vec<ListenerError>,
+}
+
+/// Reads a listener file and reports every problem in it. Triggers are not loaded here.
+pub fn check_listener_file(path: &Path, schema: &Schema, engine: &str) -> CheckedFile {
     let source = format!("listener file {}", path.display());
-    let error = |message: String| ListenerError {
-        origin: source.clone(),
-        listener: None,
-        message,
+    let failed = |message: String| CheckedFile {
+        problems: vec![ListenerError::new(&source, None, message)],
+        listeners: Vec::new(),
+        source: source.clone(),
     };
-    let text = std::fs::read_to_string(path).map_err(|e| error(e.to_string()))?;
-    let document = yaml::parse(&text).map_err(|e| error(e.0))?;
-    parse_listeners(&document, &source, schema, engine)
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(error) => return failed(error.to_string()),
+    };
+    let (document, lines) = match yaml::parse_located(&text) {
+        Ok(parsed) => parsed,
+        Err(error) => return failed(error.0),
+    };
+    let items = match listener_items(&document, &source) {
+        Ok(items) => items,
+        Err(error) => return failed(error.message),
+    };
+    let (listeners, problems) = parse_each_listener(items, &source, schema, engine, Some(&lines));
+    CheckedFile {
+        source,
+        listeners,
+        problems,
+    }
+}
+
+/// The `listeners:` list of a listener document.
+fn listener_items<'a>(
+    document: &'a YamlValue,
+    source: &str,
+) -> Result<&'a [YamlValue], ListenerError> {
+    if document.is_null() || document.as_map().is_some_and(|m| m.is_empty()) {
+        return Err(ListenerError::new(
+            source,
+            None,
+            "Event listeners definition cannot be empty",
+        ));
+    }
+    match document.get("listeners") {
+        None | Some(YamlValue::Null) => Err(ListenerError::new(
+            source,
+            None,
+            "Event listeners definition must start with the keyword 'listeners'",
+        )),
+        Some(YamlValue::Seq(items)) => Ok(items),
+        Some(other) => Err(ListenerError::new(
+            source,
+            None,
+            format!(
+                "Wrong file structure, 'listeners' must be a list, found {}",
+                other.kind()
+            ),
+        )),
+    }
 }
 
 /// Reads a listener definition document: `{listeners: [...]}`.
@@ -177,35 +301,7 @@ pub fn parse_listeners(
     schema: &Schema,
     engine: &str,
 ) -> Result<ListenerSet, ListenerError> {
-    let error = |listener: Option<usize>, message: String| ListenerError {
-        origin: source.to_string(),
-        listener,
-        message,
-    };
-    if document.is_null() || document.as_map().is_some_and(|m| m.is_empty()) {
-        return Err(error(
-            None,
-            "Event listeners definition cannot be empty".into(),
-        ));
-    }
-    let items = match document.get("listeners") {
-        None | Some(YamlValue::Null) => {
-            return Err(error(
-                None,
-                "Event listeners definition must start with the keyword 'listeners'".into(),
-            ));
-        }
-        Some(YamlValue::Seq(items)) => items,
-        Some(other) => {
-            return Err(error(
-                None,
-                format!(
-                    "Wrong file structure, 'listeners' must be a list, found {}",
-                    other.kind()
-                ),
-            ));
-        }
-    };
+    let items = listener_items(document, source)?;
     parse_listener_list(items, source, schema, engine)
 }
 
@@ -216,31 +312,147 @@ pub fn parse_listener_list(
     schema: &Schema,
     engine: &str,
 ) -> Result<ListenerSet, ListenerError> {
-    if items.is_empty() {
-        return Err(ListenerError {
-            origin: source.to_string(),
-            listener: None,
-            message: "Event listeners definition cannot be empty".into(),
-        });
+    let (listeners, mut problems) = parse_each_listener(items, source, schema, engine, None);
+    if !problems.is_empty() {
+        return Err(problems.remove(0));
     }
-    let listeners = items
-        .iter()
-        .enumerate()
-        .map(|(i, item)| {
-            parse_listener(item, schema, engine).map_err(|message| ListenerError {
-                origin: source.to_string(),
-                listener: Some(i + 1),
-                message,
-            })
-        })
-        .collect::<Result<Vec<_>, _>>()?;
     Ok(ListenerSet {
         source: source.to_string(),
-        listeners,
+        listeners: listeners.into_iter().map(|(_, l)| l).collect(),
     })
 }
 
-fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Listener, String> {
+/// Parses every listener of a list (the usable ones with their positions) and gathers every
+/// problem: unknown settings (with their
+/// lines, when `lines` of a file are given) and what makes a listener unusable.
+fn parse_each_listener(
+    items: &[YamlValue],
+    source: &str,
+    schema: &Schema,
+    engine: &str,
+    lines: Option<&yaml::Lines>,
+) -> (Vec<(usize, Listener)>, Vec<ListenerError>) {
+    if items.is_empty() {
+        let empty = ListenerError::new(source, None, "Event listeners definition cannot be empty");
+        return (Vec::new(), vec![empty]);
+    }
+    let line_of = |path: &[Segment]| {
+        let mut full = vec![Segment::from("listeners")];
+        full.extend_from_slice(path);
+        lines.and_then(|lines| lines.at(&full))
+    };
+    let mut problems = Vec::new();
+    let mut listeners = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let unknown = unknown_settings(item);
+        let parsed = parse_listener(item, schema, engine);
+        for (path, message) in unknown {
+            let mut at = vec![Segment::Index(i)];
+            at.extend(path);
+            problems.push(ListenerError {
+                line: line_of(&at),
+                ..ListenerError::new(source, Some(i + 1), message)
+            });
+        }
+        match parsed {
+            Ok(listener) => listeners.push((i + 1, listener)),
+            Err(problem) => {
+                let mut at = vec![Segment::Index(i)];
+                at.extend(problem.at);
+                let line = line_of(&at).or_else(|| line_of(&[Segment::Index(i)]));
+                problems.push(ListenerError {
+                    line,
+                    ..ListenerError::new(source, Some(i + 1), problem.message)
+                });
+            }
+        }
+    }
+    (listeners, problems)
+}
+
+/// Settings a listener or its built-in triggers do not have (misspelt ones would otherwise be
+/// ignored: a command run in the wrong directory, a header never sent), each with its path
+/// inside the listener and a message suggesting what was meant. pyaviso ignored them
+/// (docs/decisions.md).
+fn unknown_settings(item: &YamlValue) -> Vec<(Vec<Segment>, String)> {
+    let mut unknown = Vec::new();
+    let Some(entries) = item.as_map() else {
+        return unknown;
+    };
+    for (key, _) in entries {
+        if !LISTENER_SETTINGS.contains(&key.as_str()) {
+            unknown.push((
+                vec![Segment::from(key.as_str())],
+                format!(
+                    "'{key}' is not a listener setting{}",
+                    suggest::hint(key, &LISTENER_SETTINGS)
+                ),
+            ));
+        }
+    }
+    let Some(YamlValue::Seq(triggers)) = item.get("triggers") else {
+        return unknown;
+    };
+    for (j, trigger) in triggers.iter().enumerate() {
+        let Some(kind) = trigger
+            .get("type")
+            .and_then(YamlValue::as_scalar)
+            .and_then(TriggerKind::from_listener_file)
+        else {
+            continue;
+        };
+        let mut known: Vec<&str> = COMMON_TRIGGER_SETTINGS.to_vec();
+        known.extend_from_slice(kind.own_settings());
+        let at = |keys: &[&str]| {
+            let mut path = vec![Segment::from("triggers"), Segment::Index(j)];
+            path.extend(keys.iter().map(|k| Segment::from(*k)));
+            path
+        };
+        let mut check = |map: &YamlValue, known: &[&str], within: &[&str], what: &str| {
+            for (key, _) in map.as_map().unwrap_or_default() {
+                if !known.contains(&key.as_str()) {
+                    let mut path = within.to_vec();
+                    path.push(key);
+                    unknown.push((
+                        at(&path),
+                        format!(
+                            "trigger {}: '{key}' is not a setting of {what}{}",
+                            j + 1,
+                            suggest::hint(key, known)
+                        ),
+                    ));
+                }
+            }
+        };
+        let what = format!("{kind} triggers");
+        check(trigger, &known, &[], &what);
+        if kind == TriggerKind::Post
+            && let Some(protocol) = trigger.get("protocol")
+        {
+            let aws = protocol
+                .get("type")
+                .and_then(YamlValue::as_scalar)
+                .is_some_and(|t| t.eq_ignore_ascii_case("cloudevents_aws"));
+            let (settings, what): (&[&str], _) = if aws {
+                (&POST_AWS_SETTINGS, "a cloudevents_aws protocol")
+            } else {
+                (&POST_HTTP_SETTINGS, "a cloudevents_http protocol")
+            };
+            check(protocol, settings, &["protocol"], what);
+            if let Some(cloudevents) = protocol.get("cloudevents") {
+                check(
+                    cloudevents,
+                    &CLOUDEVENTS_SETTINGS,
+                    &["protocol", "cloudevents"],
+                    "protocol.cloudevents",
+                );
+            }
+        }
+    }
+    unknown
+}
+
+fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Listener, Problem> {
     if item.as_map().is_none() {
         return Err("Wrong file structure".into());
     }
@@ -259,10 +471,10 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
         None | Some(YamlValue::Null) => None,
         Some(YamlValue::Scalar(s)) if !s.text.trim().is_empty() => Some(s.text.trim().to_string()),
         Some(other) => {
-            return Err(format!(
+            return Err(Problem::from(format!(
                 "'name' must be a text naming the listener, found {}",
                 other.kind()
-            ));
+            )));
         }
     };
     let event_schema = schema
@@ -270,7 +482,7 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
         .map_err(|_| format!("Wrong schema structure, {event} could not be located"))?;
     let request_node = item
         .get("request")
-        .ok_or("Wrong file structure, 'request' could not be located")?;
+        .ok_or_else(|| Problem::from("Wrong file structure, 'request' could not be located"))?;
     let raw_request = request_values(request_node)?;
     let request = event_schema
         .canonical_request(
@@ -279,8 +491,27 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
                 .map(|(k, vs)| (k.as_str(), vs.iter().map(String::as_str).collect())),
             Purpose::Listener,
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            ValidationError::KeyNotAllowed(key) => {
+                let keys: Vec<&str> = event_schema.request.keys().map(String::as_str).collect();
+                Problem {
+                    message: format!("Key {key} is not allowed{}", suggest::hint(&key, &keys)),
+                    at: vec![Segment::from("request"), Segment::from(key.as_str())],
+                }
+            }
+            other => Problem::from(other.to_string()),
+        })?;
     let triggers = parse_triggers(item.get("triggers"))?;
+    for (index, trigger) in triggers.iter().enumerate() {
+        if let Some(name) = unknown_request_placeholder(trigger, event_schema) {
+            let keys: Vec<&str> = event_schema.request.keys().map(String::as_str).collect();
+            return Err(Problem::from(format!(
+                "trigger {}: ${{request.{name}}} cannot be substituted: {event} notifications have no '{name}'{}",
+                index + 1,
+                suggest::hint(&name, &keys)
+            )));
+        }
+    }
     let endpoint = event_schema.endpoint(engine).map_err(|e| e.to_string())?;
     let watch_keys = expand_combinations(&request, endpoint.base.names())
         .into_iter()
@@ -306,6 +537,65 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
         triggers,
         watch_keys: unique_keys,
     })
+}
+
+/// The first `${request.NAME}` of a command trigger (in `command` or an `environment` value)
+/// whose NAME the event does not have: caught when the listener loads, not at every
+/// notification.
+fn unknown_request_placeholder(
+    trigger: &TriggerSpec,
+    event: &crate::schema::EventSchema,
+) -> Option<String> {
+    if trigger.kind != TriggerKind::Command {
+        return None;
+    }
+    let settings = &trigger.settings;
+    let environment = settings
+        .get("environment")
+        .and_then(serde_json::Value::as_object)
+        .into_iter()
+        .flat_map(|variables| variables.values());
+    let texts = settings
+        .get("command")
+        .into_iter()
+        .chain(environment)
+        .filter_map(serde_json::Value::as_str);
+    for text in texts {
+        let mut rest = text;
+        while let Some(start) = rest.find("${request.") {
+            rest = &rest[start + "${request.".len()..];
+            let Some(end) = rest.find('}') else { break };
+            let name = &rest[..end];
+            // `${request.a.b}` or other forms the command trigger refuses by itself.
+            let simple = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+            if simple && !event.request.contains_key(name) {
+                return Some(name.to_string());
+            }
+            rest = &rest[end..];
+        }
+    }
+    None
+}
+
+/// What makes a listener unusable, and where in it (empty: the listener as a whole).
+struct Problem {
+    at: Vec<Segment>,
+    message: String,
+}
+
+impl From<String> for Problem {
+    fn from(message: String) -> Problem {
+        Problem {
+            at: Vec::new(),
+            message,
+        }
+    }
+}
+
+impl From<&str> for Problem {
+    fn from(message: &str) -> Problem {
+        Problem::from(message.to_string())
+    }
 }
 
 /// Request values as text: a scalar, or a list of scalars. A null value means "any".
@@ -344,7 +634,7 @@ fn request_values(node: &YamlValue) -> Result<Vec<(String, Vec<String>)>, String
     Ok(values)
 }
 
-fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, String> {
+fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problem> {
     let items = match node {
         None => return Err("'triggers' is a mandatory field".into()),
         Some(YamlValue::Null) => return Err("At least one trigger must be defined".into()),
@@ -352,19 +642,26 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, String> 
             return Err("At least one trigger must be defined".into());
         }
         Some(YamlValue::Seq(items)) => items,
-        Some(other) => return Err(format!("'triggers' must be a list, found {}", other.kind())),
+        Some(other) => {
+            return Err(format!("'triggers' must be a list, found {}", other.kind()).into());
+        }
     };
     items
         .iter()
-        .map(|trigger| {
+        .enumerate()
+        .map(|(index, trigger)| {
+            let at = |message: String| Problem {
+                at: vec![Segment::from("triggers"), Segment::Index(index)],
+                message,
+            };
             if trigger.as_map().is_none() {
-                return Err(format!(
+                return Err(at(format!(
                     "Wrong file structure, a trigger must be a mapping, found {trigger}"
-                ));
+                )));
             }
             let kind = match trigger.get("type") {
                 None | Some(YamlValue::Null) => {
-                    return Err("'type' is a mandatory field in trigger".into());
+                    return Err(at("'type' is a mandatory field in trigger".into()));
                 }
                 Some(t) => t
                     .as_scalar()
@@ -372,10 +669,16 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, String> 
                     .unwrap_or_else(|| t.to_string()),
             };
             if kind == "function" {
-                return Err("Trigger type function can only be used from the Rust API".into());
+                return Err(at(
+                    "Trigger type function can only be used from the Rust API".into(),
+                ));
             }
             let Some(kind) = TriggerKind::from_listener_file(&kind) else {
-                return Err(format!("Trigger type {kind} not recognised"));
+                let types = ["echo", "log", "command", "post", "plugin"];
+                return Err(at(format!(
+                    "Trigger type {kind} not recognised{}",
+                    suggest::hint(&kind, &types)
+                )));
             };
             Ok(TriggerSpec {
                 kind,

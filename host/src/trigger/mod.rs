@@ -27,6 +27,8 @@ pub use policy::PluginPolicy;
 pub struct TriggerError {
     /// The trigger as the user wrote it (type and main setting).
     pub trigger: String,
+    /// Its place among the listener's triggers, from 1.
+    pub position: usize,
     pub reason: String,
 }
 
@@ -111,8 +113,12 @@ impl TriggerRuntime {
     /// Builds and validates the triggers of one listener.
     pub async fn load(&self, specs: &[TriggerSpec]) -> Result<TriggerSet, TriggerError> {
         let mut triggers = Vec::with_capacity(specs.len());
-        for spec in specs {
-            triggers.push(self.load_one(spec).await?);
+        for (index, spec) in specs.iter().enumerate() {
+            let trigger = self.load_one(spec).await.map_err(|error| TriggerError {
+                position: index + 1,
+                ..error
+            })?;
+            triggers.push(trigger);
         }
         Ok(TriggerSet { triggers })
     }
@@ -126,6 +132,7 @@ impl TriggerRuntime {
             Action::Plugin { plugin, config, .. } => Ok((plugin, config)),
             Action::Function(_) => Err(TriggerError {
                 trigger: trigger.label,
+                position: 1,
                 reason: "a function trigger is not a plugin".into(),
             }),
         }
@@ -135,6 +142,7 @@ impl TriggerRuntime {
         let label = label(spec);
         let error = |reason: String| TriggerError {
             trigger: label.clone(),
+            position: 1,
             reason,
         };
         let settings = match &spec.settings {

@@ -422,3 +422,106 @@ fn debug_shows_avisos_messages_not_the_connection_traces_of_the_grpc_stack() {
         stderr(&out)
     );
 }
+
+/// A listener file with one of each mistake newcomers make (newcomer trial N-3, N-12, N-27).
+const MISTAKES: &str = "listeners:
+  - event: flight
+    request:
+      contry: italy
+    trigers: []
+    triggers:
+      - type: command
+        command: echo ${request.nosuch}
+        workdir: /tmp
+      - type: post
+        protocol: {type: cloudevents_http, url: 'http://127.0.0.1:1/', header: {A: b}}
+  - event: flight
+    request: {country: italy}
+    triggers:
+      - type: ehco
+  - event: flight
+    request: {country: italy}
+    triggers:
+      - type: log
+        path: /nonexistent-aviso-dir/f.log
+";
+
+#[test]
+fn listen_check_reports_every_problem_with_its_line_and_a_suggestion() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("mistakes.yaml");
+    std::fs::write(&file, MISTAKES).unwrap();
+    let out = aviso(
+        home.path(),
+        &["listen", "--check", file.to_str().unwrap()],
+        &[],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let report = stdout(&out);
+    let source = format!("Not able to load listener file {}", file.display());
+    for expected in [
+        "listener 1 (line 4): Key contry is not allowed (did you mean 'country'?)",
+        "listener 1 (line 5): 'trigers' is not a listener setting (did you mean 'triggers'?)",
+        "listener 1 (line 9): trigger 1: 'workdir' is not a setting of command triggers (did you mean 'working_dir'?)",
+        "listener 1 (line 11): trigger 2: 'header' is not a setting of a cloudevents_http protocol (did you mean 'headers'?)",
+        "listener 2 (line 15): Trigger type ehco not recognised (did you mean 'echo'?)",
+        "listener 3: trigger 1: Trigger log (/nonexistent-aviso-dir/f.log) could not be created: the directory /nonexistent-aviso-dir of the log file does not exist",
+    ] {
+        assert!(
+            report.contains(&format!("{source}, {expected}")),
+            "missing {expected:?} in:\n{report}"
+        );
+    }
+    assert_eq!(report.lines().count(), 6, "{report}");
+    assert!(
+        stderr(&out).contains("6 problem(s) found"),
+        "{}",
+        stderr(&out)
+    );
+
+    // With the request fixed, the placeholder the event does not have is caught at load.
+    std::fs::write(&file, MISTAKES.replace("contry", "country")).unwrap();
+    let out = aviso(
+        home.path(),
+        &["listen", "--check", file.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        stdout(&out).contains(
+            "trigger 1: ${request.nosuch} cannot be substituted: flight notifications have no 'nosuch'"
+        ),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn listen_check_passes_a_good_file_saved_with_a_byte_order_mark() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("windows.yaml");
+    std::fs::write(
+        &file,
+        "\u{feff}listeners:\r\n  - event: flight\r\n    request: {country: italy}\r\n    triggers:\r\n      - type: echo\r\n",
+    )
+    .unwrap();
+    let out = aviso(
+        home.path(),
+        &["listen", "--check", file.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "OK: 1 listener(s), no problem found\n");
+
+    let out = aviso(
+        home.path(),
+        &["listen", "--check", "--now", file.to_str().unwrap()],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}

@@ -126,7 +126,7 @@ fn one_bad_file_stops_everything_and_is_named() {
     assert_eq!(
         err.to_string(),
         format!(
-            "Not able to load listener file {}, listener 1: Trigger type sms not recognised",
+            "Not able to load listener file {}, listener 1 (line 4): Trigger type sms not recognised (expected one of: echo, log, command, post, plugin)",
             bad.display()
         )
     );
