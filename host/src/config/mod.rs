@@ -499,6 +499,48 @@ pub fn expand_home(path: &str, home: Option<&Path>) -> PathBuf {
     }
 }
 
+/// A path as users write it in listener files: a leading `~` is the home folder and `$NAME` or
+/// `${NAME}` an environment variable, as the shell expanded them for pyaviso (which ran
+/// `cd <working_dir>; <command>`). A variable that is not set is an error naming it.
+pub fn expand_user_path(text: &str) -> Result<PathBuf, String> {
+    let mut expanded = String::with_capacity(text.len());
+    let mut rest = text;
+    if let Some(after) = rest.strip_prefix('~')
+        && (after.is_empty() || after.starts_with('/'))
+    {
+        let home =
+            home_dir().ok_or_else(|| format!("{text}: ~ stands for HOME, which is not set"))?;
+        expanded.push_str(&home.display().to_string());
+        rest = after;
+    }
+    while let Some(dollar) = rest.find('$') {
+        expanded.push_str(&rest[..dollar]);
+        let after = &rest[dollar + 1..];
+        let (name, next) = match after.strip_prefix('{') {
+            Some(braced) => match braced.find('}') {
+                Some(end) => (&braced[..end], &braced[end + 1..]),
+                None => return Err(format!("{text}: '${{' without its '}}'")),
+            },
+            None => {
+                let end = after
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(after.len());
+                (&after[..end], &after[end..])
+            }
+        };
+        if name.is_empty() {
+            expanded.push('$');
+        } else {
+            let value = std::env::var(name)
+                .map_err(|_| format!("{text}: the environment variable {name} is not set"))?;
+            expanded.push_str(&value);
+        }
+        rest = next;
+    }
+    expanded.push_str(rest);
+    Ok(PathBuf::from(expanded))
+}
+
 /// The longest delay or time limit the configuration may set (`timeout`,
 /// `automatic_retry_delay`, `polling_interval`). A week is far beyond any useful value, and the
 /// bound keeps every deadline computed from them well inside the clock's range.

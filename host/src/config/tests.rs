@@ -416,3 +416,27 @@ fn a_configuration_file_too_deep_or_with_an_alias_bomb_is_named_in_the_error() {
         )
     );
 }
+
+#[test]
+fn user_paths_expand_home_and_environment_variables_as_the_shell_did() {
+    let home = super::home_dir().expect("HOME is set for the tests");
+    let expand = |text: &str| super::expand_user_path(text);
+    assert_eq!(expand("~/aviso").unwrap(), home.join("aviso"));
+    assert_eq!(expand("~").unwrap(), home);
+    assert_eq!(expand("$HOME/aviso").unwrap(), home.join("aviso"));
+    assert_eq!(expand("${HOME}/a$/b").unwrap(), home.join("a$/b"));
+    // `~user` and a `~` inside are left as written.
+    assert_eq!(
+        expand("~other/x").unwrap(),
+        std::path::PathBuf::from("~other/x")
+    );
+    assert_eq!(
+        expand("/srv/a~b").unwrap(),
+        std::path::PathBuf::from("/srv/a~b")
+    );
+    assert_eq!(
+        expand("$AVISO_SURELY_NOT_SET_4711/x").unwrap_err(),
+        "$AVISO_SURELY_NOT_SET_4711/x: the environment variable AVISO_SURELY_NOT_SET_4711 is not set"
+    );
+    assert!(expand("${HOME").unwrap_err().contains("without its"));
+}

@@ -173,6 +173,7 @@ impl TriggerRuntime {
                 }
             }
             TriggerKind::Command => {
+                let settings = command_settings(settings).map_err(error)?;
                 let grants = Grants {
                     command: true,
                     ..Grants::default()
@@ -291,7 +292,7 @@ fn label(spec: &TriggerSpec) -> String {
 /// The log plugin may write only in the directory of its file, which must exist.
 fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, Value>), String> {
     let path = match settings.get("path") {
-        Some(Value::String(p)) => PathBuf::from(p),
+        Some(Value::String(p)) => crate::config::expand_user_path(p)?,
         Some(other) => return Err(format!("path must be a string, found {other}")),
         None => return Err("path is a mandatory field".into()),
     };
@@ -316,6 +317,24 @@ fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, V
         ..Grants::default()
     };
     Ok((grants, settings))
+}
+
+/// A command's `working_dir` as the user wrote it (`~`, `$VAR`), which must be a folder.
+fn command_settings(mut settings: Map<String, Value>) -> Result<Map<String, Value>, String> {
+    if let Some(Value::String(dir)) = settings.get("working_dir") {
+        let expanded = crate::config::expand_user_path(dir)?;
+        if !expanded.is_dir() {
+            return Err(format!(
+                "working_dir {} is not an existing folder",
+                expanded.display()
+            ));
+        }
+        settings.insert(
+            "working_dir".into(),
+            Value::String(expanded.display().to_string()),
+        );
+    }
+    Ok(settings)
 }
 
 /// The post plugin may reach only the origin of its URL (or of the SNS endpoint); for SNS it

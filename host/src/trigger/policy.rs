@@ -419,7 +419,7 @@ impl UserPlugin {
             }
         }
         let path = match settings.get("path") {
-            Some(Value::String(p)) => PathBuf::from(p),
+            Some(Value::String(p)) => crate::config::expand_user_path(p)?,
             None => return Err("path is a mandatory field".into()),
             Some(other) => return Err(format!("path must be a string, found {other}")),
         };
@@ -460,7 +460,8 @@ impl UserPlugin {
                             &policy.read
                         };
                         for text in strings(value, &format!("allow.{key}"))? {
-                            let grant = DirGrant::open(Path::new(&text), writable)
+                            let dir = crate::config::expand_user_path(&text)?;
+                            let grant = DirGrant::open(&dir, writable)
                                 .map_err(|e| format!("allow.{key} {text}: {e}"))?;
                             if let Some(roots) = allowed
                                 && !roots.iter().any(|root| grant.is_within(root))

@@ -418,3 +418,42 @@ async fn trigger_settings_are_checked_at_load() {
         assert!(error.to_string().contains(message), "{yaml}: {error}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn working_dir_and_log_path_expand_home_and_variables_as_pyaviso_did() {
+    // A folder in the real home, named as users write it (`~/...`, `$HOME/...`).
+    let home = aviso::config::home_dir().expect("HOME is set for the tests");
+    let dir = tempfile::tempdir_in(&home).unwrap();
+    let name = dir.path().file_name().unwrap().to_str().unwrap();
+    let (runtime, _) = runtime();
+    let yaml = format!(
+        "      - type: command
+        working_dir: $HOME/{name}
+        command: pwd > where.txt
+      - type: command
+        working_dir: ~/{name}
+        command: pwd > where-tilde.txt
+      - type: log
+        path: ${{HOME}}/{name}/flights.log
+"
+    );
+    let triggers = load(&runtime, &yaml).await;
+    let outcome = triggers.run(&flight(Some("Landed")), FLIGHT_KEY, 1).await;
+    assert!(outcome.all_succeeded(), "{outcome:?}");
+    let read = |file: &str| std::fs::read_to_string(dir.path().join(file)).unwrap();
+    let real = dir.path().canonicalize().unwrap();
+    assert_eq!(read("where.txt").trim(), real.display().to_string());
+    assert_eq!(read("where-tilde.txt").trim(), real.display().to_string());
+    assert!(read("flights.log").contains("Notification received"));
+
+    // A folder that does not exist is refused when the listener loads, not at each notification.
+    let missing = format!(
+        "      - type: command\n        working_dir: ~/{name}/nowhere\n        command: 'true'\n"
+    );
+    let error = runtime
+        .load(&specs(&missing))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("is not an existing folder"), "{error}");
+}
