@@ -125,6 +125,12 @@ impl ConfigServerOptions {
 }
 
 /// Runs `aviso-config` with these arguments and returns the process exit status.
+/// The command line of `aviso-config`, for completions and its manual page.
+pub(super) fn command() -> clap::Command {
+    use clap::CommandFactory;
+    AvisoConfigCli::command()
+}
+
 pub fn run_aviso_config<I, T>(args: I) -> i32
 where
     I: IntoIterator<Item = T>,

@@ -112,6 +112,64 @@ enum AvisoCommand {
     /// Plugins: see what a component is, call it once in the sandbox, or start a new one.
     #[command(subcommand)]
     Plugin(plugin::PluginCommand),
+    /// Print a completion script for a shell, for example
+    /// `aviso completions bash > ~/.local/share/bash-completion/completions/aviso`.
+    #[command(override_usage = "aviso completions [OPTIONS] SHELL")]
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+        /// The program to complete.
+        #[arg(long, value_enum, default_value_t = ProgramName::Aviso)]
+        program: ProgramName,
+    },
+    /// Print the manual page (roff), for example `aviso man > ~/.local/share/man/man1/aviso.1`.
+    #[command(override_usage = "aviso man [OPTIONS]")]
+    Man {
+        /// The program whose page to print.
+        #[arg(long, value_enum, default_value_t = ProgramName::Aviso)]
+        program: ProgramName,
+    },
+}
+
+/// The two programs of this package, for completions and manual pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ProgramName {
+    Aviso,
+    AvisoConfig,
+}
+
+impl ProgramName {
+    fn command(self) -> (clap::Command, &'static str) {
+        match self {
+            ProgramName::Aviso => (AvisoCli::command(), "aviso"),
+            ProgramName::AvisoConfig => (aviso_config::command(), "aviso-config"),
+        }
+    }
+}
+
+/// `aviso completions` and `aviso man`: generated from the same definitions as the parser, so
+/// they never disagree with it.
+fn print_generated(program: ProgramName, shell: Option<clap_complete::Shell>) -> i32 {
+    let (mut command, name) = program.command();
+    let mut out = std::io::stdout().lock();
+    let written = match shell {
+        Some(shell) => {
+            clap_complete::generate(shell, &mut command, name, &mut out);
+            Ok(())
+        }
+        None => clap_mangen::Man::new(command.name(name).version(env!("CARGO_PKG_VERSION")))
+            .render(&mut out),
+    };
+    match written {
+        // `aviso man | head`: the reader has seen enough.
+        Ok(()) => 0,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(error) => {
+            eprintln!("Error: cannot write to standard output: {error}");
+            EXIT_ERROR
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -289,6 +347,8 @@ where
             check: false,
             listener_files,
         } => listen(&common, &server, from, to, now, catchup, &listener_files),
+        AvisoCommand::Completions { shell, program } => print_generated(program, Some(shell)),
+        AvisoCommand::Man { program } => print_generated(program, None),
         AvisoCommand::DeadLetters(command) => dead_letters(command),
         AvisoCommand::Plugin(command) => plugin::run(command),
     }

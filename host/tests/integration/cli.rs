@@ -525,3 +525,40 @@ fn listen_check_passes_a_good_file_saved_with_a_byte_order_mark() {
     );
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn completions_and_manual_pages_come_from_the_command_definitions() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(home.path(), &["completions", "bash"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let script = stdout(&out);
+    assert!(script.contains("complete -F"), "{script}");
+    for word in ["listen", "notify", "dead-letters", "--catchup", "--check"] {
+        assert!(script.contains(word), "bash completion lacks {word}");
+    }
+    let out = aviso(
+        home.path(),
+        &["completions", "zsh", "--program", "aviso-config"],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("#compdef aviso-config"),
+        "{}",
+        stdout(&out)
+    );
+
+    let out = aviso(home.path(), &["man"], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let page = stdout(&out);
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH aviso"),
+        "{page}"
+    );
+    assert!(page.contains("listen"), "{page}");
+    let out = aviso(home.path(), &["man", "--program", "aviso-config"], &[]);
+    assert!(stdout(&out).contains("aviso\\-config"), "{}", stdout(&out));
+
+    let out = aviso(home.path(), &["completions", "tcsh"], &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+}
