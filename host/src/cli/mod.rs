@@ -649,8 +649,29 @@ fn report_usage_error(error: &clap::Error, command: &clap::Command) -> i32 {
             format!("No such option '{option}'.{suggestions}")
         }
         ErrorKind::InvalidSubcommand => {
-            let command = context(ContextKind::InvalidSubcommand).unwrap_or_default();
-            format!("No such command '{command}'.")
+            let typed = context(ContextKind::InvalidSubcommand).unwrap_or_default();
+            // Click: difflib's close matches among the group's commands.
+            let mut group = command;
+            for name in path.iter().skip(1) {
+                if let Some(sub) = group.find_subcommand(name) {
+                    group = sub;
+                }
+            }
+            let names: Vec<String> = group
+                .get_subcommands()
+                .filter(|c| !c.is_hide_set())
+                .map(|c| c.get_name().to_string())
+                .collect();
+            let mut close = crate::suggest::close_matches(&typed, &names);
+            let hint = match close.len() {
+                0 => String::new(),
+                1 => format!(" Did you mean '{}'?", close[0]),
+                _ => {
+                    close.sort();
+                    format!(" (Possible commands: {})", close.join(", "))
+                }
+            };
+            format!("No such command '{typed}'.{hint}")
         }
         ErrorKind::MissingRequiredArgument => {
             // clap lists everything missing ("--dir <TEXT>, <SERVICE>"); Click names the first

@@ -98,7 +98,21 @@ fn usage_errors_exit_2_with_click_wording() {
     let out = aviso(home.path(), &["frobnicate"], &[]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        stderr(&out).contains("Error: No such command 'frobnicate'."),
+        stderr(&out).ends_with("Error: No such command 'frobnicate'.\n"),
+        "{}",
+        stderr(&out)
+    );
+    // pyaviso (Click) suggests the command meant.
+    let out = aviso(home.path(), &["notfy", "event=flight"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).ends_with("Error: No such command 'notfy'. Did you mean 'notify'?\n"),
+        "{}",
+        stderr(&out)
+    );
+    let out = aviso(home.path(), &["dead-letters", "lst"], &[]);
+    assert!(
+        stderr(&out).ends_with("Error: No such command 'lst'. Did you mean 'list'?\n"),
         "{}",
         stderr(&out)
     );
