@@ -282,7 +282,7 @@ impl Settings {
         let r = Resolver { layers, home };
         let engine = |section: &str| -> Result<EngineSettings, ConfigError> {
             Ok(EngineSettings {
-                host: r.string(&format!("{section}.host"), "localhost")?,
+                host: r.host(&format!("{section}.host"))?,
                 port: r.port(&format!("{section}.port"), 2379)?,
                 https: r.bool(&format!("{section}.https"), false)?,
                 engine_type: r.parse(
@@ -590,6 +590,32 @@ impl Resolver<'_> {
         Ok(self
             .optional_string(setting)?
             .unwrap_or_else(|| default.to_string()))
+    }
+
+    /// A host name or address (default `localhost`). `host:port` and URLs are refused with
+    /// what to write instead: they used to end in a lookup of `host:port:2379`.
+    fn host(&self, setting: &str) -> Result<String, ConfigError> {
+        let Some((text, origin)) = self.scalar(setting, "a host name or address")? else {
+            return Ok("localhost".into());
+        };
+        let port_setting = setting.replace(".host", ".port");
+        let wrong = if text.contains("://") {
+            Some("a host name or address without a scheme (set https: true for HTTPS)".to_string())
+        } else if text.matches(':').count() == 1 {
+            Some(format!(
+                "a host name or address without a port (the port is {port_setting}, or -P)"
+            ))
+        } else if text.trim().is_empty() || text.contains(['/', ' ', '\t']) {
+            Some("a host name or address".to_string())
+        } else {
+            None
+        };
+        match wrong {
+            Some(expected) => {
+                Err(self.invalid(setting, &YamlValue::plain(text), origin, &expected))
+            }
+            None => Ok(text),
+        }
     }
 
     fn optional_string(&self, setting: &str) -> Result<Option<String>, ConfigError> {

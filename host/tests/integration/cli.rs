@@ -576,3 +576,33 @@ fn completions_and_manual_pages_come_from_the_command_definitions() {
     let out = aviso(home.path(), &["completions", "tcsh"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
 }
+
+#[test]
+fn a_host_given_with_a_port_or_a_scheme_is_refused_with_what_to_write() {
+    let home = tempfile::tempdir().unwrap();
+    let out = aviso(
+        home.path(),
+        &["value", "-H", "localhost:23791", FLIGHT],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert_eq!(
+        stderr(&out),
+        "Invalid value 'localhost:23791' for setting notification_engine.host (from command-line option --host): expected a host name or address without a port (the port is notification_engine.port, or -P)\n"
+    );
+    let out = aviso(
+        home.path(),
+        &["value", "-H", "https://etcd.example", FLIGHT],
+        &[],
+    );
+    assert!(
+        stderr(&out).contains(
+            "expected a host name or address without a scheme (set https: true for HTTPS)"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    // An IPv6 address is a host.
+    let out = aviso(home.path(), &["key", "-H", "::1", FLIGHT], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
