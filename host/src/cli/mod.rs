@@ -10,7 +10,7 @@ pub use aviso_config::run_aviso_config;
 
 use std::ffi::OsString;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, Parser, Subcommand};
@@ -74,9 +74,17 @@ enum AvisoCommand {
         common: CommonOptions,
         #[command(flatten)]
         server: ServerOptions,
+        /// The payload from this file (`-`: standard input): any text, of any size, with commas
+        /// and `=` if need be.
+        #[arg(long = "payload-file", value_name = "FILE")]
+        payload_file: Option<PathBuf>,
+        /// The whole notification from this JSON file (`-`: standard input):
+        /// {"event": ..., "request": {...}, "payload": ..., "ttl": ...}, instead of PARAMETERS.
+        #[arg(long = "from-json", value_name = "FILE", conflicts_with_all = ["parameters", "payload_file"])]
+        from_json: Option<PathBuf>,
         /// key1=value1,key2=value2,...
-        #[arg(value_name = "PARAMETERS")]
-        parameters: String,
+        #[arg(value_name = "PARAMETERS", required_unless_present = "from_json")]
+        parameters: Option<String>,
     },
     /// This method allows the user to execute the listeners defined in the YAML listener file.
     #[command(override_usage = "aviso listen [OPTIONS] [LISTENER_FILES]...")]
@@ -323,9 +331,27 @@ where
         AvisoCommand::Notify {
             common,
             server,
+            payload_file,
+            from_json,
             parameters,
         } => with_client(&common, &server, true, |aviso| {
-            let parameters = parse_parameters(&parameters)?;
+            let payload_field = &aviso.schema().payload_field;
+            let parameters = match (&from_json, &parameters) {
+                (Some(file), _) => notification_from_json(&read_input(file)?, payload_field)?,
+                (None, Some(text)) => {
+                    let mut parameters = parse_parameters(text)?;
+                    if let Some(file) = &payload_file {
+                        if parameters.iter().any(|(key, _)| key == payload_field) {
+                            anyhow::bail!(
+                                "the payload is given twice: as {payload_field}= and with --payload-file"
+                            );
+                        }
+                        parameters.push((payload_field.clone(), read_input(file)?));
+                    }
+                    parameters
+                }
+                (None, None) => anyhow::bail!("Missing argument 'PARAMETERS'."),
+            };
             block_on(aviso.notify(&parameters))?;
             writeln!(std::io::stdout(), "Done")?;
             Ok(())
@@ -518,6 +544,79 @@ fn check_listeners(common: &CommonOptions, server: &ServerOptions, files: &[Path
         }
     });
     if problems > 0 { EXIT_ERROR } else { status }
+}
+
+/// The text of a file, or of standard input for `-`.
+fn read_input(path: &Path) -> anyhow::Result<String> {
+    let bytes = if path == Path::new("-") {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes)
+            .map_err(|e| anyhow::anyhow!("cannot read standard input: {e}"))?;
+        bytes
+    } else {
+        std::fs::read(path).map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?
+    };
+    String::from_utf8(bytes).map_err(|e| {
+        anyhow::anyhow!(
+            "{} is not UTF-8 text (byte {} is not); a payload is text",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// A notification written as JSON: `event`, `request` (text or numbers), optional `payload` (text
+/// as it is, anything else as its JSON text) and `ttl` (seconds). Returns it as parameters.
+fn notification_from_json(
+    text: &str,
+    payload_field: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    use serde_json::Value;
+    let document: Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+        .map_err(|e| anyhow::anyhow!("the notification is not valid JSON: {e}"))?;
+    let Value::Object(fields) = document else {
+        anyhow::bail!("the notification must be a JSON object with event and request");
+    };
+    let mut parameters = Vec::new();
+    for (key, value) in &fields {
+        match key.as_str() {
+            "event" => match value {
+                Value::String(event) => parameters.insert(0, ("event".to_string(), event.clone())),
+                other => anyhow::bail!("event must be a text, found {other}"),
+            },
+            "request" => {
+                let Value::Object(request) = value else {
+                    anyhow::bail!("request must be an object of keys and values, found {value}");
+                };
+                for (name, value) in request {
+                    let text = match value {
+                        Value::String(text) => text.clone(),
+                        Value::Number(number) => number.to_string(),
+                        other => anyhow::bail!(
+                            "request.{name} must be a text or a number, found {other}"
+                        ),
+                    };
+                    parameters.push((name.clone(), text));
+                }
+            }
+            "payload" => {
+                let text = match value {
+                    Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                parameters.push((payload_field.to_string(), text));
+            }
+            "ttl" => parameters.push(("ttl".to_string(), value.to_string())),
+            other => anyhow::bail!(
+                "'{other}' is not a field of a notification{}",
+                crate::suggest::hint(other, &["event", "request", "payload", "ttl"])
+            ),
+        }
+    }
+    if !fields.contains_key("event") {
+        anyhow::bail!("the notification has no event");
+    }
+    Ok(parameters)
 }
 
 /// The first of SIGTERM, SIGINT and SIGQUIT.

@@ -606,3 +606,73 @@ fn a_host_given_with_a_port_or_a_scheme_is_refused_with_what_to_write() {
     let out = aviso(home.path(), &["key", "-H", "::1", FLIGHT], &[]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
+
+#[test]
+fn any_payload_can_be_sent_from_a_file_or_a_whole_notification_as_json() {
+    let home = tempfile::tempdir().unwrap();
+    // Commas, `=`, new lines and far more than a command line holds.
+    let payload = format!(
+        "url=https://example.org/?a=1,b=2\n{}",
+        "0123456789abcdef".repeat(20_000)
+    );
+    let file = home.path().join("payload.txt");
+    std::fs::write(&file, &payload).unwrap();
+    let out = aviso(
+        home.path(),
+        &[
+            "notify",
+            "--test",
+            FLIGHT,
+            "--payload-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = aviso(home.path(), &["value", "--test", FLIGHT], &[]);
+    assert_eq!(stdout(&out), format!("{payload}\n"));
+
+    // Given twice, the payload is refused rather than one of them dropped.
+    let twice = format!("{FLIGHT},payload=x");
+    let out = aviso(
+        home.path(),
+        &[
+            "notify",
+            "--test",
+            &twice,
+            "--payload-file",
+            file.to_str().unwrap(),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains("the payload is given twice"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A whole notification as JSON on standard input; numbers and a structured payload.
+    let json = r#"{"event": "flight", "request": {"country": "Italy", "airport": "fco", "date": 20210101, "number": "AZ9"}, "payload": {"gate": "B12"}}"#;
+    let mut command = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")));
+    let mut child = command
+        .args(["notify", "--test", "--from-json", "-"])
+        .env("HOME", home.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(json.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let nine = FLIGHT.replace("AZ203", "AZ9");
+    let out = aviso(home.path(), &["value", "--test", &nine], &[]);
+    assert_eq!(stdout(&out), "{\"gate\":\"B12\"}\n");
+}
