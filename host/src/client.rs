@@ -65,6 +65,9 @@ pub enum AvisoError {
     /// The event schema cannot be found or parsed; the message says where and why.
     #[error(transparent)]
     SchemaLoad(#[from] schema_loading::SchemaLoadError),
+    /// A file of aviso's own state cannot be written; the message says which and why.
+    #[error("{0}")]
+    StateFile(String),
 }
 
 /// A configured Aviso client: settings plus the event schema they select.
@@ -320,14 +323,15 @@ impl Aviso {
                             Cursor::path_for(&cursor_dir, &identity),
                             catch_up && replay.is_none(),
                             current,
-                        )?,
+                        )?
+                        .described(&identity),
                     });
                     if let Some((from, to)) = replay {
                         let path = Cursor::path_for(&cursor_dir, &identity);
                         let active = active.last_mut().expect("pushed above");
                         active.cursor = match replay::window(&store, base, from, to).await? {
                             Some(window) if to.is_none() => {
-                                Cursor::starting_at(path, window.first - 1)
+                                Cursor::starting_at(path, window.first - 1).described(&identity)
                             }
                             Some(window) => Cursor::unsaved(window.first - 1),
                             None => {
@@ -590,6 +594,87 @@ impl Aviso {
         }
     }
 
+    /// Where each listener of these files (or of the configuration) is, per base key: `aviso
+    /// positions`. With `set`, each position is first moved there: to the newest notification,
+    /// or to just before the first one written at or after a date (the listener then delivers
+    /// from there the next time it runs with catch-up).
+    pub async fn positions(
+        &self,
+        files: &[PathBuf],
+        set: Option<PositionTarget>,
+    ) -> Result<Vec<Position>, AvisoError> {
+        let sets = self.load_listeners(files)?;
+        let store = self.open_store()?;
+        let cursor_dir = self.settings.state_dir()?.join("cursors");
+        let mut seen = std::collections::HashMap::new();
+        let mut positions = Vec::new();
+        for set_of_file in &sets {
+            for listener in &set_of_file.listeners {
+                let shown = match &listener.name {
+                    Some(name) => name.clone(),
+                    None => {
+                        let request: Vec<String> = listener
+                            .request
+                            .iter()
+                            .map(|(key, values)| format!("{key}={}", values.join("|")))
+                            .collect();
+                        format!("{} {}", listener.event, request.join(","))
+                    }
+                };
+                for base in &listener.watch_keys {
+                    let identity = listener_identity(&store, base, listener, &mut seen)?;
+                    let file = Cursor::path_for(&cursor_dir, &identity);
+                    if let Some(target) = set {
+                        let revision = match target {
+                            PositionTarget::Now => store.revision().await?,
+                            PositionTarget::Date(date) => {
+                                match replay::window(&store, base, date, None).await? {
+                                    Some(window) => window.first.saturating_sub(1),
+                                    None => store.revision().await?,
+                                }
+                            }
+                        };
+                        delivery::save_position(&file, revision, &identity).map_err(|e| {
+                            AvisoError::StateFile(format!("cannot write {}: {e}", file.display()))
+                        })?;
+                    }
+                    let saved = delivery::saved_position(&file)?;
+                    // Only notifications this listener takes count (not status records, not
+                    // other requests on the same base key).
+                    let endpoint = self
+                        .schema
+                        .event(&listener.event)
+                        .and_then(|event| event.endpoint(self.engine_name()))
+                        .map_err(ParameterError::from)?;
+                    let behind = match saved {
+                        Some((revision, _)) => Some(
+                            store
+                                .changes_since(base, revision)
+                                .await?
+                                .iter()
+                                .filter(|kv| {
+                                    endpoint
+                                        .parse_key(&kv.key)
+                                        .is_some_and(|fields| listener.accepts(&fields))
+                                })
+                                .count(),
+                        ),
+                        None => None,
+                    };
+                    positions.push(Position {
+                        listener: shown.clone(),
+                        base: base.clone(),
+                        file,
+                        revision: saved.as_ref().map(|(revision, _)| *revision),
+                        saved_at: saved.and_then(|(_, at)| at),
+                        behind,
+                    });
+                }
+            }
+        }
+        Ok(positions)
+    }
+
     /// Reads listener files, or the configuration's `listeners:` section when no file is given.
     /// Every file is checked before anything starts; the first error is returned.
     pub fn load_listeners(&self, files: &[PathBuf]) -> Result<Vec<ListenerSet>, AvisoError> {
@@ -626,6 +711,32 @@ impl Aviso {
             .map(|path| Ok(listener::load_listener_file(path, &self.schema, engine)?))
             .collect()
     }
+}
+
+/// Where `aviso positions --set` moves listeners.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PositionTarget {
+    /// After the newest notification: only what comes next is delivered.
+    Now,
+    /// Before the first notification written at or after this time (UTC).
+    Date(chrono::NaiveDateTime),
+}
+
+/// One listener's position on one base key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    /// Its name, or its event and request.
+    pub listener: String,
+    pub base: String,
+    /// The file the position is kept in.
+    pub file: PathBuf,
+    /// The last revision it finished; `None` when it never ran (it starts at the newest).
+    pub revision: Option<u64>,
+    /// When the position was saved, when the file says.
+    pub saved_at: Option<String>,
+    /// Notifications written under the base key after the position (the current value of each
+    /// key, as a catch-up delivers them).
+    pub behind: Option<usize>,
 }
 
 /// What a listener on `base` is known by: its `name:`, or what it listens to (store, base,

@@ -113,6 +113,23 @@ enum AvisoCommand {
         #[arg(value_name = "LISTENER_FILES")]
         listener_files: Vec<PathBuf>,
     },
+    /// Where each listener is: the last notification it finished, per base key, and how many
+    /// were written after it; with --set, move the positions first.
+    #[command(override_usage = "aviso positions [OPTIONS] [LISTENER_FILES]...")]
+    Positions {
+        #[command(flatten)]
+        common: CommonOptions,
+        #[command(flatten)]
+        server: ServerOptions,
+        /// Move the positions: `now` (only what comes next is delivered) or a UTC date
+        /// (2026-11-30, 2026-11-30T06:00:00 or --from's format; what was written from then on is
+        /// delivered at the next catch-up).
+        #[arg(long, value_name = "now|DATE", value_parser = parse_position_target)]
+        set: Option<crate::client::PositionTarget>,
+        /// YAML files defining the listeners; without them, the configuration's `listeners`.
+        #[arg(value_name = "LISTENER_FILES")]
+        listener_files: Vec<PathBuf>,
+    },
     /// Notifications listeners gave up on (a required trigger failed at every attempt): list
     /// them, run their failed triggers again, or drop them.
     #[command(name = "dead-letters", subcommand)]
@@ -222,6 +239,26 @@ enum DeadLettersCommand {
 }
 
 /// `--from`/`--to` dates, in pyaviso's one format (1 to 6 fractional digits).
+fn parse_position_target(text: &str) -> Result<crate::client::PositionTarget, String> {
+    if text.eq_ignore_ascii_case("now") {
+        return Ok(crate::client::PositionTarget::Now);
+    }
+    let plain = text.trim_end_matches('Z');
+    let date = parse_replay_date(text)
+        .or_else(|_| chrono::NaiveDateTime::parse_from_str(plain, "%Y-%m-%dT%H:%M:%S"))
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(plain, "%Y-%m-%d")
+                .map(|day| day.and_time(chrono::NaiveTime::MIN))
+        })
+        .map_err(|_| {
+            format!("'{text}' is neither now nor a date such as 2026-11-30, 2026-11-30T06:00:00 or 2026-11-30T06:00:00.000Z")
+        })?;
+    if date > chrono::Utc::now().naive_utc() {
+        return Err("the date must be in the past".into());
+    }
+    Ok(crate::client::PositionTarget::Date(date))
+}
+
 fn parse_replay_date(text: &str) -> Result<chrono::NaiveDateTime, String> {
     crate::store::status::parse_date_time(text)
         .ok_or_else(|| format!("'{text}' does not match the format '%Y-%m-%dT%H:%M:%S.%fZ'"))
@@ -373,6 +410,35 @@ where
             check: false,
             listener_files,
         } => listen(&common, &server, from, to, now, catchup, &listener_files),
+        AvisoCommand::Positions {
+            common,
+            server,
+            set,
+            listener_files,
+        } => with_client(&common, &server, true, |aviso| {
+            let positions = block_on(aviso.positions(&listener_files, set))?;
+            let mut out = std::io::stdout().lock();
+            for position in positions {
+                let revision = position.revision.map_or(
+                    "none yet (starts at the newest notification)".to_string(),
+                    |r| format!("revision {r}"),
+                );
+                let saved = position
+                    .saved_at
+                    .map(|at| format!(", saved {at}"))
+                    .unwrap_or_default();
+                let behind = position
+                    .behind
+                    .map(|n| format!(", {n} notification(s) after it"))
+                    .unwrap_or_default();
+                writeln!(
+                    out,
+                    "{}  {}  {revision}{saved}{behind}",
+                    position.listener, position.base
+                )?;
+            }
+            Ok(())
+        }),
         AvisoCommand::Completions { shell, program } => print_generated(program, Some(shell)),
         AvisoCommand::Man { program } => print_generated(program, None),
         AvisoCommand::DeadLetters(command) => dead_letters(command),

@@ -63,6 +63,14 @@ impl Cursor {
         })
     }
 
+    /// Has the file say which listener it belongs to (from its next save on).
+    pub fn described(self, about: &str) -> Cursor {
+        if let Some(writer) = &self.writer {
+            let _ = writer.about.set(about.to_string());
+        }
+        self
+    }
+
     /// A saved cursor that starts at `revision` whatever was saved before (`--from`).
     pub fn starting_at(path: PathBuf, revision: u64) -> Cursor {
         let mut cursor = Cursor {
@@ -145,6 +153,8 @@ impl Drop for DrainOnDrop {
 #[derive(Debug)]
 struct Writer {
     path: PathBuf,
+    /// What the listener listens to, written into the file so that it says what it is.
+    about: std::sync::OnceLock<String>,
     state: Mutex<WriterState>,
     finished: Condvar,
 }
@@ -161,6 +171,7 @@ impl Writer {
     fn new(path: PathBuf) -> Arc<Writer> {
         Arc::new(Writer {
             path,
+            about: std::sync::OnceLock::new(),
             state: Mutex::default(),
             finished: Condvar::new(),
         })
@@ -224,7 +235,8 @@ impl Writer {
     }
 
     fn write(&self, revision: u64) {
-        if let Err(error) = write(&self.path, revision) {
+        let about = self.about.get().map(String::as_str);
+        if let Err(error) = write(&self.path, revision, about) {
             tracing::warn!(
                 "Cannot save the listener's position in {}: {error}",
                 self.path.display()
@@ -265,11 +277,37 @@ fn read(path: &Path) -> Result<Option<u64>, CursorError> {
     }
 }
 
-fn write(path: &Path, revision: u64) -> std::io::Result<()> {
+/// A saved position: its revision and, when the file says, when it was saved.
+pub fn saved_position(path: &Path) -> Result<Option<(u64, Option<String>)>, CursorError> {
+    let Some(revision) = read(path)? else {
+        return Ok(None);
+    };
+    let saved_at = std::fs::read_to_string(path)
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|value| value.get("saved_at")?.as_str().map(str::to_string));
+    Ok(Some((revision, saved_at)))
+}
+
+/// Writes a position for the listener `about` describes (`aviso positions --set`).
+pub fn save_position(path: &Path, revision: u64, about: &str) -> std::io::Result<()> {
+    write(path, revision, Some(about))
+}
+
+/// `{"revision": N, "listener": "...", "saved_at": "..."}`: the position, what it is the
+/// position of (store, base key, event and request, or name), and when it was written.
+fn write(path: &Path, revision: u64, about: Option<&str>) -> std::io::Result<()> {
     let dir = path.parent().expect("cursor files live in a directory");
     std::fs::create_dir_all(dir)?;
     let mut file = tempfile::NamedTempFile::new_in(dir)?;
-    writeln!(file, "{{\"revision\": {revision}}}")?;
+    let mut record = serde_json::json!({"revision": revision});
+    if let Some(about) = about {
+        record["listener"] = serde_json::Value::String(about.to_string());
+    }
+    record["saved_at"] = serde_json::Value::String(
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    writeln!(file, "{record}")?;
     file.as_file().sync_all()?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())

@@ -27,7 +27,7 @@ use crate::schema::Endpoint;
 use crate::store::feed::{Feed, FeedSettings, Revision};
 use crate::store::{KeyValue, Store, StoreError};
 use crate::trigger::{Outcome, TriggerSet};
-pub use cursor::{Cursor, CursorError};
+pub use cursor::{Cursor, CursorError, save_position, saved_position};
 use dead_letter::{DeadLetter, DeadLetters, FailedTrigger};
 
 /// One listener on one base key (a listener whose request lists several values of the base

@@ -676,3 +676,82 @@ fn any_payload_can_be_sent_from_a_file_or_a_whole_notification_as_json() {
     let out = aviso(home.path(), &["value", "--test", &nine], &[]);
     assert_eq!(stdout(&out), "{\"gate\":\"B12\"}\n");
 }
+
+#[test]
+fn positions_are_listed_with_what_came_after_them_and_can_be_moved() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("italy.yaml");
+    std::fs::write(
+        &file,
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let notify = |number: &str, country: &str| {
+        let parameters = format!(
+            "event=flight,country={country},airport=fco,date=20210101,number={number},payload=x"
+        );
+        let out = aviso(home.path(), &["notify", "--test", &parameters], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    };
+    let positions = |extra: &[&str]| {
+        let mut args = vec!["positions", "--test"];
+        args.extend_from_slice(extra);
+        args.push(file);
+        let out = aviso(home.path(), &args, &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert_eq!(
+        positions(&[]),
+        "flight country=italy  /tmp/aviso/flight/  none yet (starts at the newest notification)\n"
+    );
+    notify("AZ1", "italy");
+    notify("IB1", "spain");
+    let moved = positions(&["--set", "now"]);
+    assert!(moved.contains(", 0 notification(s) after it"), "{moved}");
+    notify("AZ2", "italy");
+    notify("IB2", "spain");
+    // Only what this listener takes counts: not Spain, not the status records.
+    let listed = positions(&[]);
+    assert!(listed.contains(", 1 notification(s) after it"), "{listed}");
+    let back = positions(&["--set", "2020-01-01"]);
+    assert!(
+        back.contains("revision 0,") && back.contains(", 2 notification(s) after it"),
+        "{back}"
+    );
+
+    // The position file says what it is.
+    let cursor = std::fs::read_dir(home.path().join(".aviso/cursors"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cursor).unwrap()).unwrap();
+    assert_eq!(saved["revision"], 0);
+    assert!(
+        saved["listener"]
+            .as_str()
+            .unwrap()
+            .contains("/tmp/aviso/flight/|flight|"),
+        "{saved}"
+    );
+    assert!(
+        saved["saved_at"].as_str().unwrap().ends_with('Z'),
+        "{saved}"
+    );
+
+    let out = aviso(
+        home.path(),
+        &["positions", "--test", "--set", "2999-01-01", file],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("the date must be in the past"),
+        "{}",
+        stderr(&out)
+    );
+}
