@@ -65,8 +65,9 @@ impl ComponentCache {
     }
 
     /// The component, from the cache when a valid entry exists, else compiled (and stored).
-    pub fn load(&self, engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
+    pub fn load(&self, engine: &Engine, name: &str, wasm: &[u8]) -> Result<Component, String> {
         let Some(dir) = &self.dir else {
+            announce_compilation(name, wasm, None);
             return compile(engine, wasm);
         };
         let entry = dir
@@ -75,6 +76,7 @@ impl ComponentCache {
         if let Some(component) = read_entry(engine, &entry) {
             return Ok(component);
         }
+        announce_compilation(name, wasm, Some(dir));
         let compiled = engine
             .precompile_component(wasm)
             .map_err(|e| format!("it is not a valid WebAssembly component: {e:#}"))?;
@@ -83,6 +85,31 @@ impl ComponentCache {
         }
         // SAFETY: these bytes were produced by this engine just now.
         unsafe { Component::deserialize(engine, &compiled) }.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// Components this large (a Python or JavaScript interpreter inside) take seconds to compile.
+const ANNOUNCED_COMPILATION_BYTES: usize = 1 << 20;
+
+/// Says why a listener pauses before it starts: a large plugin compiled for the first time.
+fn announce_compilation(name: &str, wasm: &[u8], cache: Option<&Path>) {
+    if wasm.len() < ANNOUNCED_COMPILATION_BYTES {
+        return;
+    }
+    let size = wasm.len() >> 20;
+    let name = if name.is_empty() {
+        String::new()
+    } else {
+        format!(" {name}")
+    };
+    match cache {
+        Some(dir) => tracing::info!(
+            "Compiling plugin{name} ({size} MiB) for its first use; this takes a few seconds, later runs load it from {}",
+            dir.display()
+        ),
+        None => tracing::info!(
+            "Compiling plugin{name} ({size} MiB); this takes a few seconds (no plugin cache: set HOME or XDG_CACHE_HOME to keep it)"
+        ),
     }
 }
 
@@ -161,7 +188,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ComponentCache::in_dir(dir.path().join("plugins")).unwrap();
         let engine = Engine::default();
-        cache.load(&engine, crate::plugin::builtin::ECHO).unwrap();
+        cache
+            .load(&engine, "echo", crate::plugin::builtin::ECHO)
+            .unwrap();
         let stored = entries(cache.dir().unwrap());
         assert_eq!(stored.len(), 1);
         let good = std::fs::read(&stored[0]).unwrap();
@@ -170,16 +199,22 @@ mod tests {
         let mut corrupt = good.clone();
         corrupt[good.len() / 2] ^= 0xff;
         std::fs::write(&stored[0], &corrupt).unwrap();
-        cache.load(&engine, crate::plugin::builtin::ECHO).unwrap();
+        cache
+            .load(&engine, "echo", crate::plugin::builtin::ECHO)
+            .unwrap();
         assert_eq!(std::fs::read(&stored[0]).unwrap(), good);
 
         // A truncated entry is rebuilt too.
         std::fs::write(&stored[0], &good[..10]).unwrap();
-        cache.load(&engine, crate::plugin::builtin::ECHO).unwrap();
+        cache
+            .load(&engine, "echo", crate::plugin::builtin::ECHO)
+            .unwrap();
         assert_eq!(std::fs::read(&stored[0]).unwrap(), good);
 
         // Another component gets its own entry.
-        cache.load(&engine, crate::plugin::builtin::LOG).unwrap();
+        cache
+            .load(&engine, "log", crate::plugin::builtin::LOG)
+            .unwrap();
         assert_eq!(entries(cache.dir().unwrap()).len(), 2);
     }
 
@@ -201,7 +236,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = ComponentCache::in_dir(dir.path()).unwrap();
         let error = cache
-            .load(&Engine::default(), b"\0asm garbage")
+            .load(&Engine::default(), "garbage", b"\0asm garbage")
             .unwrap_err();
         assert!(
             error.starts_with("it is not a valid WebAssembly component"),

@@ -170,7 +170,7 @@ impl PluginEngine {
         if wasm[6..8] == [0, 0] {
             return Err(InspectError::CoreModule);
         }
-        let component = self.component(wasm).map_err(InspectError::Invalid)?;
+        let component = self.component("", wasm).map_err(InspectError::Invalid)?;
         let component_type = component.component_type();
         let imports: Vec<Import> = component_type
             .imports(&self.engine)

@@ -300,7 +300,7 @@ impl PluginEngine {
                 MAX_MEMORY_BYTES >> 20
             )));
         }
-        let component = self.component(wasm).map_err(load_error)?;
+        let component = self.component(name, wasm).map_err(load_error)?;
         grants::check_imports(&self.engine, &component, &grants).map_err(load_error)?;
         let linker = self
             .linker(&grants)
@@ -344,7 +344,7 @@ impl PluginEngine {
     }
 
     /// The compiled component for these bytes, compiled (or read from the disk cache) once.
-    fn component(&self, wasm: &[u8]) -> Result<Component, String> {
+    fn component(&self, name: &str, wasm: &[u8]) -> Result<Component, String> {
         use sha2::Digest;
         let digest = sha2::Sha256::digest(wasm).to_vec();
         if let Some(component) = self
@@ -355,7 +355,7 @@ impl PluginEngine {
         {
             return Ok(component.clone());
         }
-        let component = self.cache.load(&self.engine, wasm)?;
+        let component = self.cache.load(&self.engine, name, wasm)?;
         self.loaded
             .lock()
             .unwrap_or_else(|p| p.into_inner())

@@ -239,6 +239,9 @@ fn inspect_the_python_example() {
     let home = tempfile::tempdir().unwrap();
     let out = aviso(home.path(), &["plugin", "inspect", "--json", &path]);
     assert_exit(&out, 0);
+    // A large plugin's first compilation is announced (it takes seconds); the next run loads it.
+    assert_contains(&stderr(&out), "Compiling plugin (");
+    assert_contains(&stderr(&out), "MiB) for its first use");
     let report = json(&out);
     assert_eq!(report["world"], "trigger-plugin");
     assert_eq!(report["sdk_version"], Value::Null);
@@ -248,6 +251,7 @@ fn inspect_the_python_example() {
         &stdout(&out),
         "\nSDK version: none recorded (not built with aviso-sdk, or with an older one)\n",
     );
+    assert!(!stderr(&out).contains("Compiling"), "{}", stderr(&out));
 }
 
 /// The Python example plugin built by `scripts/test.sh` (`AVISO_PYTHON_PLUGIN`); without it
