@@ -51,6 +51,9 @@ enum AvisoCommand {
         common: CommonOptions,
         #[command(flatten)]
         server: ServerOptions,
+        /// Print one JSON object instead of text, for scripts.
+        #[arg(long)]
+        json: bool,
         /// key1=value1,key2=value2,...
         #[arg(value_name = "PARAMETERS")]
         parameters: String,
@@ -63,6 +66,9 @@ enum AvisoCommand {
         common: CommonOptions,
         #[command(flatten)]
         server: ServerOptions,
+        /// Print one JSON object instead of text, for scripts.
+        #[arg(long)]
+        json: bool,
         /// key1=value1,key2=value2,...
         #[arg(value_name = "PARAMETERS")]
         parameters: String,
@@ -74,6 +80,9 @@ enum AvisoCommand {
         common: CommonOptions,
         #[command(flatten)]
         server: ServerOptions,
+        /// Print one JSON object (the key written) instead of `Done`, for scripts.
+        #[arg(long)]
+        json: bool,
         /// The payload from this file (`-`: standard input): any text, of any size, with commas
         /// and `=` if need be.
         #[arg(long = "payload-file", value_name = "FILE")]
@@ -345,29 +354,42 @@ where
         AvisoCommand::Key {
             common,
             server,
+            json,
             parameters,
         } => with_client(&common, &server, false, |aviso| {
             let parameters = parse_parameters(&parameters)?;
             let keys = aviso.key(&parameters)?;
-            writeln!(std::io::stdout(), "{}", keys.key)?;
+            if json {
+                let keys =
+                    serde_json::json!({"key": keys.key, "base": keys.base, "admin": keys.admin});
+                writeln!(std::io::stdout(), "{keys}")?;
+            } else {
+                writeln!(std::io::stdout(), "{}", keys.key)?;
+            }
             Ok(())
         }),
         AvisoCommand::Value {
             common,
             server,
+            json,
             parameters,
         } => with_client(&common, &server, true, |aviso| {
             let parameters = parse_parameters(&parameters)?;
-            let text = match block_on(aviso.value(&parameters))? {
-                Some(value) => String::from_utf8_lossy(value.as_slice()).into_owned(),
-                None => "None".into(),
-            };
-            writeln!(std::io::stdout(), "{text}")?;
+            let value = block_on(aviso.value(&parameters))?
+                .map(|value| String::from_utf8_lossy(value.as_slice()).into_owned());
+            if json {
+                let key = aviso.key(&parameters)?.key;
+                let answer = serde_json::json!({"key": key, "value": value});
+                writeln!(std::io::stdout(), "{answer}")?;
+            } else {
+                writeln!(std::io::stdout(), "{}", value.as_deref().unwrap_or("None"))?;
+            }
             Ok(())
         }),
         AvisoCommand::Notify {
             common,
             server,
+            json,
             payload_file,
             from_json,
             parameters,
@@ -389,8 +411,13 @@ where
                 }
                 (None, None) => anyhow::bail!("Missing argument 'PARAMETERS'."),
             };
-            block_on(aviso.notify(&parameters))?;
-            writeln!(std::io::stdout(), "Done")?;
+            let keys = block_on(aviso.notify(&parameters))?;
+            if json {
+                let written = serde_json::json!({"key": keys.key, "base": keys.base});
+                writeln!(std::io::stdout(), "{written}")?;
+            } else {
+                writeln!(std::io::stdout(), "Done")?;
+            }
             Ok(())
         }),
         AvisoCommand::Listen {

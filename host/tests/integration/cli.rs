@@ -755,3 +755,37 @@ fn positions_are_listed_with_what_came_after_them_and_can_be_moved() {
         stderr(&out)
     );
 }
+
+#[test]
+fn key_value_and_notify_print_json_for_scripts() {
+    let home = tempfile::tempdir().unwrap();
+    let parse = |out: &Output| -> serde_json::Value {
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(out));
+        serde_json::from_str(&stdout(out)).unwrap_or_else(|e| panic!("{e}: {}", stdout(out)))
+    };
+    let key = "/tmp/aviso/flight/20210101/italy/FCO/AZ203";
+    let keys = parse(&aviso(home.path(), &["key", "--json", FLIGHT], &[]));
+    assert_eq!(keys["key"], key);
+    assert_eq!(keys["base"], "/tmp/aviso/flight/");
+
+    let missing = parse(&aviso(
+        home.path(),
+        &["value", "--test", "--json", FLIGHT],
+        &[],
+    ));
+    assert_eq!(missing, serde_json::json!({"key": key, "value": null}));
+
+    let landed = format!("{FLIGHT},payload=Landed");
+    let written = parse(&aviso(
+        home.path(),
+        &["notify", "--test", "--json", &landed],
+        &[],
+    ));
+    assert_eq!(written["key"], key);
+    let value = parse(&aviso(
+        home.path(),
+        &["value", "--test", "--json", FLIGHT],
+        &[],
+    ));
+    assert_eq!(value, serde_json::json!({"key": key, "value": "Landed"}));
+}
