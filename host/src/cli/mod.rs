@@ -568,6 +568,13 @@ fn listen(
         if now && catchup {
             anyhow::bail!("Only now or catchup can be specified at the same time");
         }
+        // pyaviso let --from win silently; --now asks for the opposite start. (--catchup is the
+        // default and stays accepted, for pyaviso's scripts.)
+        if from.is_some() && now {
+            anyhow::bail!(
+                "--from replays from a date and --now starts at the newest notification: give one of them"
+            );
+        }
         if from.is_some_and(|f| f > present) {
             anyhow::bail!("from_date must be in the past");
         }

@@ -789,3 +789,35 @@ fn key_value_and_notify_print_json_for_scripts() {
     ));
     assert_eq!(value, serde_json::json!({"key": key, "value": "Landed"}));
 }
+
+#[test]
+fn a_replay_cannot_also_start_now() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("l.yaml");
+    std::fs::write(
+        &file,
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = aviso(
+        home.path(),
+        &[
+            "listen",
+            "--test",
+            "--now",
+            "--from",
+            "2021-01-01T00:00:00.0Z",
+            file,
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(255), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "--from replays from a date and --now starts at the newest notification: give one of them"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}
