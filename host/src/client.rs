@@ -325,6 +325,7 @@ impl Aviso {
                             current,
                         )?
                         .described(&identity),
+                        catching_up_to: None,
                     });
                     if let Some((from, to)) = replay {
                         let path = Cursor::path_for(&cursor_dir, &identity);
@@ -341,6 +342,19 @@ impl Aviso {
                                 Cursor::unsaved(u64::MAX)
                             }
                         };
+                    } else {
+                        // The base key's status record was written with its newest notification.
+                        let active = active.last_mut().expect("pushed above");
+                        let start = active.cursor.revision();
+                        if let Some(status) = store.get(base).await?
+                            && status.mod_revision > start
+                        {
+                            tracing::info!(
+                                "Catching up on {base}: notifications were written up to revision {} since revision {start}",
+                                status.mod_revision
+                            );
+                            active.catching_up_to = Some(status.mod_revision);
+                        }
                     }
                 }
             }

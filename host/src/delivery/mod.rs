@@ -44,6 +44,9 @@ pub struct ActiveListener {
     /// `payload`, or the schema's rename.
     pub payload_field: String,
     pub cursor: Cursor,
+    /// When it starts behind: the revision of the newest notification on its base key then;
+    /// reaching it is worth a line ("now live").
+    pub catching_up_to: Option<u64>,
 }
 
 /// Revisions a listener may have waiting before its feed waits for it. Revisions are shared
@@ -232,6 +235,10 @@ async fn listen(
             return; // stopped while waiting: the revision is delivered again next time
         };
         active.cursor.advance(number, ran, revisions.is_empty());
+        if active.catching_up_to.is_some_and(|target| number >= target) {
+            active.catching_up_to = None;
+            tracing::info!("Caught up on {} (revision {number}); now live", active.base);
+        }
         if *stop.borrow() {
             return;
         }

@@ -821,3 +821,52 @@ fn a_replay_cannot_also_start_now() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_listener_behind_says_when_it_has_caught_up_and_is_live() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("italy.yaml");
+    std::fs::write(
+        &file,
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n",
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let out = aviso(
+        home.path(),
+        &["positions", "--test", "--set", "now", file],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for number in ["AZ1", "AZ2"] {
+        let parameters = format!(
+            "event=flight,country=italy,airport=fco,date=20210101,number={number},payload=x"
+        );
+        let out = aviso(home.path(), &["notify", "--test", &parameters], &[]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let listen = |name: &str, ready: &str| {
+        let mut command = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")));
+        command
+            .args(["listen", "--test", file])
+            .env("HOME", home.path());
+        common::listening::Listening::spawn(command, home.path().join(name), ready)
+    };
+    let mut behind = listen("behind.out", "now live");
+    let log = behind.log();
+    assert!(
+        log.contains(
+            "Catching up on /tmp/aviso/flight/: notifications were written up to revision"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains("Caught up on /tmp/aviso/flight/ (revision"),
+        "{log}"
+    );
+    behind.stop();
+    // Started again with nothing missed, it says nothing of the kind.
+    let mut live = listen("live.out", "Listening to");
+    assert!(!live.log().contains("Catching up"), "{}", live.log());
+    live.stop();
+}
