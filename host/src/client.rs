@@ -635,6 +635,13 @@ impl Aviso {
                         format!("{} {}", listener.event, request.join(","))
                     }
                 };
+                // Only notifications this listener takes count as behind (not status records,
+                // not other requests on the same base key).
+                let endpoint = self
+                    .schema
+                    .event(&listener.event)
+                    .and_then(|event| event.endpoint(self.engine_name()))
+                    .map_err(ParameterError::from)?;
                 for base in &listener.watch_keys {
                     let identity = listener_identity(&store, base, listener, &mut seen)?;
                     let file = Cursor::path_for(&cursor_dir, &identity);
@@ -653,13 +660,6 @@ impl Aviso {
                         })?;
                     }
                     let saved = delivery::saved_position(&file)?;
-                    // Only notifications this listener takes count (not status records, not
-                    // other requests on the same base key).
-                    let endpoint = self
-                        .schema
-                        .event(&listener.event)
-                        .and_then(|event| event.endpoint(self.engine_name()))
-                        .map_err(ParameterError::from)?;
                     let behind = match saved {
                         Some((revision, _)) => Some(
                             store
@@ -694,11 +694,12 @@ impl Aviso {
     pub fn load_listeners(&self, files: &[PathBuf]) -> Result<Vec<ListenerSet>, AvisoError> {
         let engine = self.engine_name();
         if files.is_empty() {
-            let section = self.settings.listeners.as_ref().ok_or_else(|| ListenerError {
-                origin: "the configuration".into(),
-                listener: None,
-                line: None,
-                message: "Event listeners definition cannot be empty: give listener files or define 'listeners' in the configuration".into(),
+            let section = self.settings.listeners.as_ref().ok_or_else(|| {
+                ListenerError::new(
+                    "the configuration",
+                    None,
+                    "Event listeners definition cannot be empty: give listener files or define 'listeners' in the configuration",
+                )
             })?;
             let source = "the 'listeners' of the configuration";
             let set = match section {
@@ -706,15 +707,14 @@ impl Aviso {
                     listener::parse_listener_list(items, source, &self.schema, engine)?
                 }
                 other => {
-                    return Err(ListenerError {
-                        origin: source.into(),
-                        listener: None,
-                        line: None,
-                        message: format!(
+                    return Err(ListenerError::new(
+                        source,
+                        None,
+                        format!(
                             "Wrong file structure, 'listeners' must be a list, found {}",
                             other.kind()
                         ),
-                    }
+                    )
                     .into());
                 }
             };
@@ -776,14 +776,13 @@ fn listener_identity(
     *count += 1;
     match (*count, &listener.name) {
         (1, _) => Ok(format!("v2|{listens_to}")),
-        (_, Some(name)) => Err(ListenerError {
-            origin: "the listeners".into(),
-            listener: None,
-            line: None,
-            message: format!(
+        (_, Some(name)) => Err(ListenerError::new(
+            "the listeners",
+            None,
+            format!(
                 "the name {name:?} is given to two listeners; each keeps its own position, so names must differ"
             ),
-        }),
+        )),
         (n, None) => Ok(format!("v2|{listens_to}|{n}")),
     }
 }

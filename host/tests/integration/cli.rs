@@ -437,6 +437,26 @@ fn debug_shows_avisos_messages_not_the_connection_traces_of_the_grpc_stack() {
     );
 }
 
+/// Writes a listener file with one listener (flights to Italy, echo) into `home`; its path.
+fn italy_echo_listener(home: &Path) -> String {
+    let file = home.join("italy.yaml");
+    std::fs::write(
+        &file,
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n",
+    )
+    .unwrap();
+    file.display().to_string()
+}
+
+/// `aviso notify --test` of one flight on the embedded store of `home`.
+fn notify_flight(home: &Path, number: &str, country: &str) {
+    let parameters = format!(
+        "event=flight,country={country},airport=fco,date=20210101,number={number},payload=x"
+    );
+    let out = aviso(home, &["notify", "--test", &parameters], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
 /// A listener file with one of each mistake newcomers make (newcomer trial N-3, N-12, N-27).
 const MISTAKES: &str = "listeners:
   - event: flight
@@ -680,20 +700,8 @@ fn any_payload_can_be_sent_from_a_file_or_a_whole_notification_as_json() {
 #[test]
 fn positions_are_listed_with_what_came_after_them_and_can_be_moved() {
     let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("italy.yaml");
-    std::fs::write(
-        &file,
-        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n",
-    )
-    .unwrap();
-    let file = file.to_str().unwrap();
-    let notify = |number: &str, country: &str| {
-        let parameters = format!(
-            "event=flight,country={country},airport=fco,date=20210101,number={number},payload=x"
-        );
-        let out = aviso(home.path(), &["notify", "--test", &parameters], &[]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    };
+    let file = &italy_echo_listener(home.path());
+    let notify = |number: &str, country: &str| notify_flight(home.path(), number, country);
     let positions = |extra: &[&str]| {
         let mut args = vec!["positions", "--test"];
         args.extend_from_slice(extra);
@@ -793,13 +801,7 @@ fn key_value_and_notify_print_json_for_scripts() {
 #[test]
 fn a_replay_cannot_also_start_now() {
     let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("l.yaml");
-    std::fs::write(
-        &file,
-        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n",
-    )
-    .unwrap();
-    let file = file.to_str().unwrap();
+    let file = &italy_echo_listener(home.path());
     let out = aviso(
         home.path(),
         &[
@@ -825,13 +827,7 @@ fn a_replay_cannot_also_start_now() {
 #[test]
 fn a_listener_behind_says_when_it_has_caught_up_and_is_live() {
     let home = tempfile::tempdir().unwrap();
-    let file = home.path().join("italy.yaml");
-    std::fs::write(
-        &file,
-        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: echo\n",
-    )
-    .unwrap();
-    let file = file.to_str().unwrap();
+    let file = &italy_echo_listener(home.path());
     let out = aviso(
         home.path(),
         &["positions", "--test", "--set", "now", file],
@@ -839,11 +835,7 @@ fn a_listener_behind_says_when_it_has_caught_up_and_is_live() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     for number in ["AZ1", "AZ2"] {
-        let parameters = format!(
-            "event=flight,country=italy,airport=fco,date=20210101,number={number},payload=x"
-        );
-        let out = aviso(home.path(), &["notify", "--test", &parameters], &[]);
-        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        notify_flight(home.path(), number, "italy");
     }
     let listen = |name: &str, ready: &str| {
         let mut command = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")));
