@@ -362,7 +362,19 @@ impl Aviso {
         let mut keys: Vec<&str> = active.iter().map(|a| a.base.as_str()).collect();
         keys.sort_unstable();
         keys.dedup();
-        tracing::info!("Listening to {} at {}...", keys.join(","), store.describe());
+        match replay {
+            None => tracing::info!("Listening to {} at {}...", keys.join(","), store.describe()),
+            Some((from, None)) => tracing::info!(
+                "Listening to {} at {}, replaying from {from} UTC first...",
+                keys.join(","),
+                store.describe()
+            ),
+            Some((from, Some(to))) => tracing::info!(
+                "Replaying {} at {} from {from} UTC to {to} UTC...",
+                keys.join(","),
+                store.describe()
+            ),
+        }
         if let Some((_, Some(_))) = replay {
             // A bounded replay: each listener receives its window once, then aviso ends.
             for mut listener in active {

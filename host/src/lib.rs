@@ -4,6 +4,7 @@
 //! The library mirrors pyaviso's `NotificationManager` through [`Aviso`]; the `aviso` binary is
 //! a thin layer over it.
 
+mod cause;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -11,6 +12,7 @@ pub mod delivery;
 pub mod listener;
 pub mod notification;
 pub mod plugin;
+pub mod progress;
 pub mod schema;
 mod schema_loading;
 pub mod service_config;

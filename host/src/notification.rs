@@ -41,8 +41,11 @@ pub enum ParameterUse {
 /// Why a parameter string could not be read or used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParameterError {
-    #[error("Wrong structure for the notification string, it should be <key_name>=<key_value>,...")]
-    Structure,
+    /// The detail says which part is wrong (empty when the whole string is).
+    #[error(
+        "Wrong structure for the notification string, it should be <key_name>=<key_value>,...{0}"
+    )]
+    Structure(String),
     #[error("Invalid value {0} for ttl, it should be an integer number of seconds")]
     Ttl(String),
     #[error(transparent)]
@@ -53,7 +56,9 @@ pub enum ParameterError {
 pub fn parse_parameters(text: &str) -> Result<Vec<(String, String)>, ParameterError> {
     let pairs: Vec<&str> = text.split(',').collect();
     if pairs.len() < 2 {
-        return Err(ParameterError::Structure);
+        return Err(ParameterError::Structure(
+            "; at least two pairs are needed, separated by ','".into(),
+        ));
     }
     pairs
         .into_iter()
@@ -61,7 +66,12 @@ pub fn parse_parameters(text: &str) -> Result<Vec<(String, String)>, ParameterEr
             let parts: Vec<&str> = pair.split('=').collect();
             match parts.as_slice() {
                 [key, value] => Ok((key.to_string(), value.to_string())),
-                _ => Err(ParameterError::Structure),
+                [_] => Err(ParameterError::Structure(format!(
+                    "; '{pair}' has no '=' (a value cannot contain ','; send such a payload with --payload-file or --from-json)"
+                ))),
+                _ => Err(ParameterError::Structure(format!(
+                    "; '{pair}' has more than one '=' (a value cannot contain '='; send such a payload with --payload-file or --from-json)"
+                ))),
             }
         })
         .collect()
@@ -158,13 +168,20 @@ pub fn build_keys(
     })
 }
 
-/// Formats a key template; the first placeholder without a value is named in the error.
+/// Formats a key template; every placeholder without a value is named in the error (pyaviso
+/// named only the first, so fixing one showed the next).
 pub fn format_key(
     template: &Template,
     values: &IndexMap<String, String>,
 ) -> Result<String, ValidationError> {
-    if let Some(missing) = template.names().find(|n| !values.contains_key(*n)) {
-        return Err(ValidationError::MissingParameter(missing.to_string()));
+    let mut missing: Vec<&str> = Vec::new();
+    for name in template.names().filter(|n| !values.contains_key(*n)) {
+        if !missing.contains(&name) {
+            missing.push(name);
+        }
+    }
+    if !missing.is_empty() {
+        return Err(ValidationError::MissingParameter(missing.join(", ")));
     }
     template
         .format_named(|name| values.get(name).map(String::as_str))

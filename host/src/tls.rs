@@ -45,18 +45,6 @@ pub fn trusted_pem() -> Result<Vec<Vec<u8>>, String> {
         .collect()
 }
 
-/// The most specific message in an error's chain ("Connection refused (os error 111)",
-/// "invalid peer certificate: UnknownIssuer"), without the layers that only repeat the URL.
-pub fn innermost_cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut message = error.to_string();
-    let mut cause = error.source();
-    while let Some(current) = cause {
-        message = current.to_string();
-        cause = current.source();
-    }
-    message
-}
-
 /// `message` with a hint when it says a server's certificate was refused: what the user can do.
 pub fn explained(message: &str) -> String {
     if message.contains("UnknownIssuer") {

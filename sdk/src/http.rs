@@ -353,9 +353,9 @@ impl Request {
         {
             let stream = outgoing_body.write().map_err(|_| refused("body stream"))?;
             for chunk in body.chunks(CHUNK) {
-                stream
-                    .blocking_write_and_flush(chunk)
-                    .map_err(|e| Error::Transient(format!("sending the request failed: {e:?}")))?;
+                stream.blocking_write_and_flush(chunk).map_err(|_| {
+                    Error::Transient("sending the request failed: the connection closed".into())
+                })?;
             }
         }
         OutgoingBody::finish(outgoing_body, None).map_err(http_error)?;
@@ -441,6 +441,50 @@ impl Response {
             .and_then(|(_, value)| std::str::from_utf8(value).ok())
     }
 
+    /// The status with its standard reason phrase, for messages: `500 Internal Server Error`.
+    pub fn status_line(&self) -> String {
+        match reason_phrase(self.status) {
+            Some(reason) => format!("{} {reason}", self.status),
+            None => self.status.to_string(),
+        }
+    }
+
+    /// What the body says, in one line fit for an error message: the `message` or `error` of a
+    /// JSON body, the `Code` and `Message` of an XML error (AWS), else the text itself, spaces
+    /// collapsed and cut after 200 characters. Empty for an empty body.
+    ///
+    /// ```
+    /// use aviso_sdk::http::Response;
+    ///
+    /// let response = |body: &str| Response {
+    ///     status: 403,
+    ///     headers: Vec::new(),
+    ///     body: body.as_bytes().to_vec(),
+    ///     body_truncated: false,
+    /// };
+    /// assert_eq!(response(r#"{"message": "token expired"}"#).body_excerpt(), "token expired");
+    /// assert_eq!(
+    ///     response("<ErrorResponse><Error><Code>InvalidClientTokenId</Code>\
+    ///               <Message>The security token is invalid.</Message></Error></ErrorResponse>")
+    ///         .body_excerpt(),
+    ///     "InvalidClientTokenId: The security token is invalid."
+    /// );
+    /// assert_eq!(response("  no\n  access ").body_excerpt(), "no access");
+    /// ```
+    pub fn body_excerpt(&self) -> String {
+        const LIMIT: usize = 200;
+        let text = self.text();
+        let said = json_message(&text)
+            .or_else(|| xml_error(&text))
+            .unwrap_or(text);
+        let said = said.split_whitespace().collect::<Vec<_>>().join(" ");
+        match said.char_indices().nth(LIMIT) {
+            Some((cut, _)) => format!("{}...", &said[..cut]),
+            None if self.body_truncated => format!("{said}..."),
+            None => said,
+        }
+    }
+
     /// The body as text; bytes that are not UTF-8 become `U+FFFD`.
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -467,18 +511,145 @@ impl Response {
     }
 }
 
+/// The `message` (or `error`) of a JSON object body.
+fn json_message(text: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(text).ok()?;
+    ["message", "error", "detail"]
+        .iter()
+        .find_map(|key| match value.get(key)? {
+            serde_json::Value::String(said) => Some(said.clone()),
+            serde_json::Value::Null => None,
+            other => Some(other.to_string()),
+        })
+}
+
+/// `Code: Message` of an XML error answer such as AWS's `ErrorResponse`.
+fn xml_error(text: &str) -> Option<String> {
+    let element = |name: &str| {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = start + text[start..].find(&format!("</{name}>"))?;
+        Some(text[start..end].trim().to_string())
+    };
+    match (element("Code"), element("Message")) {
+        (Some(code), Some(message)) => Some(format!("{code}: {message}")),
+        (None, Some(message)) => Some(message),
+        (Some(code), None) => Some(code),
+        (None, None) => None,
+    }
+}
+
+/// The standard reason phrase of the statuses servers commonly answer with.
+fn reason_phrase(status: u16) -> Option<&'static str> {
+    Some(match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        304 => "Not Modified",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        406 => "Not Acceptable",
+        408 => "Request Timeout",
+        409 => "Conflict",
+        410 => "Gone",
+        411 => "Length Required",
+        413 => "Content Too Large",
+        414 => "URI Too Long",
+        415 => "Unsupported Media Type",
+        422 => "Unprocessable Content",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        501 => "Not Implemented",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => return None,
+    })
+}
+
 /// A denied request is `Denied`; a request the server cannot understand `Failed`; connection
 /// problems are worth trying again.
 fn http_error(code: ErrorCode) -> Error {
+    let said = describe(&code);
     match code {
-        ErrorCode::HttpRequestDenied => {
-            Error::Denied("outbound HTTP to this address is not allowed".into())
+        ErrorCode::HttpRequestDenied => Error::Denied(said),
+        ErrorCode::HttpRequestUriInvalid
+        | ErrorCode::HttpProtocolError
+        | ErrorCode::HttpRequestMethodInvalid
+        | ErrorCode::TlsCertificateError
+        | ErrorCode::DestinationIpProhibited => {
+            Error::Failed(format!("HTTP request failed: {said}"))
         }
-        ErrorCode::HttpRequestUriInvalid | ErrorCode::HttpProtocolError => {
-            Error::Failed(format!("HTTP error: {code:?}"))
-        }
-        other => Error::Transient(format!("HTTP request failed: {other:?}")),
+        _ => Error::Transient(format!("HTTP request failed: {said}")),
     }
+}
+
+/// A `wasi:http` error code in words.
+fn describe(code: &ErrorCode) -> String {
+    let text = match code {
+        ErrorCode::DnsTimeout => "the host name could not be resolved in time",
+        ErrorCode::DnsError(payload) => {
+            return match &payload.rcode {
+                Some(detail) => format!("cannot resolve the host name ({detail})"),
+                None => "cannot resolve the host name".into(),
+            };
+        }
+        ErrorCode::DestinationNotFound => "the destination was not found",
+        ErrorCode::DestinationUnavailable => "the destination is unavailable",
+        ErrorCode::DestinationIpProhibited => "the destination address is prohibited",
+        ErrorCode::DestinationIpUnroutable => "the destination address is unreachable",
+        ErrorCode::ConnectionRefused => "connection refused",
+        ErrorCode::ConnectionTerminated => "the connection was closed by the server",
+        ErrorCode::ConnectionTimeout => "timed out",
+        ErrorCode::ConnectionReadTimeout => "timed out waiting for the server",
+        ErrorCode::ConnectionWriteTimeout => "timed out sending to the server",
+        ErrorCode::ConnectionLimitReached => "too many connections",
+        ErrorCode::TlsProtocolError => "the TLS handshake failed",
+        ErrorCode::TlsCertificateError => {
+            "the server's certificate was refused (not trusted, or not for this host name)"
+        }
+        ErrorCode::TlsAlertReceived(_) => "the server ended the TLS handshake",
+        ErrorCode::HttpRequestDenied => {
+            "outbound HTTP to this address is not allowed (not in the plugin's allow.http)"
+        }
+        ErrorCode::HttpRequestLengthRequired => "the server requires a content length",
+        ErrorCode::HttpRequestBodySize(_) => "the request body is too large",
+        ErrorCode::HttpRequestMethodInvalid => "the request method is not valid",
+        ErrorCode::HttpRequestUriInvalid => "the URL is not valid",
+        ErrorCode::HttpRequestUriTooLong => "the URL is too long",
+        ErrorCode::HttpRequestHeaderSectionSize(_) | ErrorCode::HttpRequestHeaderSize(_) => {
+            "the request headers are too large"
+        }
+        ErrorCode::HttpRequestTrailerSectionSize(_) | ErrorCode::HttpRequestTrailerSize(_) => {
+            "the request trailers are too large"
+        }
+        ErrorCode::HttpResponseIncomplete => "the server's answer was cut short",
+        ErrorCode::HttpResponseHeaderSectionSize(_) | ErrorCode::HttpResponseHeaderSize(_) => {
+            "the response headers are too large"
+        }
+        ErrorCode::HttpResponseBodySize(_) => "the response body is too large",
+        ErrorCode::HttpResponseTrailerSectionSize(_) | ErrorCode::HttpResponseTrailerSize(_) => {
+            "the response trailers are too large"
+        }
+        ErrorCode::HttpResponseTransferCoding(_) => "the response's transfer coding is not valid",
+        ErrorCode::HttpResponseContentCoding(_) => "the response's content coding is not valid",
+        ErrorCode::HttpResponseTimeout => "the server did not answer in time",
+        ErrorCode::HttpUpgradeFailed => "the connection upgrade failed",
+        ErrorCode::HttpProtocolError => "the server broke the HTTP protocol",
+        ErrorCode::LoopDetected => "a request loop was detected",
+        ErrorCode::ConfigurationError => "the host's HTTP configuration is not valid",
+        ErrorCode::InternalError(Some(detail)) => return detail.clone(),
+        ErrorCode::InternalError(None) => "internal error",
+    };
+    text.to_string()
 }
 
 #[cfg(test)]

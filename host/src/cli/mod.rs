@@ -247,30 +247,41 @@ enum DeadLettersCommand {
     },
 }
 
-/// `--from`/`--to` dates, in pyaviso's one format (1 to 6 fractional digits).
+/// Where `aviso positions --set` moves a listener: `now` or a date in the past.
 fn parse_position_target(text: &str) -> Result<crate::client::PositionTarget, String> {
     if text.eq_ignore_ascii_case("now") {
         return Ok(crate::client::PositionTarget::Now);
     }
-    let plain = text.trim_end_matches('Z');
-    let date = parse_replay_date(text)
-        .or_else(|_| chrono::NaiveDateTime::parse_from_str(plain, "%Y-%m-%dT%H:%M:%S"))
-        .or_else(|_| {
-            chrono::NaiveDate::parse_from_str(plain, "%Y-%m-%d")
-                .map(|day| day.and_time(chrono::NaiveTime::MIN))
-        })
-        .map_err(|_| {
-            format!("'{text}' is neither now nor a date such as 2026-11-30, 2026-11-30T06:00:00 or 2026-11-30T06:00:00.000Z")
-        })?;
+    let date = parse_user_date(text).map_err(|_| {
+        format!("'{text}' is neither now nor a date such as 2026-11-30, 2026-11-30T06:00:00 or 2026-11-30T06:00:00.000Z")
+    })?;
     if date > chrono::Utc::now().naive_utc() {
         return Err("the date must be in the past".into());
     }
     Ok(crate::client::PositionTarget::Date(date))
 }
 
+/// `--from`/`--to` dates: pyaviso's format (1 to 6 fractional digits), and, beyond it, the
+/// same without fraction or a day alone; all UTC.
 fn parse_replay_date(text: &str) -> Result<chrono::NaiveDateTime, String> {
-    crate::store::status::parse_date_time(text)
-        .ok_or_else(|| format!("'{text}' does not match the format '%Y-%m-%dT%H:%M:%S.%fZ'"))
+    parse_user_date(text).map_err(|_| {
+        format!("'{text}' does not match the format '%Y-%m-%dT%H:%M:%S.%fZ' (or 2026-11-30T06:00:00Z, 2026-11-30)")
+    })
+}
+
+/// A UTC date as users write it: `2026-11-30T06:00:00.000Z`, `2026-11-30T06:00:00[Z]`,
+/// `2026-11-30`.
+fn parse_user_date(text: &str) -> Result<chrono::NaiveDateTime, ()> {
+    if let Some(date) = crate::store::status::parse_date_time(text) {
+        return Ok(date);
+    }
+    let plain = text.strip_suffix('Z').unwrap_or(text);
+    chrono::NaiveDateTime::parse_from_str(plain, "%Y-%m-%dT%H:%M:%S")
+        .or_else(|_| {
+            chrono::NaiveDate::parse_from_str(plain, "%Y-%m-%d")
+                .map(|day| day.and_time(chrono::NaiveTime::MIN))
+        })
+        .map_err(|_| ())
 }
 
 /// Options every subcommand takes.
@@ -576,20 +587,23 @@ fn listen(
             );
         }
         if from.is_some_and(|f| f > present) {
-            anyhow::bail!("from_date must be in the past");
+            anyhow::bail!("--from must be in the past");
         }
         if to.is_some_and(|t| t > present) {
-            anyhow::bail!("to_date must be in the past");
+            anyhow::bail!("--to must be in the past");
         }
         if to.is_some() && from.is_none() {
-            anyhow::bail!("from_date is required if to_date is defined");
+            anyhow::bail!("--to needs --from: a replay runs from one date to another");
         }
         if let (Some(f), Some(t)) = (from, to)
             && t <= f
         {
-            anyhow::bail!("to_date must be later than from_date");
+            anyhow::bail!("--to must be later than --from");
         }
         let catch_up = aviso.settings().notification_engine.catchup;
+        if !aviso.settings().quiet {
+            crate::progress::enable_on_terminal();
+        }
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -598,9 +612,21 @@ fn listen(
             let (stop_sender, stop) = tokio::sync::watch::channel(false);
             tokio::spawn(async move {
                 wait_for_stop_signal().await;
-                tracing::info!(
-                    "Stopping: finishing the running trigger (send the signal again to stop at once)"
-                );
+                let running = crate::trigger::running_triggers();
+                if running.is_empty() {
+                    tracing::info!("Stopping");
+                } else {
+                    let waiting_for: Vec<String> = running
+                        .iter()
+                        .map(|(trigger, ran)| {
+                            format!("trigger {trigger} (started {} s ago)", ran.as_secs())
+                        })
+                        .collect();
+                    tracing::info!(
+                        "Stopping: waiting for {} (send the signal again to stop at once)",
+                        waiting_for.join(", ")
+                    );
+                }
                 let _ = stop_sender.send(true);
                 wait_for_stop_signal().await;
                 let killed = crate::plugin::kill_running_commands();

@@ -219,6 +219,14 @@ async fn listen(
     policy: RetryPolicy,
     mut stop: watch::Receiver<bool>,
 ) {
+    let mut progress = active.catching_up_to.map(|target| {
+        crate::progress::Progress::start(
+            &format!("Catching up on {}", active.base),
+            "revisions",
+            active.cursor.revision(),
+            target,
+        )
+    });
     loop {
         let revision = tokio::select! {
             revision = revisions.recv() => match revision {
@@ -235,8 +243,14 @@ async fn listen(
             return; // stopped while waiting: the revision is delivered again next time
         };
         active.cursor.advance(number, ran, revisions.is_empty());
+        if let Some(progress) = &progress {
+            progress.at(number);
+        }
         if active.catching_up_to.is_some_and(|target| number >= target) {
             active.catching_up_to = None;
+            if let Some(progress) = progress.take() {
+                progress.finish();
+            }
             tracing::info!("Caught up on {} (revision {number}); now live", active.base);
         }
         if *stop.borrow() {
@@ -412,7 +426,20 @@ fn log_outcome(kv: &KeyValue, outcome: &Outcome, attempt: u32) {
 /// A bounded replay (`--from ... --to ...`): delivers `writes` (in revision order) once, then
 /// returns. A failed required trigger is reported and the replay goes on.
 pub async fn replay(active: &mut ActiveListener, writes: Vec<KeyValue>) {
-    for revision in writes.chunk_by(|a, b| a.mod_revision == b.mod_revision) {
+    let revisions = writes
+        .chunk_by(|a, b| a.mod_revision == b.mod_revision)
+        .count() as u64;
+    let progress = crate::progress::Progress::start(
+        &format!("Replaying {}", active.base),
+        "notifications",
+        0,
+        revisions,
+    );
+    for (done, revision) in writes
+        .chunk_by(|a, b| a.mod_revision == b.mod_revision)
+        .enumerate()
+    {
+        progress.at(done as u64 + 1);
         let handled = deliver_revision(active, revision).await;
         if handled == Handled::RequiredTriggerFailed {
             tracing::warn!(
@@ -424,6 +451,7 @@ pub async fn replay(active: &mut ActiveListener, writes: Vec<KeyValue>) {
             .cursor
             .advance(revision[0].mod_revision, handled != Handled::Nothing, false);
     }
+    progress.finish();
 }
 
 /// What handing writes to a listener came to.

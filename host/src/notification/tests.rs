@@ -25,23 +25,31 @@ fn parameter_strings_follow_pyaviso_rules() {
             ("country".to_string(), "Italy".to_string())
         ]
     );
-    for bad in [
-        "event=flight",
-        "event=flight,country",
-        "event=flight,a=b=c",
-        "",
-        "event=flight,,",
+    const WRONG: &str =
+        "Wrong structure for the notification string, it should be <key_name>=<key_value>,...";
+    for (bad, detail) in [
+        (
+            "event=flight",
+            "; at least two pairs are needed, separated by ','",
+        ),
+        ("", "; at least two pairs are needed, separated by ','"),
+        (
+            "event=flight,country",
+            "; 'country' has no '=' (a value cannot contain ','; send such a payload with --payload-file or --from-json)",
+        ),
+        (
+            "event=flight,,",
+            "; '' has no '=' (a value cannot contain ','; send such a payload with --payload-file or --from-json)",
+        ),
+        (
+            "event=flight,payload=https://x.int/a?b=1",
+            "; 'payload=https://x.int/a?b=1' has more than one '=' (a value cannot contain '='; send such a payload with --payload-file or --from-json)",
+        ),
     ] {
-        assert_eq!(
-            parse_parameters(bad),
-            Err(ParameterError::Structure),
-            "{bad:?}"
-        );
+        let error = parse_parameters(bad).unwrap_err();
+        assert_eq!(error, ParameterError::Structure(detail.into()), "{bad:?}");
+        assert_eq!(error.to_string(), format!("{WRONG}{detail}"));
     }
-    assert_eq!(
-        ParameterError::Structure.to_string(),
-        "Wrong structure for the notification string, it should be <key_name>=<key_value>,..."
-    );
 }
 
 #[test]
@@ -132,6 +140,11 @@ fn key_errors_use_pyaviso_messages() {
     assert_eq!(
         err("event=flight,country=Italy,airport=fco,date=20210101"),
         "Wrong parameters: number required"
+    );
+    // Every missing key at once, in the key's order.
+    assert_eq!(
+        err("event=flight,country=Italy"),
+        "Wrong parameters: date, airport, number required"
     );
     assert_eq!(
         err("event=flight,country=Italy,airport=fco,date=20210101,number=AZ203,payload=x"),

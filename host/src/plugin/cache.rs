@@ -7,6 +7,7 @@ use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
+use super::inspect::InspectError;
 use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
@@ -36,9 +37,17 @@ impl ComponentCache {
             .map_err(|e| format!("cannot use the plugin cache {}: {e}", dir.display()))?;
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
-        if metadata.uid() != me || metadata.permissions().mode() & 0o022 != 0 {
+        if metadata.uid() != me {
             return Err(format!(
-                "the plugin cache {} must belong to the current user and not be writable by others",
+                "the plugin cache {} must belong to the current user and not be writable by others; it belongs to user {}: remove it, or set XDG_CACHE_HOME to a folder of your own",
+                dir.display(),
+                metadata.uid()
+            ));
+        }
+        if metadata.permissions().mode() & 0o022 != 0 {
+            return Err(format!(
+                "the plugin cache {} must belong to the current user and not be writable by others; make it private with `chmod go-w {}`",
+                dir.display(),
                 dir.display()
             ));
         }
@@ -79,7 +88,7 @@ impl ComponentCache {
         announce_compilation(name, wasm, Some(dir));
         let compiled = engine
             .precompile_component(wasm)
-            .map_err(|e| format!("it is not a valid WebAssembly component: {e:#}"))?;
+            .map_err(|e| not_a_component(wasm, &e))?;
         if let Err(e) = write_entry(&entry, &compiled) {
             tracing::warn!("Cannot store compiled plugin in {}: {e}", entry.display());
         }
@@ -114,8 +123,20 @@ fn announce_compilation(name: &str, wasm: &[u8], cache: Option<&Path>) {
 }
 
 fn compile(engine: &Engine, wasm: &[u8]) -> Result<Component, String> {
-    Component::new(engine, wasm)
-        .map_err(|e| format!("it is not a valid WebAssembly component: {e:#}"))
+    Component::new(engine, wasm).map_err(|e| not_a_component(wasm, &e))
+}
+
+/// Why `wasm` does not compile, in words: a file that is not WebAssembly at all or a core
+/// module gets the sentence that says so, not the parser's dump of the header bytes.
+fn not_a_component(wasm: &[u8], error: &wasmtime::Error) -> String {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return InspectError::NotWasm.to_string();
+    }
+    // The header's layer field: 0 for a core module, 1 for a component.
+    if wasm[6..8] == [0, 0] {
+        return InspectError::CoreModule.to_string();
+    }
+    InspectError::Invalid(format!("{error:#}")).to_string()
 }
 
 /// Changes whenever wasmtime's version or the engine's code-relevant settings change.
@@ -226,7 +247,8 @@ mod tests {
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o777)).unwrap();
         let error = ComponentCache::in_dir(&shared).unwrap_err();
         assert!(
-            error.contains("must belong to the current user and not be writable by others"),
+            error.contains("must belong to the current user and not be writable by others")
+                && error.contains("chmod go-w"),
             "{error}"
         );
     }
@@ -241,6 +263,13 @@ mod tests {
         assert!(
             error.starts_with("it is not a valid WebAssembly component"),
             "{error}"
+        );
+        let error = cache
+            .load(&Engine::default(), "text", b"hello, world")
+            .unwrap_err();
+        assert_eq!(
+            error,
+            "it is not a WebAssembly file (it does not start with the bytes \\0asm)"
         );
     }
 }

@@ -192,6 +192,96 @@ pub(super) fn check_imports(
     Ok(())
 }
 
+/// Words in a plugin's error that mean a file could not be reached.
+const FILE_REFUSALS: &[&str] = &[
+    "No such file or directory",
+    "Permission denied",
+    "Operation not permitted",
+    "Capabilities insufficient",
+    "Read-only file system",
+    "not found",
+];
+
+impl Grants {
+    /// A plugin's error message as the user should read it: without WASI's error numbers, and,
+    /// when it names a path the plugin could not reach because of its grants, with the grant
+    /// that is missing. Inside the sandbox an ungranted directory does not exist, so the
+    /// plugin's own words ("No such file or directory") would send the user looking for a file
+    /// that is there.
+    pub fn explain(&self, message: &str) -> String {
+        let message = crate::cause::strip_os_error_number(message);
+        if !FILE_REFUSALS
+            .iter()
+            .any(|refusal| message.contains(refusal))
+        {
+            return message;
+        }
+        let writing = ["write", "creat", "Read-only", "rename", "remove", "delete"]
+            .iter()
+            .any(|verb| message.contains(verb));
+        for path in absolute_paths(&message) {
+            let covering = self
+                .dirs
+                .iter()
+                .filter(|grant| path.starts_with(&grant.path))
+                .max_by_key(|grant| grant.path.as_os_str().len());
+            let hint = match covering {
+                Some(grant) if writing && !grant.writable => format!(
+                    "the plugin may only read {}: add it to allow.write to write there",
+                    grant.path.display()
+                ),
+                Some(_) => continue,
+                None => {
+                    // The nearest folder that exists on the host: what to grant.
+                    let Some(folder) = path.ancestors().skip(1).find(|a| a.is_dir()) else {
+                        continue;
+                    };
+                    if folder == Path::new("/") && !path.exists() {
+                        continue; // nothing of it exists outside the sandbox either
+                    }
+                    let folder = if path.is_dir() { &path } else { folder };
+                    format!(
+                        "the plugin was not granted {}: add it to {} in the trigger or the site policy",
+                        folder.display(),
+                        if writing {
+                            "allow.write"
+                        } else {
+                            "allow.read (or allow.write)"
+                        }
+                    )
+                }
+            };
+            return format!("{message} ({hint})");
+        }
+        message
+    }
+}
+
+/// The absolute paths a message names, in order.
+fn absolute_paths(message: &str) -> Vec<PathBuf> {
+    message
+        .split(|c: char| c.is_whitespace() || matches!(c, '\'' | '"' | '`' | '(' | ')' | ','))
+        .filter(|word| word.starts_with('/') && word.len() > 1)
+        .map(|word| lexically_normal(Path::new(word.trim_end_matches([':', '.', ';']))))
+        .collect()
+}
+
+/// `path` with `.` and `..` resolved by name, as the plugin's own path resolution does.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut normal = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::ParentDir => {
+                normal.pop();
+            }
+            Component::CurDir => {}
+            other => normal.push(other),
+        }
+    }
+    normal
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,5 +358,52 @@ mod tests {
         assert_eq!(origin("ftp://x"), None);
         assert_eq!(origin("http://user@host/"), None);
         assert_eq!(origin("http:///path"), None);
+    }
+
+    #[test]
+    fn a_refused_path_names_the_missing_grant() {
+        let root = tempfile::tempdir().unwrap();
+        let (granted, other) = (root.path().join("granted"), root.path().join("board"));
+        std::fs::create_dir(&granted).unwrap();
+        std::fs::create_dir(&other).unwrap();
+        let grants = Grants {
+            dirs: vec![DirGrant::open(&granted, false).unwrap()],
+            ..Grants::default()
+        };
+        let outside = other.join("board.txt");
+        assert_eq!(
+            grants.explain(&format!(
+                "cannot write {}: No such file or directory (os error 44)",
+                outside.display()
+            )),
+            format!(
+                "cannot write {}: No such file or directory (the plugin was not granted {}: add it to allow.write in the trigger or the site policy)",
+                outside.display(),
+                other.display()
+            )
+        );
+        let inside = granted.join("x.txt");
+        assert_eq!(
+            grants.explain(&format!(
+                "cannot create {}: Read-only file system",
+                inside.display()
+            )),
+            format!(
+                "cannot create {}: Read-only file system (the plugin may only read {}: add it to allow.write to write there)",
+                inside.display(),
+                granted.display()
+            )
+        );
+        // A file that is really missing from a granted folder, and messages about other things.
+        let missing = format!(
+            "cannot read {}: No such file or directory",
+            inside.display()
+        );
+        assert_eq!(grants.explain(&missing), missing);
+        assert_eq!(
+            grants.explain("cannot read /nonexistent-root-xyz/f: No such file or directory"),
+            "cannot read /nonexistent-root-xyz/f: No such file or directory"
+        );
+        assert_eq!(grants.explain("status 500 (os error 5)"), "status 500");
     }
 }

@@ -170,7 +170,10 @@ impl PluginEngine {
         if wasm[6..8] == [0, 0] {
             return Err(InspectError::CoreModule);
         }
-        let component = self.component("", wasm).map_err(InspectError::Invalid)?;
+        let component = self.component("", wasm).map_err(|said| {
+            let prefix = InspectError::Invalid(String::new()).to_string();
+            InspectError::Invalid(said.strip_prefix(&prefix).unwrap_or(&said).to_string())
+        })?;
         let component_type = component.component_type();
         let imports: Vec<Import> = component_type
             .imports(&self.engine)

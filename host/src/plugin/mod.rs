@@ -630,6 +630,7 @@ impl Plugin {
             + 'static,
     {
         let inner = self.inner.clone();
+        let grants = self.inner.sandbox.grants.clone();
         self.inner
             .sandbox
             .run(move |mut store| async move {
@@ -638,6 +639,16 @@ impl Plugin {
             })
             .await
             .map(|((), output)| output)
+            .map_err(|(error, output)| {
+                let error = match error {
+                    PluginError::Failed(m) => PluginError::Failed(grants.explain(&m)),
+                    PluginError::Denied(m) => PluginError::Denied(grants.explain(&m)),
+                    PluginError::Transient(m) => PluginError::Transient(grants.explain(&m)),
+                    PluginError::InvalidConfig(m) => PluginError::InvalidConfig(grants.explain(&m)),
+                    other => other,
+                };
+                (error, output)
+            })
     }
 }
 

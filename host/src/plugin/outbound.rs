@@ -59,9 +59,9 @@ pub async fn send(
     .map_err(|_| Error::ConnectionReadTimeout)?
     .map_err(|error| {
         let code = error_code(&error);
-        tracing::warn!(
+        tracing::debug!(
             "Plugin {plugin}: HTTP request to {origin} failed: {}",
-            crate::tls::explained(&crate::tls::innermost_cause(&error))
+            crate::cause::plain(&error)
         );
         code
     })?;
@@ -142,8 +142,8 @@ fn error_code(error: &reqwest::Error) -> Error {
         }
         cause = current.source();
     }
-    let message = crate::tls::innermost_cause(error);
-    if error.is_connect() && message.contains("dns error") {
+    let message = crate::cause::plain(error);
+    if error.is_connect() && message.contains("resolve the host name") {
         return Error::DnsError {
             rcode: Some(message),
             info_code: None,

@@ -26,7 +26,20 @@ impl std::fmt::Debug for EtcdGrpc {
 }
 
 fn error(what: &str, e: etcd_client::Error) -> StoreError {
-    StoreError::new(crate::tls::explained(&format!("{what}: {e}")))
+    StoreError::new(format!("{what}: {}", cause(&e)))
+}
+
+/// What went wrong, in one phrase: etcd's own message for an answered error, the transport's
+/// cause (connection refused, host name unknown, certificate refused) for an unanswered one.
+fn cause(e: &etcd_client::Error) -> String {
+    match e {
+        etcd_client::Error::GRpcStatus(status) => match std::error::Error::source(status) {
+            Some(transport) => crate::cause::plain(transport),
+            None if status.message().is_empty() => status.code().description().to_string(),
+            None => crate::cause::strip_os_error_number(status.message()),
+        },
+        other => crate::cause::plain(other),
+    }
 }
 
 /// Runs a call again (a few times, briefly) while etcd is unavailable: a cluster member that
@@ -74,6 +87,24 @@ fn is_unavailable(e: &etcd_client::Error) -> bool {
 }
 
 impl EtcdGrpc {
+    /// A failed call; one that did not reach etcd names where it tried.
+    fn error(&self, what: &str, e: etcd_client::Error) -> StoreError {
+        let unreached = match &e {
+            etcd_client::Error::GRpcStatus(status) => std::error::Error::source(status).is_some(),
+            etcd_client::Error::TransportError(_) => true,
+            _ => false,
+        };
+        if unreached {
+            StoreError::new(format!(
+                "{what}: unable to connect to {} (gRPC): {}",
+                self.endpoints.join(","),
+                cause(&e)
+            ))
+        } else {
+            error(what, e)
+        }
+    }
+
     /// `credentials` are an etcd user and password.
     /// The cluster's members as configured, `host:port`, sorted.
     pub fn members(&self) -> Vec<String> {
@@ -171,7 +202,7 @@ impl EtcdGrpc {
             async move { client.get(key, None).await }
         })
         .await
-        .map_err(|e| error("Not able to pull key", e))?;
+        .map_err(|e| self.error("Not able to pull key", e))?;
         Ok(answer.kvs().first().map(convert))
     }
 
@@ -191,7 +222,7 @@ impl EtcdGrpc {
             {
                 Ok(None) // compacted away (etcd's ErrCompacted)
             }
-            Err(e) => Err(error("Not able to pull key", e)),
+            Err(e) => Err(self.error("Not able to pull key", e)),
         }
     }
 
@@ -206,7 +237,7 @@ impl EtcdGrpc {
             }
         })
         .await
-        .map_err(|e| error("Not able to read the revision", e))?;
+        .map_err(|e| self.error("Not able to read the revision", e))?;
         Ok(answer.header().map(|h| h.revision() as u64).unwrap_or(0))
     }
 
@@ -223,7 +254,7 @@ impl EtcdGrpc {
         let answer = client
             .txn(Txn::new().and_then(operations))
             .await
-            .map_err(|e| error("Not able to execute the transaction", e))?;
+            .map_err(|e| self.error("Not able to execute the transaction", e))?;
         if !answer.succeeded() {
             return Err(StoreError::new("Not able to execute the transaction"));
         }
@@ -255,7 +286,7 @@ impl EtcdGrpc {
             async move { client.txn(transaction).await }
         })
         .await
-        .map_err(|e| error("Not able to execute the transaction", e))?;
+        .map_err(|e| self.error("Not able to execute the transaction", e))?;
         if !answer.succeeded() {
             return Ok(None);
         }
@@ -369,7 +400,7 @@ impl EtcdGrpc {
             async move { kv.get(prefix, Some(options)).await }
         })
         .await
-        .map_err(|e| error("Not able to pull key", e))?;
+        .map_err(|e| self.error("Not able to pull key", e))?;
         Ok(answer.kvs().iter().map(convert).collect())
     }
 
@@ -387,7 +418,7 @@ impl EtcdGrpc {
             async move { watcher.watch(prefix, Some(options)).await }
         })
         .await
-        .map_err(|e| error("Not able to watch", e))?;
+        .map_err(|e| self.error("Not able to watch", e))?;
         Ok(GrpcWatch { stream })
     }
 }

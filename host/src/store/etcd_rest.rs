@@ -293,7 +293,7 @@ impl EtcdRest {
                         return Err(StoreError::new(format!(
                             "Unable to read from {}: {}",
                             self.url(path),
-                            crate::tls::innermost_cause(&error)
+                            crate::cause::plain(&error)
                         )));
                     }
                 }
@@ -358,19 +358,17 @@ impl EtcdRest {
                 }
                 // Not connected: nothing was sent, the next member may answer.
                 Err(error) if error.is_connect() => {
-                    last_error = crate::tls::innermost_cause(&error);
+                    last_error = crate::cause::plain(&error);
                 }
                 Err(error) => {
-                    return Err(Unanswered::Broken(crate::tls::innermost_cause(&error)));
+                    return Err(Unanswered::Broken(crate::cause::plain(&error)));
                 }
             }
         }
-        Err(Unanswered::Unreachable(StoreError::new(
-            crate::tls::explained(&format!(
-                "Unable to connect to {}: {last_error}",
-                self.url("")
-            )),
-        )))
+        Err(Unanswered::Unreachable(StoreError::new(format!(
+            "Unable to connect to {}: {last_error}",
+            self.url("")
+        ))))
     }
 
     /// The current value of `key` (B1, non-prefix).
@@ -668,7 +666,7 @@ impl Watch {
                 Err(e) => {
                     return Err(StoreError::new(format!(
                         "the etcd watch stream broke: {}",
-                        crate::tls::innermost_cause(&e)
+                        crate::cause::plain(&e)
                     )));
                 }
                 Ok(Some(data)) => {

@@ -309,6 +309,18 @@ fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, V
             dir.display()
         ));
     }
+    // Checked now, not at the first notification: every one would fail.
+    let (target, what) = if absolute.exists() {
+        (absolute.as_path(), "the log file")
+    } else {
+        (dir.as_path(), "the directory of the log file")
+    };
+    if !may_write(target) {
+        return Err(format!(
+            "{what} {} is not writable by this user",
+            target.display()
+        ));
+    }
     let grant = DirGrant::open(&dir, true)
         .map_err(|e| format!("the directory {} of the log file: {e}", dir.display()))?;
     settings.insert("path".into(), Value::String(absolute.display().to_string()));
@@ -317,6 +329,21 @@ fn log_grants(mut settings: Map<String, Value>) -> Result<(Grants, Map<String, V
         ..Grants::default()
     };
     Ok((grants, settings))
+}
+
+/// Whether this process may write `path` (a file, or a folder to create files in).
+fn may_write(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    let mode = if path.is_dir() {
+        libc::W_OK | libc::X_OK
+    } else {
+        libc::W_OK
+    };
+    // SAFETY: c_path is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(c_path.as_ptr(), mode) == 0 }
 }
 
 /// A command's `working_dir` as the user wrote it (`~`, `$VAR`), which must be a folder.
@@ -552,12 +579,46 @@ impl TriggerSet {
     }
 }
 
+/// The triggers running now, with when each started: what a stop request waits for.
+static RUNNING: std::sync::Mutex<Vec<(u64, String, std::time::Instant)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Marks a trigger as running for as long as it lives.
+struct RunningTrigger(u64);
+
+impl RunningTrigger {
+    fn start(label: &str) -> RunningTrigger {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        running.push((id, label.to_string(), std::time::Instant::now()));
+        RunningTrigger(id)
+    }
+}
+
+impl Drop for RunningTrigger {
+    fn drop(&mut self) {
+        let mut running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+        running.retain(|(id, _, _)| *id != self.0);
+    }
+}
+
+/// The triggers of this process running now, and for how long each has run, oldest first.
+pub fn running_triggers() -> Vec<(String, Duration)> {
+    let running = RUNNING.lock().unwrap_or_else(|p| p.into_inner());
+    running
+        .iter()
+        .map(|(_, label, started)| (label.clone(), started.elapsed()))
+        .collect()
+}
+
 impl Trigger {
     async fn run(
         &self,
         notification: &Notification,
         wit_notification: &PluginNotification,
     ) -> TriggerOutcome {
+        let _running = RunningTrigger::start(&self.label);
         let mut attempts = 0;
         let mut backoff = FIRST_BACKOFF;
         loop {

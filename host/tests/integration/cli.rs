@@ -172,7 +172,7 @@ fn no_fail_turns_errors_into_success() {
     );
     assert_eq!(out.status.code(), Some(0));
     assert!(
-        stderr(&out).contains("Wrong parameters: date required"),
+        stderr(&out).contains("Wrong parameters: date, airport, number required"),
         "{}",
         stderr(&out)
     );
@@ -861,4 +861,159 @@ fn a_listener_behind_says_when_it_has_caught_up_and_is_live() {
     let mut live = listen("live.out", "Listening to");
     assert!(!live.log().contains("Catching up"), "{}", live.log());
     live.stop();
+}
+
+/// `aviso` with `args` run on a terminal (a pseudo-terminal from `script`), everything it
+/// wrote there.
+fn aviso_on_a_terminal(home: &Path, args: &[&str]) -> String {
+    let command_line = std::iter::once(env!("CARGO_BIN_EXE_aviso"))
+        .chain(args.iter().copied())
+        .map(|word| format!("'{word}'"))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let out = common::clean_command(Path::new("script"))
+        .args(["-qec", &command_line, "/dev/null"])
+        .env("HOME", home)
+        .env("TERM", "xterm")
+        .output()
+        .expect("script runs");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    stdout(&out)
+}
+
+#[test]
+fn a_replay_shows_its_progress_on_a_terminal_only() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("slow.yaml");
+    std::fs::write(
+        &file,
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: command\n        command: sleep 0.2\n",
+    )
+    .unwrap();
+    let from = chrono::Utc::now() - chrono::Duration::hours(1);
+    for number in ["1", "2", "3"] {
+        notify_flight(home.path(), number, "Italy");
+    }
+    let to = chrono::Utc::now() + chrono::Duration::milliseconds(1);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let window = [
+        "listen",
+        "--test",
+        file.to_str().unwrap(),
+        "--from",
+        &from.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "--to",
+        &to.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
+    ];
+    let terminal = aviso_on_a_terminal(home.path(), &window);
+    assert!(
+        terminal.contains("Replaying /tmp/aviso/flight/ [")
+            && terminal.contains("/3 notifications, "),
+        "{terminal}"
+    );
+    assert!(terminal.contains(" left"), "{terminal}");
+    // Redirected to a file or a pipe, there is no bar.
+    let piped = aviso(home.path(), &window, &[]);
+    assert_eq!(piped.status.code(), Some(0), "{}", stderr(&piped));
+    assert_eq!(
+        stderr(&piped)
+            .matches("Notification /tmp/aviso/flight/")
+            .count(),
+        3
+    );
+    assert!(!stderr(&piped).contains(" left"), "{}", stderr(&piped));
+}
+
+#[test]
+fn a_logging_configuration_gives_timestamps_levels_and_a_log_file() {
+    let home = tempfile::tempdir().unwrap();
+    let log_file = home.path().join("aviso.log");
+    let config = home.path().join("logging.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "version: 1
+formatters:
+  stamped: {{format: '%(asctime)s - %(name)s - %(levelname)-7s - %(message)s'}}
+  short: {{format: '%(levelname)s: %(message)s', datefmt: '%H:%M'}}
+handlers:
+  console: {{class: logging.StreamHandler, formatter: short, level: WARNING, stream: ext://sys.stderr}}
+  file: {{class: logging.FileHandler, formatter: stamped, filename: '{}'}}
+root: {{level: INFO, handlers: [console, file]}}
+",
+            log_file.display()
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = aviso(
+        home.path(),
+        &[
+            "notify",
+            "--test",
+            "-l",
+            config,
+            "event=flight,country=Italy,airport=fco,date=20210101,number=1",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The console takes warnings and up, in its own format.
+    assert_eq!(stderr(&out), "WARNING: TEST MODE\n");
+    let logged = std::fs::read_to_string(&log_file).unwrap();
+    let line =
+        regex::Regex::new(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} - aviso - WARNING - TEST MODE$")
+            .unwrap();
+    assert!(
+        logged.lines().next().is_some_and(|l| line.is_match(l)),
+        "{logged}"
+    );
+    // -d turns the root and the console to DEBUG, as pyaviso's does; the file keeps appending.
+    let out = aviso(
+        home.path(),
+        &[
+            "notify",
+            "--test",
+            "-d",
+            "-l",
+            config,
+            "event=flight,country=Italy,airport=fco,date=20210101,number=2",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("\nDEBUG: "), "{}", stderr(&out));
+    let logged = std::fs::read_to_string(&log_file).unwrap();
+    assert_eq!(
+        logged.matches(" - WARNING - TEST MODE").count(),
+        2,
+        "{logged}"
+    );
+    assert!(logged.contains(" - aviso - DEBUG   - "), "{logged}");
+
+    // A level that does not exist is an error, not a silent default.
+    std::fs::write(
+        home.path().join("bad.yaml"),
+        "version: 1\nroot: {level: VERBOSE}\n",
+    )
+    .unwrap();
+    let bad = home.path().join("bad.yaml");
+    let out = aviso(
+        home.path(),
+        &[
+            "key",
+            "-l",
+            bad.to_str().unwrap(),
+            "event=flight,country=Italy",
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(255));
+    assert!(
+        stderr(&out).contains(
+            "root.level VERBOSE is not a level: use DEBUG, INFO, WARNING, ERROR or CRITICAL"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -312,11 +312,11 @@ fn listen_refuses_bad_listeners_and_unsupported_options_before_starting() {
         ),
         (
             vec!["--to", "2020-01-20T00:00:00.0Z"],
-            "from_date is required if to_date is defined",
+            "--to needs --from: a replay runs from one date to another",
         ),
         (
-            vec!["--from", "2999-01-20T00:00:00.0Z"],
-            "from_date must be in the past",
+            vec!["--from", "2999-01-20T00:00:00Z"],
+            "--from must be in the past",
         ),
         (
             vec![
@@ -325,7 +325,7 @@ fn listen_refuses_bad_listeners_and_unsupported_options_before_starting() {
                 "--to",
                 "2020-01-20T00:00:00.0Z",
             ],
-            "to_date must be later than from_date",
+            "--to must be later than --from",
         ),
     ] {
         let mut all = vec!["listen", "--test"];
@@ -341,7 +341,7 @@ fn listen_refuses_bad_listeners_and_unsupported_options_before_starting() {
     }
     let out = run(
         home.path(),
-        &["listen", "--test", "--from", "2020-01-20", &file],
+        &["listen", "--test", "--from", "20 January 2020", &file],
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("Invalid value for '--from'"));
@@ -412,8 +412,20 @@ fn replay_from_to_on_the_embedded_store() {
         !text.contains("before") && !text.contains("after"),
         "{text}"
     );
+    // It says it replays, not that it listens.
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        log.contains("Replaying /tmp/aviso/flight/ at the embedded store "),
+        "{log}"
+    );
+    assert!(
+        log.contains(" UTC to ") && log.contains("Replay completed"),
+        "{log}"
+    );
+    assert!(!log.contains("Listening to"), "{log}");
 
-    // An empty window says so and ends successfully.
+    // An empty window says so and ends successfully; dates may be written without the
+    // fraction, or as a day.
     let out = run(
         home.path(),
         &[
@@ -421,9 +433,9 @@ fn replay_from_to_on_the_embedded_store() {
             "--test",
             &file,
             "--from",
-            "2001-01-01T00:00:00.0Z",
+            "2001-01-01",
             "--to",
-            "2001-01-02T00:00:00.0Z",
+            "2001-01-02T00:00:00Z",
         ],
     );
     assert_eq!(out.status.code(), Some(0));
@@ -677,7 +689,8 @@ fn a_second_stop_signal_ends_at_once_and_kills_the_running_command() {
     let pid = listener.child.id() as i32;
     // SAFETY: kill(2) on our own child.
     unsafe { libc::kill(pid, libc::SIGINT) };
-    listener.wait_for_log("send the signal again to stop at once");
+    listener.wait_for_log("Stopping: waiting for trigger command (sleep 3117 & wait) (started ");
+    listener.wait_for_log("s ago) (send the signal again to stop at once)");
     assert!(
         listener.child.try_wait().unwrap().is_none(),
         "still finishing the trigger"
@@ -696,6 +709,19 @@ fn a_second_stop_signal_ends_at_once_and_kills_the_running_command() {
         || !process_running("sleep 3117"),
         || "the command's own child was killed too".into(),
     );
+}
+
+#[test]
+fn an_idle_listener_says_only_that_it_stops() {
+    let home = tempfile::tempdir().unwrap();
+    let file = echo_listener(home.path());
+    let mut listener = Listener::start(home.path(), &["--test", &file]);
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(listener.child.id() as i32, libc::SIGTERM) };
+    assert_eq!(listener.child.wait().unwrap().code(), Some(0));
+    let log = listener.log();
+    assert!(log.lines().any(|line| line.ends_with("Stopping")), "{log}");
+    assert!(!log.contains("waiting for"), "{log}");
 }
 
 #[test]

@@ -106,6 +106,13 @@ async fn writes_stay_inside_the_granted_directory() {
         );
         let error = attack(&runtime, &output, "write", &extra).await;
         assert!(error.starts_with("write "), "{error}");
+        // The user is told which grant is missing, not only that a file "does not exist".
+        let hint = format!(
+            "(the plugin was not granted {}: add it to allow.write",
+            outside.path().display()
+        );
+        assert!(error.contains(&hint), "{error}");
+        assert!(!error.contains("os error"), "{error}");
         assert!(
             !outside.path().join("evil.txt").exists(),
             "wrote outside its directory"
@@ -141,6 +148,11 @@ async fn read_only_directories_cannot_be_written() {
     );
     let error = attack(&runtime, &output, "write", &extra).await;
     assert!(error.starts_with("write "), "{error}");
+    let hint = format!(
+        "(the plugin may only read {}: add it to allow.write",
+        granted.path().display()
+    );
+    assert!(error.contains(&hint), "{error}");
     assert!(!target.exists());
 }
 
@@ -349,7 +361,21 @@ async fn a_file_that_is_not_a_component_is_refused() {
     let yaml = format!("      - type: plugin\n        path: {}\n", fake.display());
     let error = runtime.load(&specs(&yaml)).await.unwrap_err().to_string();
     assert!(
-        error.contains("it is not a valid WebAssembly component"),
+        error.ends_with(&format!(
+            "cannot load plugin {}: it is not a WebAssembly file (it does not start with the bytes \\0asm)",
+            fake.display()
+        )),
+        "{error}"
+    );
+    let cut_short = dir.path().join("cut-short.wasm");
+    std::fs::write(&cut_short, b"\0asm\x0d\0\x01\0 cut short").unwrap();
+    let yaml = format!(
+        "      - type: plugin\n        path: {}\n",
+        cut_short.display()
+    );
+    let error = runtime.load(&specs(&yaml)).await.unwrap_err().to_string();
+    assert!(
+        error.contains("it is not a valid WebAssembly component: "),
         "{error}"
     );
     let yaml = "      - type: plugin\n        path: /nonexistent/plugin.wasm\n";

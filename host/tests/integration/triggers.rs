@@ -88,6 +88,25 @@ async fn log_refuses_a_missing_directory_at_load() {
         error.to_string().contains("path is a mandatory field"),
         "{error}"
     );
+    // A folder this user cannot write in (root may write anywhere, so only for other users).
+    if unsafe { libc::geteuid() } != 0 {
+        use std::os::unix::fs::PermissionsExt;
+        let folder = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o500)).unwrap();
+        let yaml = format!(
+            "      - type: log\n        path: {}/x.log\n",
+            folder.path().display()
+        );
+        let error = runtime.load(&specs(&yaml)).await.unwrap_err().to_string();
+        assert!(
+            error.ends_with(&format!(
+                "the directory of the log file {} is not writable by this user",
+                folder.path().display()
+            )),
+            "{error}"
+        );
+        std::fs::set_permissions(folder.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
 }
 
 /// Values no shell may ever interpret.
@@ -328,7 +347,11 @@ async fn post_reports_errors_and_mandatory_fields() {
         error.contains("Not able to POST CloudEvents notification to"),
         "{error}"
     );
-    assert!(error.contains("status 503"), "{error}");
+    // The status with its reason, and what the server said, labelled.
+    assert!(
+        error.ends_with(", status 503 Service Unavailable, body: ok"),
+        "{error}"
+    );
     for (yaml, message) in [
         ("      - type: post\n", "protocol is a mandatory field"),
         (

@@ -102,9 +102,9 @@ impl Trigger for Post {
                     .send()?;
                 if !response.is_success() {
                     return Err(Error::Failed(format!(
-                        "Not able to POST CloudEvents notification to {url}, status {}, {}",
-                        response.status,
-                        response.text()
+                        "Not able to POST CloudEvents notification to {url}, status {}, body: {}",
+                        response.status_line(),
+                        response.body_excerpt()
                     )));
                 }
                 log::info("CloudEvents notification sent successfully");

@@ -160,8 +160,8 @@ pub fn publish(
         Err(Error::Failed(format!(
             "Not able to publish to SNS topic {}, status {}, {}",
             target.arn,
-            response.status,
-            response.text()
+            response.status_line(),
+            response.body_excerpt()
         )))
     }
 }
