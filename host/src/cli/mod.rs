@@ -780,6 +780,22 @@ fn with_client(
     )
 }
 
+/// With `-d`: the configuration files looked at and every setting's effective value with
+/// where it came from (pyaviso's `-d` printed its configuration too).
+fn show_configuration(settings: &Settings, layers: &crate::config::Layers) {
+    for (file, found) in &layers.files {
+        if *found {
+            tracing::debug!("Configuration file {} read", file.display());
+        } else {
+            tracing::debug!("Configuration file {} not found, skipped", file.display());
+        }
+    }
+    tracing::debug!("Effective configuration:");
+    for (setting, value, origin) in settings.effective(layers) {
+        tracing::debug!("  {setting}: {value}  ({origin})");
+    }
+}
+
 /// Like `with_client`; `uses_store` announces test mode as pyaviso does for the commands that
 /// talk to the store. Returns the process exit status (0 on errors with `no_fail`).
 fn with_settings(
@@ -808,6 +824,9 @@ fn with_settings(
     }
     for (setting, origin) in &layers.unknown {
         tracing::warn!("Unknown setting '{setting}' in {origin} is ignored");
+    }
+    if settings.debug {
+        show_configuration(&settings, &layers);
     }
     if test_mode {
         tracing::warn!("TEST MODE");

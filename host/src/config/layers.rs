@@ -148,6 +148,8 @@ pub struct Layers {
     pub plugin_sections: Vec<(YamlValue, Origin)>,
     /// How many of them came from the site's own layer (the system configuration file).
     pub site_plugin_sections: usize,
+    /// The configuration files looked at, in order, and whether each was there.
+    pub files: Vec<(PathBuf, bool)>,
 }
 
 impl Layers {
@@ -219,7 +221,10 @@ impl Layers {
         let origin = Origin::File(path.to_path_buf());
         let text = match std::fs::read_to_string(path) {
             Ok(text) => text,
-            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if optional && e.kind() == std::io::ErrorKind::NotFound => {
+                self.files.push((path.to_path_buf(), false));
+                return Ok(());
+            }
             Err(e) => {
                 return Err(ConfigError::File {
                     origin,
@@ -227,6 +232,7 @@ impl Layers {
                 });
             }
         };
+        self.files.push((path.to_path_buf(), true));
         let document = yaml::parse(&text).map_err(|e| ConfigError::File {
             origin: origin.clone(),
             message: e.0,

@@ -73,6 +73,17 @@ pub enum AuthType {
 }
 
 impl AuthType {
+    /// The name the configuration uses.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthType::None => "none",
+            AuthType::Etcd => "etcd",
+            AuthType::Ecmwf => "ecmwf",
+            AuthType::OpenId => "openid",
+            AuthType::Plain => "plain",
+        }
+    }
+
     fn parse(text: &str) -> Option<AuthType> {
         match text.to_ascii_lowercase().as_str() {
             "none" => Some(AuthType::None),
@@ -257,6 +268,139 @@ pub fn cache_dir() -> Option<PathBuf> {
 }
 
 impl Settings {
+    /// Every setting by its path (`notification_engine.port`) with its effective value as
+    /// text, in the order of the configuration file's documentation; each with where it came
+    /// from (the layer that set it, else the default).
+    pub fn effective(&self, layers: &Layers) -> Vec<(&'static str, String, Origin)> {
+        let engine = |e: &EngineSettings| {
+            [
+                e.host.clone(),
+                e.port.to_string(),
+                e.https.to_string(),
+                e.engine_type.to_string(),
+                seconds_or(e.timeout, "none (waits without limit)"),
+                seconds_or(e.automatic_retry_delay, "none (no retry)"),
+            ]
+        };
+        let [host, port, https, kind, timeout, retry] = engine(&self.notification_engine.engine);
+        let n = &self.notification_engine;
+        let [c_host, c_port, c_https, c_kind, c_timeout, c_retry] =
+            engine(&self.configuration_engine.engine);
+        let path_or = |path: &Option<PathBuf>, none: &str| {
+            path.as_ref()
+                .map_or_else(|| none.to_string(), |p| p.display().to_string())
+        };
+        let values: Vec<(&'static str, String)> = vec![
+            ("notification_engine.type", kind),
+            ("notification_engine.host", host),
+            ("notification_engine.port", port),
+            (
+                "notification_engine.endpoints",
+                n.endpoints
+                    .iter()
+                    .map(|(h, p)| format!("{h}:{p}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            ),
+            ("notification_engine.https", https),
+            (
+                "notification_engine.polling_interval",
+                format!("{} s", n.polling_interval),
+            ),
+            ("notification_engine.timeout", timeout),
+            ("notification_engine.automatic_retry_delay", retry),
+            ("notification_engine.service", n.service.clone()),
+            ("notification_engine.catchup", n.catchup.to_string()),
+            (
+                "notification_engine.liveness_check",
+                format!("{} s", n.liveness_check),
+            ),
+            ("delivery.attempts", self.delivery.attempts.to_string()),
+            (
+                "delivery.retry_delay",
+                format!("{} s", self.delivery.retry_delay),
+            ),
+            ("configuration_engine.type", c_kind),
+            ("configuration_engine.host", c_host),
+            ("configuration_engine.port", c_port),
+            ("configuration_engine.https", c_https),
+            ("configuration_engine.timeout", c_timeout),
+            ("configuration_engine.automatic_retry_delay", c_retry),
+            (
+                "configuration_engine.max_file_size",
+                format!("{} KiB", self.configuration_engine.max_file_size),
+            ),
+            ("auth_type", self.auth_type.name().to_string()),
+            (
+                "username",
+                self.username.clone().unwrap_or_else(|| "none".into()),
+            ),
+            ("username_file", path_or(&self.username_file, "none")),
+            ("key_file", self.key_file.display().to_string()),
+            (
+                "key_ttl",
+                match self.key_ttl {
+                    -1 => "-1 (notifications do not expire)".into(),
+                    ttl => format!("{ttl} s"),
+                },
+            ),
+            (
+                "schema_parser",
+                match &self.schema_parser {
+                    SchemaParserKind::Generic => "generic".into(),
+                    SchemaParserKind::Ecmwf => "ecmwf".into(),
+                    SchemaParserKind::Component(path) => path.display().to_string(),
+                },
+            ),
+            ("remote_schema", self.remote_schema.to_string()),
+            ("state_dir", path_or(&self.state_dir, "~/.aviso")),
+            ("debug", self.debug.to_string()),
+            ("quiet", self.quiet.to_string()),
+            ("no_fail", self.no_fail.to_string()),
+            (
+                "logging",
+                match &self.logging {
+                    None => "the console, messages only".into(),
+                    Some(LoggingSetting::File(path)) => path.display().to_string(),
+                    Some(LoggingSetting::Inline(_)) => "a logging section".into(),
+                },
+            ),
+            (
+                "listeners",
+                match &self.listeners {
+                    None => "none".into(),
+                    Some(YamlValue::Seq(items)) => format!("{} listener(s)", items.len()),
+                    Some(_) => "a listeners section".into(),
+                },
+            ),
+            (
+                "plugins",
+                match (&self.plugins.site, self.plugins.narrowing.len()) {
+                    (None, 0) => "no site policy".into(),
+                    (Some(_), 0) => "the site policy".into(),
+                    (None, n) => format!("{n} section(s) narrowing the defaults"),
+                    (Some(_), n) => format!("the site policy, narrowed by {n} section(s)"),
+                },
+            ),
+        ];
+        values
+            .into_iter()
+            .map(|(path, value)| {
+                let origin = match path {
+                    // Plugins sections add up instead of replacing each other.
+                    "plugins" => layers
+                        .plugin_sections
+                        .last()
+                        .map_or(Origin::Default, |(_, origin)| origin.clone()),
+                    _ => layers
+                        .get(path)
+                        .map_or(Origin::Default, |(_, origin)| origin.clone()),
+                };
+                (path, value, origin)
+            })
+            .collect()
+    }
+
     /// Reads every layer and resolves the settings.
     pub fn load(sources: &ConfigSources) -> Result<(Settings, Layers), ConfigError> {
         let mut layers = Layers::default();
@@ -779,3 +923,8 @@ impl Resolver<'_> {
 
 #[cfg(test)]
 mod tests;
+
+/// Seconds, or what no value means.
+fn seconds_or(value: Option<u64>, none: &str) -> String {
+    value.map_or_else(|| none.to_string(), |seconds| format!("{seconds} s"))
+}

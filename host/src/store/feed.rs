@@ -125,6 +125,15 @@ impl Feed {
             .changes_since(&self.base, self.last)
             .await
             .map_err(Broken::Failed)?;
+        if self.failures > 0 {
+            tracing::info!(
+                "Polling {} again from revision {}: {} answers",
+                self.base,
+                self.last + 1,
+                self.store.describe()
+            );
+            self.failures = 0;
+        }
         self.queue(changes);
         Ok(())
     }

@@ -1017,3 +1017,52 @@ root: {{level: INFO, handlers: [console, file]}}
         stderr(&out)
     );
 }
+
+#[test]
+fn debug_shows_the_effective_configuration_and_where_each_value_came_from() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("site.yaml");
+    std::fs::write(&config, "notification_engine:\n  polling_interval: 7\n").unwrap();
+    let out = aviso(
+        home.path(),
+        &[
+            "key",
+            "-d",
+            "-H",
+            "etcd1",
+            "-c",
+            config.to_str().unwrap(),
+            "event=flight,country=Italy,airport=fco,date=20210101,number=1",
+        ],
+        &[("AVISO_NOTIFICATION_PORT", "2400")],
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let log = stderr(&out);
+    for line in [
+        format!("Configuration file {} read", config.display()),
+        format!(
+            "Configuration file {} not found, skipped",
+            home.path().join(".aviso/config.yaml").display()
+        ),
+        "  notification_engine.host: etcd1  (command-line option --host)".to_string(),
+        "  notification_engine.port: 2400  (environment variable AVISO_NOTIFICATION_PORT)"
+            .to_string(),
+        format!(
+            "  notification_engine.polling_interval: 7 s  (configuration file {})",
+            config.display()
+        ),
+        "  notification_engine.catchup: true  (the default)".to_string(),
+    ] {
+        assert!(log.lines().any(|l| l == line), "{line:?} not in\n{log}");
+    }
+    // Without -d, none of it.
+    let out = aviso(
+        home.path(),
+        &[
+            "key",
+            "event=flight,country=Italy,airport=fco,date=20210101,number=1",
+        ],
+        &[],
+    );
+    assert_eq!(stderr(&out), "");
+}

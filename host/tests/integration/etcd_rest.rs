@@ -566,6 +566,40 @@ fn behind_a_range_only_proxy_listeners_poll() {
     assert_eq!(listener.stop(), Some(0));
 }
 
+/// A polling listener whose store goes away says so, and says when it answers again.
+#[test]
+fn a_polling_listener_says_when_the_store_answers_again() {
+    let mut etcd = Etcd::start();
+    let home = tempfile::tempdir().unwrap();
+    let (proxy, _) = proxy(etcd.port, |path| path == "/v3/kv/range");
+    let file = echo_listener(home.path());
+    let proxy_port = proxy.to_string();
+    let mut listener = Listening::start_with(
+        &ours(),
+        home.path(),
+        &etcd,
+        &file,
+        "polling every",
+        &[
+            ("AVISO_NOTIFICATION_PORT", &proxy_port),
+            ("AVISO_POLLING_INTERVAL", "1"),
+            ("AVISO_AUTOMATIC_RETRY_DELAY", "1"),
+        ],
+    );
+    etcd.kill();
+    listener.wait_for_log("resumes from revision");
+    etcd.restart();
+    listener.wait_for_log("Polling /tmp/aviso/flight/ again from revision ");
+    run(
+        &ours(),
+        home.path(),
+        &etcd,
+        &["notify", &format!("{FLIGHT},payload=after-the-outage")],
+    );
+    listener.wait_for_output("after-the-outage");
+    assert_eq!(listener.stop(), Some(0));
+}
+
 /// The gRPC engine on the same etcd: what it writes the gateway engine and pyaviso read, and
 /// its listener receives what they write; TTL, replay and etcd users work there too.
 #[test]

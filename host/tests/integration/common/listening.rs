@@ -40,6 +40,19 @@ impl Listening {
         std::fs::read_to_string(self.out.with_extension("err")).unwrap_or_default()
     }
 
+    /// Waits until stderr contains `text`.
+    pub fn wait_for_log(&self, text: &str) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !self.log().contains(text) {
+            assert!(
+                Instant::now() < deadline,
+                "waited for {text:?} in the log; got {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
     /// Waits until stdout contains `text`; returns all of stdout.
     pub fn wait_for_output(&self, text: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(60);
