@@ -118,6 +118,10 @@ enum AvisoCommand {
         /// problem, without listening.
         #[arg(long, conflicts_with_all = ["from", "to", "now", "catchup"])]
         check: bool,
+        /// Also write each notification's outcome (and each dead letter) as one JSON object per
+        /// line on stdout, for scripts and monitoring.
+        #[arg(long)]
+        json: bool,
         /// YAML files defining the listeners; without them, the configuration's `listeners`.
         #[arg(value_name = "LISTENER_FILES")]
         listener_files: Vec<PathBuf>,
@@ -446,8 +450,14 @@ where
             now,
             catchup,
             check: false,
+            json,
             listener_files,
-        } => listen(&common, &server, from, to, now, catchup, &listener_files),
+        } => {
+            if json {
+                crate::delivery::write_json_outcomes();
+            }
+            listen(&common, &server, from, to, now, catchup, &listener_files)
+        }
         AvisoCommand::Positions {
             common,
             server,

@@ -303,7 +303,7 @@ async fn deliver_with_retries(
                     entry.kv.mod_revision,
                 )
                 .await;
-            log_outcome(entry.kv, &outcome, attempt);
+            log_outcome(active, entry.kv, &outcome, attempt);
             entry.failures = outcome
                 .triggers
                 .into_iter()
@@ -373,6 +373,19 @@ async fn record_dead_letter(
     loop {
         match policy.dead_letters.record(letter) {
             Ok(()) => {
+                json_line(serde_json::json!({
+                    "time": now_rfc3339(),
+                    "outcome": "dead_letter",
+                    "key": letter.key,
+                    "revision": letter.revision,
+                    "attempts": letter.attempts,
+                    "dead_letter": letter.id,
+                    "dead_letters": policy.dead_letters.path().display().to_string(),
+                    "failed": letter.failed.iter().map(|f| serde_json::json!({
+                        "trigger": f.trigger,
+                        "error": f.error,
+                    })).collect::<Vec<_>>(),
+                }));
                 tracing::error!(
                     "Gave up on {} (revision {}) after {} attempts ({}); recorded as dead letter {} in {}. 'aviso dead-letters list' shows it, 'aviso dead-letters replay' runs it again",
                     letter.key,
@@ -399,7 +412,50 @@ async fn record_dead_letter(
     }
 }
 
-fn log_outcome(kv: &KeyValue, outcome: &Outcome, attempt: u32) {
+/// Whether each outcome is also written to stdout as one JSON line (`aviso listen --json`).
+static JSON_OUTCOMES: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// From now on, every notification's outcome and every dead letter is also one JSON object per
+/// line on stdout, for scripts and monitoring (`aviso listen --json`).
+pub fn write_json_outcomes() {
+    JSON_OUTCOMES.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// One JSON line on stdout, when asked for.
+fn json_line(record: serde_json::Value) {
+    if !JSON_OUTCOMES.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    use std::io::Write;
+    let line = record.to_string();
+    crate::progress::suspended(|| {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{line}");
+        let _ = out.flush();
+    });
+}
+
+fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+fn log_outcome(active: &ActiveListener, kv: &KeyValue, outcome: &Outcome, attempt: u32) {
+    json_line(serde_json::json!({
+        "time": now_rfc3339(),
+        "outcome": if outcome.all_succeeded() { "delivered" } else { "failed" },
+        "listener": active.listener.name,
+        "event": active.listener.event,
+        "key": kv.key,
+        "revision": kv.mod_revision,
+        "attempt": attempt,
+        "triggers": outcome.triggers.iter().map(|t| serde_json::json!({
+            "trigger": t.trigger,
+            "required": t.required,
+            "ok": t.result.is_ok(),
+            "attempts": t.attempts,
+            "error": t.result.as_ref().err(),
+        })).collect::<Vec<_>>(),
+    }));
     let failed = outcome
         .triggers
         .iter()
@@ -473,7 +529,7 @@ async fn deliver_revision(active: &ActiveListener, revision: &[KeyValue]) -> Han
             .triggers
             .run(&notification, &kv.key, kv.mod_revision)
             .await;
-        log_outcome(kv, &outcome, 1);
+        log_outcome(active, kv, &outcome, 1);
         if outcome.required_failed() {
             return Handled::RequiredTriggerFailed;
         }

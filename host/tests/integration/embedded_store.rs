@@ -1099,3 +1099,73 @@ fn a_named_listener_keeps_its_position_when_its_request_changes() {
         "{stderr}"
     );
 }
+
+#[test]
+fn listen_json_writes_one_line_per_outcome_and_dead_letter() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("json.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "listeners:
+  - event: flight
+    name: board
+    request: {{country: italy}}
+    triggers:
+      - type: log
+        path: {}/board.log
+      - type: command
+        command: exit 3
+        required: true
+",
+            home.path().display()
+        ),
+    )
+    .unwrap();
+    let config = home.path().join("config.yaml");
+    std::fs::write(&config, "delivery: {attempts: 1, retry_delay: 1}\n").unwrap();
+    let listener = Listener::start(
+        home.path(),
+        &[
+            "--test",
+            "--json",
+            "-c",
+            config.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+    );
+    run(home.path(), &["notify", "--test", FLIGHT]);
+    wait_until(
+        Duration::from_secs(60),
+        || listener.output().lines().count() >= 2,
+        || listener.output(),
+    );
+    let lines: Vec<serde_json::Value> = listener
+        .output()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let outcome = &lines[0];
+    assert_eq!(outcome["outcome"], "failed");
+    assert_eq!(outcome["listener"], "board");
+    assert_eq!(outcome["event"], "flight");
+    assert_eq!(outcome["key"], "/tmp/aviso/flight/20210101/italy/FCO/AZ203");
+    assert!(outcome["revision"].as_u64().is_some());
+    assert_eq!(outcome["triggers"][0]["ok"], true);
+    assert_eq!(outcome["triggers"][1]["ok"], false);
+    assert_eq!(outcome["triggers"][1]["required"], true);
+    assert_eq!(
+        outcome["triggers"][1]["error"],
+        "command exited with status 3"
+    );
+    let letter = &lines[1];
+    assert_eq!(letter["outcome"], "dead_letter");
+    assert_eq!(letter["key"], outcome["key"]);
+    assert_eq!(letter["attempts"], 1);
+    assert!(
+        letter["dead_letter"]
+            .as_str()
+            .is_some_and(|id| !id.is_empty())
+    );
+    assert_eq!(listener.stop(), Some(0));
+}
