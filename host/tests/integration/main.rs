@@ -11,6 +11,7 @@ mod concurrent_notify;
 mod delivery_faults;
 mod embedded_store;
 mod etcd_rest;
+mod examples;
 mod listeners;
 mod plugin_c;
 mod plugin_cli;
