@@ -221,7 +221,11 @@ where
                     }
                     ConfigCommand::Revert { service, .. } => {
                         let keys = services.revert(service).await?;
-                        if keys.is_empty() {
+                        if keys.is_empty() && !services.files(service).await?.is_empty() {
+                            tracing::warn!(
+                                "Nothing to revert: {service} has a single version (its files are unchanged)"
+                            );
+                        } else if keys.is_empty() {
                             tracing::warn!("No files found for service {service}");
                         } else {
                             for key in &keys {

@@ -898,7 +898,16 @@ fn report_usage_error(error: &clap::Error, command: &clap::Command) -> i32 {
             let suggestions = if option.starts_with("--") {
                 click_words::did_you_mean(option, &long_options(command, &path))
             } else {
-                String::new()
+                // Beyond Click: `-p` for `-P` (the case is all that differs).
+                short_options(command, &path)
+                    .into_iter()
+                    .find(|short| {
+                        option.len() == 2
+                            && option.starts_with('-')
+                            && option[1..].eq_ignore_ascii_case(&short.to_string())
+                    })
+                    .map(|short| format!(" Did you mean '-{short}'?"))
+                    .unwrap_or_default()
             };
             format!("No such option '{option}'.{suggestions}")
         }
@@ -993,6 +1002,21 @@ fn long_options(command: &clap::Command, path: &[String]) -> Vec<String> {
         names.push("--help".into());
     }
     names
+}
+
+/// The one-letter options of the (sub)command at `path`.
+fn short_options(command: &clap::Command, path: &[String]) -> Vec<char> {
+    let mut current = command;
+    for name in path.iter().skip(1) {
+        match current.find_subcommand(name) {
+            Some(sub) => current = sub,
+            None => break,
+        }
+    }
+    current
+        .get_arguments()
+        .filter_map(|arg| arg.get_short())
+        .collect()
 }
 
 /// The short form of the option `--long` in `command` or its subcommands.

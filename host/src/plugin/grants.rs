@@ -210,9 +210,12 @@ impl Grants {
     /// that is there.
     pub fn explain(&self, message: &str) -> String {
         let message = crate::cause::strip_os_error_number(message);
-        if !FILE_REFUSALS
-            .iter()
-            .any(|refusal| message.contains(refusal))
+        // A plugin that runs host commands reports what they say: the host's own refusals
+        // (a script without execute permission), which no grant changes.
+        if self.command
+            || !FILE_REFUSALS
+                .iter()
+                .any(|refusal| message.contains(refusal))
         {
             return message;
         }
@@ -405,5 +408,12 @@ mod tests {
             "cannot read /nonexistent-root-xyz/f: No such file or directory"
         );
         assert_eq!(grants.explain("status 500 (os error 5)"), "status 500");
+        // What host commands say is not about the sandbox.
+        let commands = Grants {
+            command: true,
+            ..grants.clone()
+        };
+        let refused = "command exited with status 126: /bin/sh: 1: ./x.sh: Permission denied";
+        assert_eq!(commands.explain(refused), refused);
     }
 }

@@ -319,7 +319,16 @@ async fn run_command(
             .as_deref()
             .map(|d| format!(" in {d}"))
             .unwrap_or_default();
-        failed(format!("cannot start the command{place}: {e}"))
+        // E2BIG: a value put into the command line is larger than the system allows.
+        let hint = if e.raw_os_error() == Some(libc::E2BIG) {
+            " (a value substituted into the command, such as ${payload}, is larger than a command's arguments and environment may be: have the command read the notification from the file that ${jsonpath} names instead)"
+        } else {
+            ""
+        };
+        failed(format!(
+            "cannot start the command{place}: {}{hint}",
+            crate::cause::io_error(&e)
+        ))
     })?;
     let pid = child.id();
     // Killed with everything it started if this call is abandoned (its listener stops, the

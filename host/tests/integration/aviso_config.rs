@@ -253,6 +253,14 @@ fn revert_restores_the_previous_push_and_keeps_to_its_service() {
     );
     let out = setup.run(&ours(), &["revert", "svc/v1"]);
     assert!(stderr(&out).contains("No files found for service svc/v1"));
+    // A service pushed once has nothing to go back to, and its files stay (newcomer trial N-30).
+    let out = setup.run(&ours(), &["revert", "svc/v10"]);
+    assert!(
+        stderr(&out)
+            .contains("Nothing to revert: svc/v10 has a single version (its files are unchanged)"),
+        "{}",
+        stderr(&out)
+    );
 
     // An empty name (an unset shell variable) or one with slashes at its ends reaches nothing.
     for (args, name) in [

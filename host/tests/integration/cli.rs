@@ -116,6 +116,14 @@ fn usage_errors_exit_2_with_click_wording() {
         "{}",
         stderr(&out)
     );
+    // A one-letter option in the wrong case.
+    let out = aviso(home.path(), &["value", "-p", "2379", "event=flight"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).ends_with("Error: No such option '-p'. Did you mean '-P'?\n"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -188,6 +188,38 @@ async fn command_offers_every_pyaviso_substitution() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payload_too_large_for_a_command_line_points_to_jsonpath() {
+    let (runtime, _) = runtime();
+    // Linux refuses a single argument or variable over 128 KiB (MAX_ARG_STRLEN).
+    let big = "x".repeat(200 * 1024);
+    let triggers = load(
+        &runtime,
+        "      - type: command\n        command: echo ${payload} > /dev/null\n",
+    )
+    .await;
+    let outcome = triggers.run(&flight(Some(&big)), FLIGHT_KEY, 1).await;
+    let error = outcome.triggers[0].result.clone().unwrap_err();
+    assert!(
+        error.starts_with("cannot start the command: ")
+            && error.ends_with("have the command read the notification from the file that ${jsonpath} names instead)"),
+        "{error}"
+    );
+    assert!(!error.contains("os error"), "{error}");
+    // What the hint says works.
+    let triggers = load(
+        &runtime,
+        "      - type: command\n        command: test \"$(wc -c < ${jsonpath})\" -gt 204800\n",
+    )
+    .await;
+    assert!(
+        triggers
+            .run(&flight(Some(&big)), FLIGHT_KEY, 1)
+            .await
+            .all_succeeded()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn command_success_is_exit_status_zero() {
     let (runtime, _) = runtime();
     let triggers = load(
