@@ -49,9 +49,18 @@ CREATE TABLE IF NOT EXISTS history (
 ";
 
 fn error(what: &str, path: &Path, e: impl std::fmt::Display) -> StoreError {
-    let room = no_room(path).unwrap_or_default();
+    let said = crate::cause::strip_os_error_number(&e.to_string());
+    // SQLite writes beside the store file too; a read-only one among them is easy to miss.
+    let hint = if said.contains("readonly database") || said.contains("Permission denied") {
+        format!(
+            " (this user must be able to write {0}, the files beside it ({0}.lock, -wal, -shm) and their folder: check their owner and permissions)",
+            path.display()
+        )
+    } else {
+        no_room(path).unwrap_or_default()
+    };
     StoreError::new(format!(
-        "{what} the embedded store {}: {e}{room}",
+        "{what} the embedded store {}: {said}{hint}",
         path.display()
     ))
 }

@@ -1169,3 +1169,43 @@ fn listen_json_writes_one_line_per_outcome_and_dead_letter() {
     );
     assert_eq!(listener.stop(), Some(0));
 }
+
+#[test]
+fn a_store_this_user_cannot_write_names_the_files_to_check() {
+    use std::os::unix::fs::PermissionsExt;
+    let home = tempfile::tempdir().unwrap();
+    run(home.path(), &["notify", "--test", FLIGHT]);
+    let store_dir = home.path().join(".aviso/file_based");
+    for dir in [home.path(), &home.path().join(".aviso"), &store_dir] {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    // Another user's store: as root, run as nobody; otherwise make the files read-only.
+    let as_root = unsafe { libc::geteuid() } == 0;
+    let mut command = if as_root {
+        let mut command = common::clean_command(Path::new("setpriv"));
+        command
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(env!("CARGO_BIN_EXE_aviso"))
+            .env("HOME", home.path());
+        command
+    } else {
+        for entry in std::fs::read_dir(&store_dir).unwrap().flatten() {
+            std::fs::set_permissions(entry.path(), std::fs::Permissions::from_mode(0o444)).unwrap();
+        }
+        std::fs::set_permissions(&store_dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+        aviso(home.path())
+    };
+    let out = command.args(["value", "--test", FLIGHT]).output().unwrap();
+    std::fs::set_permissions(&store_dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(255), "{log}");
+    let store = store_dir.join("store.sqlite");
+    assert!(
+        log.contains(&format!(
+            "(this user must be able to write {0}, the files beside it ({0}.lock, -wal, -shm) and their folder: check their owner and permissions)",
+            store.display()
+        )),
+        "{log}"
+    );
+    assert!(!log.contains("os error"), "{log}");
+}
