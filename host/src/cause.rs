@@ -58,6 +58,21 @@ fn words(message: &str) -> String {
     message
 }
 
+/// A wait or a time limit for messages: `0.7 s`, `1.4 s`, `15 s`, `2 min`, `1 min 30 s`
+/// (Rust's own `713.807315ms` is for programmers).
+pub fn duration(time: std::time::Duration) -> String {
+    let seconds = time.as_secs_f64();
+    if seconds < 10.0 && time.subsec_millis() != 0 {
+        return format!("{seconds:.1} s");
+    }
+    let whole = seconds.round() as u64;
+    match (whole / 60, whole % 60) {
+        (0, s) => format!("{s} s"),
+        (m, 0) => format!("{m} min"),
+        (m, s) => format!("{m} min {s} s"),
+    }
+}
+
 /// `message` without a trailing " (os error N)": the number means nothing to users, and inside
 /// the sandbox it is WASI's numbering, which contradicts the Linux one
 /// ("Permission denied (os error 2)").
@@ -91,6 +106,17 @@ mod tests {
             "a and b: done"
         );
         assert_eq!(strip_os_error_number("(os error x)"), "(os error x)");
+    }
+
+    #[test]
+    fn durations_read_as_people_write_them() {
+        use std::time::Duration;
+        assert_eq!(duration(Duration::from_micros(713_807)), "0.7 s");
+        assert_eq!(duration(Duration::from_millis(1_409)), "1.4 s");
+        assert_eq!(duration(Duration::from_secs(15)), "15 s");
+        assert_eq!(duration(Duration::from_millis(14_600)), "15 s");
+        assert_eq!(duration(Duration::from_secs(120)), "2 min");
+        assert_eq!(duration(Duration::from_secs(90)), "1 min 30 s");
     }
 
     #[test]

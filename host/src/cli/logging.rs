@@ -29,8 +29,9 @@ pub fn init_default() {
 /// a level or handler that does not exist is an error (pyaviso stops there too): the user asked
 /// for logging they would not get.
 pub fn init(settings: &Settings) -> Result<(), String> {
+    let mut notes = Vec::new();
     let (root, mut handlers) = match &settings.logging {
-        Some(setting) => configured(setting)?,
+        Some(setting) => configured(setting, &mut notes)?,
         None => (None, vec![Handler::console(None)]),
     };
     let root = if settings.debug {
@@ -46,6 +47,10 @@ pub fn init(settings: &Settings) -> Result<(), String> {
         }
     }
     install(root, handlers);
+    // Said once logging is in place: before, nothing could print them.
+    for note in notes {
+        tracing::warn!("{note}");
+    }
     Ok(())
 }
 
@@ -259,7 +264,10 @@ impl tracing::field::Visit for MessageText {
 
 /// The root level and the handlers of a `dictConfig` document (inline, or in the file given by
 /// `-l`/`AVISO_LOG`). Loggers other than the root and filters are not interpreted.
-fn configured(setting: &LoggingSetting) -> Result<(Option<Level>, Vec<Handler>), String> {
+fn configured(
+    setting: &LoggingSetting,
+    notes: &mut Vec<String>,
+) -> Result<(Option<Level>, Vec<Handler>), String> {
     let (document, origin) = match setting {
         LoggingSetting::Inline(document) => (document.clone(), "the logging section".to_string()),
         LoggingSetting::File(path) => (
@@ -272,7 +280,7 @@ fn configured(setting: &LoggingSetting) -> Result<(Option<Level>, Vec<Handler>),
                         path.display()
                     )
                 })?,
-            format!("the logging configuration {}", path.display()),
+            path.display().to_string(),
         ),
     };
     let wrong = |what: String| format!("Wrong logging configuration in {origin}: {what}");
@@ -304,11 +312,17 @@ fn configured(setting: &LoggingSetting) -> Result<(Option<Level>, Vec<Handler>),
                 "root.handlers names {name}, which is not declared in handlers"
             )));
         };
-        if let Some(handler) =
-            handler(&name, settings, &formats).map_err(|e| wrong(format!("handler {name}: {e}")))?
+        if let Some(handler) = handler(&name, settings, &formats, notes)
+            .map_err(|e| wrong(format!("handler {name}: {e}")))?
         {
             handlers.push(handler);
         }
+    }
+    if handlers.is_empty() {
+        // Python's "last resort": with no handler, warnings and errors still reach stderr.
+        let mut last_resort = Handler::console(None);
+        last_resort.level = Some(Level::WARN);
+        handlers.push(last_resort);
     }
     Ok((level, handlers))
 }
@@ -343,6 +357,7 @@ fn handler(
     name: &str,
     settings: &YamlValue,
     formats: &[(String, Format)],
+    notes: &mut Vec<String>,
 ) -> Result<Option<Handler>, String> {
     let scalar = |key: &str| settings.get(key).and_then(YamlValue::as_scalar);
     let level = scalar("level").map(level_named).transpose()?;
@@ -386,18 +401,30 @@ fn handler(
                     )
                 })?;
             if class.contains("Rotating") {
-                tracing::debug!(
+                notes.push(format!(
                     "Logging handler {name}: {} is appended to, not rotated; rotate it with logrotate (copytruncate)",
                     path.display()
-                );
+                ));
             }
             Sink::File(Mutex::new(file))
         }
-        other => {
-            tracing::warn!(
+        other if PYTHON_HANDLERS.contains(&other) => {
+            notes.push(format!(
                 "Logging handler {name} is ignored: class {other} is not supported (logging.StreamHandler and logging.FileHandler are)"
-            );
+            ));
             return Ok(None);
+        }
+        other => {
+            let known: Vec<&str> = SUPPORTED_HANDLERS
+                .iter()
+                .chain(PYTHON_HANDLERS)
+                .copied()
+                .collect();
+            let hint = crate::suggest::close_matches(other, &known)
+                .first()
+                .map(|close| format!(" (did you mean {close}?)"))
+                .unwrap_or_default();
+            return Err(format!("class {other} is not a logging handler{hint}"));
         }
     };
     Ok(Some(Handler {
@@ -406,6 +433,29 @@ fn handler(
         format,
     }))
 }
+
+/// The handler classes written to here.
+const SUPPORTED_HANDLERS: &[&str] = &[
+    "logging.StreamHandler",
+    "logging.FileHandler",
+    "logging.handlers.WatchedFileHandler",
+    "logging.handlers.RotatingFileHandler",
+    "logging.handlers.TimedRotatingFileHandler",
+];
+
+/// Python's other handler classes: a configuration written for pyaviso may name them.
+const PYTHON_HANDLERS: &[&str] = &[
+    "logging.NullHandler",
+    "logging.handlers.SysLogHandler",
+    "logging.handlers.SMTPHandler",
+    "logging.handlers.HTTPHandler",
+    "logging.handlers.SocketHandler",
+    "logging.handlers.DatagramHandler",
+    "logging.handlers.MemoryHandler",
+    "logging.handlers.QueueHandler",
+    "logging.handlers.NTEventLogHandler",
+    "logging.handlers.BufferingHandler",
+];
 
 /// A Python level name.
 fn level_named(name: &str) -> Result<Level, String> {

@@ -640,9 +640,13 @@ fn listen(
                 let _ = stop_sender.send(true);
                 wait_for_stop_signal().await;
                 let killed = crate::plugin::kill_running_commands();
-                tracing::warn!(
-                    "Stopping at once: {killed} running command(s) killed; the notifications they were for will be delivered again"
-                );
+                if killed == 0 {
+                    tracing::warn!("Stopping at once");
+                } else {
+                    tracing::warn!(
+                        "Stopping at once: {killed} running command(s) killed; the notifications they were for will be delivered again"
+                    );
+                }
                 std::process::exit(130);
             });
             aviso
@@ -758,10 +762,13 @@ fn notification_from_json(
 /// The first of SIGTERM, SIGINT and SIGQUIT.
 async fn wait_for_stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+    // SIGHUP too: a closed terminal or ssh session must stop a listener cleanly (its position
+    // saved, its commands waited for), not kill it with its commands orphaned.
+    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut hangup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
         signal(SignalKind::quit()),
+        signal(SignalKind::hangup()),
     ) else {
         std::future::pending::<()>().await;
         return;
@@ -770,6 +777,7 @@ async fn wait_for_stop_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
         _ = quit.recv() => {}
+        _ = hangup.recv() => {}
     }
 }
 

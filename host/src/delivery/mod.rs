@@ -328,10 +328,11 @@ async fn deliver_with_retries(
         for entry in failing {
             let labels: Vec<&str> = entry.failures.iter().map(|f| f.trigger.as_str()).collect();
             tracing::warn!(
-                "Required trigger {} failed for {} (revision {}), attempt {attempt} of {attempts}; trying it again in {delay:?}",
+                "Required trigger {} failed for {} (revision {}), attempt {attempt} of {attempts}; trying it again in {}",
                 labels.join(", "),
                 entry.kv.key,
-                entry.kv.mod_revision
+                entry.kv.mod_revision,
+                crate::cause::duration(delay)
             );
         }
         tokio::select! {
@@ -399,8 +400,9 @@ async fn record_dead_letter(
             }
             Err(error) => {
                 tracing::error!(
-                    "{error}; the listener stays at revision {} until it is recorded, trying again in {wait:?}",
-                    letter.revision
+                    "{error}; the listener stays at revision {} until it is recorded, trying again in {}",
+                    letter.revision,
+                    crate::cause::duration(wait)
                 );
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}

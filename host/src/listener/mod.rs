@@ -246,7 +246,7 @@ pub fn check_listener_file(path: &Path, schema: &Schema, engine: &str) -> Checke
     };
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(error) => return failed(error.to_string()),
+        Err(error) => return failed(crate::cause::io_error(&error)),
     };
     let (document, lines) = match yaml::parse_located(&text) {
         Ok(parsed) => parsed,

@@ -288,7 +288,7 @@ impl Plugin {
         let elapsed = started.elapsed();
         let (result, output) = match outcome {
             Ok(((), output)) => (Ok(()), output),
-            Err((error, output)) => (Err(error), output),
+            Err((error, output)) => (Err(error.explained(&self.inner.sandbox.grants)), output),
         };
         let peak = peak.load(Ordering::Relaxed);
         MeasuredCall {

@@ -121,6 +121,17 @@ pub enum PluginError {
 }
 
 impl PluginError {
+    /// The plugin's own words as the user should read them ([`Grants::explain`]).
+    pub(crate) fn explained(self, grants: &Grants) -> PluginError {
+        match self {
+            PluginError::Failed(m) => PluginError::Failed(grants.explain(&m)),
+            PluginError::Denied(m) => PluginError::Denied(grants.explain(&m)),
+            PluginError::Transient(m) => PluginError::Transient(grants.explain(&m)),
+            PluginError::InvalidConfig(m) => PluginError::InvalidConfig(grants.explain(&m)),
+            other => other,
+        }
+    }
+
     /// Whether trying again could help.
     pub fn is_transient(&self) -> bool {
         matches!(
@@ -639,16 +650,7 @@ impl Plugin {
             })
             .await
             .map(|((), output)| output)
-            .map_err(|(error, output)| {
-                let error = match error {
-                    PluginError::Failed(m) => PluginError::Failed(grants.explain(&m)),
-                    PluginError::Denied(m) => PluginError::Denied(grants.explain(&m)),
-                    PluginError::Transient(m) => PluginError::Transient(grants.explain(&m)),
-                    PluginError::InvalidConfig(m) => PluginError::InvalidConfig(grants.explain(&m)),
-                    other => other,
-                };
-                (error, output)
-            })
+            .map_err(|(error, output)| (error.explained(&grants), output))
     }
 }
 

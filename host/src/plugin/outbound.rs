@@ -144,8 +144,9 @@ fn error_code(error: &reqwest::Error) -> Error {
     }
     let message = crate::cause::plain(error);
     if error.is_connect() && message.contains("resolve the host name") {
+        // The guest says "cannot resolve the host name" itself; the resolver's words add nothing.
         return Error::DnsError {
-            rcode: Some(message),
+            rcode: None,
             info_code: None,
         };
     }

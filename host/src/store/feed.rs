@@ -154,8 +154,8 @@ impl Feed {
             // A proxy such as ECMWF's aviso-auth allows only /v3/kv/range.
             Err(error) if error.is_refused_request() => {
                 tracing::warn!(
-                    "{error}: watching is not available, polling every {:?} instead",
-                    self.settings.poll
+                    "{error}: watching is not available, polling every {} instead",
+                    crate::cause::duration(self.settings.poll)
                 );
                 self.source = Source::Poll { due: true };
                 Ok(())
@@ -281,8 +281,9 @@ impl Feed {
             Broken::Failed(error) => {
                 let wait = self.backoff();
                 tracing::warn!(
-                    "{error}; {} resumes from revision {resume} in {wait:?}",
-                    self.base
+                    "{error}; {} resumes from revision {resume} in {}",
+                    self.base,
+                    crate::cause::duration(wait)
                 );
                 tokio::time::sleep(wait).await;
             }
@@ -298,13 +299,17 @@ impl Feed {
             Broken::Unanswered(failure) => {
                 let wait = self.backoff();
                 let what = match failure {
-                    None => format!("did not answer within {:?}", self.settings.silence),
+                    None => format!(
+                        "did not answer within {}",
+                        crate::cause::duration(self.settings.silence)
+                    ),
                     Some(error) => format!("failed a liveness check ({error})"),
                 };
                 tracing::warn!(
-                    "etcd {what} ({}); reconnecting, {} resumes from revision {resume} in {wait:?}",
+                    "etcd {what} ({}); reconnecting, {} resumes from revision {resume} in {}",
                     self.store.describe(),
-                    self.base
+                    self.base,
+                    crate::cause::duration(wait)
                 );
                 self.store.reconnect(true);
                 tokio::time::sleep(wait).await;

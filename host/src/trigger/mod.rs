@@ -233,10 +233,13 @@ impl TriggerRuntime {
         if let Some(bytes) = files.get(path) {
             return Ok(bytes.clone());
         }
-        let bytes = Arc::new(
-            std::fs::read(path)
-                .map_err(|e| format!("cannot read plugin {}: {e}", path.display()))?,
-        );
+        let bytes = Arc::new(std::fs::read(path).map_err(|e| {
+            format!(
+                "cannot read plugin {}: {}",
+                path.display(),
+                crate::cause::io_error(&e)
+            )
+        })?);
         files.insert(path.to_path_buf(), bytes.clone());
         Ok(bytes)
     }
@@ -631,9 +634,10 @@ impl Trigger {
                 }
                 Err(reason) if retryable && attempts <= self.common.retries => {
                     tracing::warn!(
-                        "Trigger {} failed (attempt {attempts} of {}): {reason}; trying again in {backoff:?}",
+                        "Trigger {} failed (attempt {attempts} of {}): {reason}; trying again in {}",
                         self.label,
-                        self.common.retries + 1
+                        self.common.retries + 1,
+                        crate::cause::duration(backoff)
                     );
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);

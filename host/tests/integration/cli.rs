@@ -1024,6 +1024,39 @@ root: {{level: INFO, handlers: [console, file]}}
         "{}",
         stderr(&out)
     );
+    // A misspelt handler class is an error; Python's handlers that mean nothing here are
+    // skipped, with a warning that reaches the user.
+    let handlers = home.path().join("handlers.yaml");
+    for (class, rc, said) in [
+        (
+            "logging.FileHandlr",
+            255,
+            "handler file: class logging.FileHandlr is not a logging handler (did you mean logging.FileHandler?)",
+        ),
+        (
+            "logging.handlers.SysLogHandler",
+            0,
+            "Logging handler file is ignored: class logging.handlers.SysLogHandler is not supported",
+        ),
+    ] {
+        std::fs::write(
+            &handlers,
+            format!("version: 1\nhandlers:\n  file: {{class: {class}, filename: x.log}}\n"),
+        )
+        .unwrap();
+        let out = aviso(
+            home.path(),
+            &[
+                "key",
+                "-l",
+                handlers.to_str().unwrap(),
+                "event=flight,country=Italy,airport=fco,date=20210101,number=1",
+            ],
+            &[],
+        );
+        assert_eq!(out.status.code(), Some(rc), "{}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{}", stderr(&out));
+    }
 }
 
 #[test]

@@ -715,13 +715,20 @@ fn a_second_stop_signal_ends_at_once_and_kills_the_running_command() {
 fn an_idle_listener_says_only_that_it_stops() {
     let home = tempfile::tempdir().unwrap();
     let file = echo_listener(home.path());
-    let mut listener = Listener::start(home.path(), &["--test", &file]);
-    // SAFETY: kill(2) on our own child.
-    unsafe { libc::kill(listener.child.id() as i32, libc::SIGTERM) };
-    assert_eq!(listener.child.wait().unwrap().code(), Some(0));
-    let log = listener.log();
-    assert!(log.lines().any(|line| line.ends_with("Stopping")), "{log}");
-    assert!(!log.contains("waiting for"), "{log}");
+    // SIGHUP (a closed terminal or ssh session) stops cleanly too.
+    for signal in [libc::SIGTERM, libc::SIGHUP] {
+        let mut listener = Listener::start(home.path(), &["--test", &file]);
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc::kill(listener.child.id() as i32, signal) };
+        assert_eq!(
+            listener.child.wait().unwrap().code(),
+            Some(0),
+            "signal {signal}"
+        );
+        let log = listener.log();
+        assert!(log.lines().any(|line| line.ends_with("Stopping")), "{log}");
+        assert!(!log.contains("waiting for"), "{log}");
+    }
 }
 
 #[test]

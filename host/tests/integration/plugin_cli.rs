@@ -915,3 +915,28 @@ fn a_new_javascript_plugin_builds_and_runs() {
     assert_contains(&stdout(&out), "outcome: ok");
     assert_contains(&stdout(&out), "AZ203");
 }
+
+#[test]
+fn run_says_which_grant_a_refused_path_needs() {
+    let granted = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let home = home_with("");
+    let plugin = example_rust_plugin();
+    let config = format!(r#"{{"board": "{}/board.txt"}}"#, other.path().display());
+    let grants = format!("{{write: ['{}']}}", granted.path().display());
+    let out = aviso(
+        home.path(),
+        &[
+            "plugin", "run", &plugin, "--config", &config, "--grants", &grants, "--event", "flight",
+        ],
+    );
+    assert_contains(
+        &stdout(&out),
+        &format!(
+            "(the plugin was not granted {}: add it to allow.write",
+            other.path().display()
+        ),
+    );
+    assert!(!stdout(&out).contains("os error"), "{}", stdout(&out));
+    assert!(!other.path().join("board.txt").exists());
+}
