@@ -161,12 +161,16 @@ enum AvisoCommand {
         #[arg(long, value_enum, default_value_t = ProgramName::Aviso)]
         program: ProgramName,
     },
-    /// Print the manual page (roff), for example `aviso man > ~/.local/share/man/man1/aviso.1`.
+    /// Print the manual page (roff), for example `aviso man > ~/.local/share/man/man1/aviso.1`;
+    /// with --dir, write the pages of the program and of each of its commands there.
     #[command(override_usage = "aviso man [OPTIONS]")]
     Man {
         /// The program whose page to print.
         #[arg(long, value_enum, default_value_t = ProgramName::Aviso)]
         program: ProgramName,
+        /// Write aviso.1 and a page for every command (aviso-listen.1, ...) into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
 }
 
@@ -208,6 +212,57 @@ fn print_generated(program: ProgramName, shell: Option<clap_complete::Shell>) ->
             EXIT_ERROR
         }
     }
+}
+
+/// `aviso man --dir DIR`: the program's page and one per command (and per subcommand), named
+/// as the main page refers to them (`aviso-listen.1`, `aviso-dead-letters-list.1`).
+fn write_manual_pages(program: ProgramName, dir: &Path) -> i32 {
+    let (command, name) = program.command();
+    let command = command.name(name).version(env!("CARGO_PKG_VERSION"));
+    let written = std::fs::create_dir_all(dir).and_then(|()| {
+        let mut pages = Vec::new();
+        write_pages(&command, name, dir, &mut pages)?;
+        let mut out = std::io::stdout().lock();
+        for page in pages {
+            // `| head` may stop reading: the pages are written all the same.
+            let _ = writeln!(out, "{}", page.display());
+        }
+        Ok(())
+    });
+    match written {
+        Ok(()) => 0,
+        Err(error) => {
+            eprintln!(
+                "Error: cannot write the manual pages into {}: {}",
+                dir.display(),
+                crate::cause::io_error(&error)
+            );
+            EXIT_ERROR
+        }
+    }
+}
+
+/// The page of `command`, called as `words` (`aviso listen`), and those of its subcommands.
+fn write_pages(
+    command: &clap::Command,
+    words: &str,
+    dir: &Path,
+    pages: &mut Vec<PathBuf>,
+) -> std::io::Result<()> {
+    let title = words.replace(' ', "-");
+    let path = dir.join(format!("{title}.1"));
+    let mut text = Vec::new();
+    let named = command
+        .clone()
+        .display_name(title)
+        .bin_name(words.to_string());
+    clap_mangen::Man::new(named).render(&mut text)?;
+    std::fs::write(&path, text)?;
+    pages.push(path);
+    for sub in command.get_subcommands().filter(|c| !c.is_hide_set()) {
+        write_pages(sub, &format!("{words} {}", sub.get_name()), dir, pages)?;
+    }
+    Ok(())
 }
 
 #[derive(Debug, Subcommand)]
@@ -488,7 +543,11 @@ where
             Ok(())
         }),
         AvisoCommand::Completions { shell, program } => print_generated(program, Some(shell)),
-        AvisoCommand::Man { program } => print_generated(program, None),
+        AvisoCommand::Man {
+            program,
+            dir: Some(dir),
+        } => write_manual_pages(program, &dir),
+        AvisoCommand::Man { program, dir: None } => print_generated(program, None),
         AvisoCommand::DeadLetters(command) => dead_letters(command),
         AvisoCommand::Plugin(command) => plugin::run(command),
     }
@@ -965,8 +1024,22 @@ fn report_usage_error(error: &clap::Error, command: &clap::Command) -> i32 {
         }
         ErrorKind::InvalidValue | ErrorKind::ValueValidation => {
             // clap names the option with its value name ("--port <INTEGER>"); Click names the option.
-            let option = argument.split(' ').next().unwrap_or_default();
+            let option = argument
+                .split(' ')
+                .next()
+                .unwrap_or_default()
+                .trim_start_matches('<')
+                .trim_end_matches('>');
             let value = context(ContextKind::InvalidValue).unwrap_or_default();
+            if let Some(ContextValue::Strings(choices)) = error.get(ContextKind::ValidValue) {
+                // Click's wording for a choice.
+                let quoted: Vec<String> = choices.iter().map(|c| format!("'{c}'")).collect();
+                let message = format!(
+                    "Invalid value for '{option}': '{value}' is not one of {}.",
+                    quoted.join(", ")
+                );
+                return usage_error(usage, &path, &message);
+            }
             let detail = error.to_string();
             let reason = detail
                 .lines()
@@ -982,6 +1055,11 @@ fn report_usage_error(error: &clap::Error, command: &clap::Command) -> i32 {
             first.trim_start_matches("error: ").to_string()
         }
     };
+    usage_error(usage, &path, &message)
+}
+
+/// Click's usage error: the usage line, where to find help, and the message.
+fn usage_error(usage: Option<String>, path: &[String], message: &str) -> i32 {
     let mut stderr = std::io::stderr();
     if let Some(usage) = usage {
         let _ = writeln!(stderr, "{usage}");

@@ -44,8 +44,14 @@ pub(super) enum PluginCommand {
         /// The project's folder; its last part is the plugin's name (letters, digits, - and _).
         #[arg(value_name = "NAME")]
         name: PathBuf,
-        /// The language of the plugin: rust or python.
-        #[arg(long, value_name = "LANG", default_value = "rust")]
+        /// The language of the plugin.
+        #[arg(
+            long,
+            value_name = "LANG",
+            default_value = "rust",
+            value_parser = ["rust", "python", "js", "javascript"],
+            ignore_case = true
+        )]
         lang: String,
         /// Rust: the folder of the aviso-sdk crate (sdk/ in the Aviso sources); by default the
         /// one this aviso was built from.

@@ -492,7 +492,7 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
             Purpose::Listener,
         )
         .map_err(|e| match e {
-            ValidationError::KeyNotAllowed(key) => {
+            ValidationError::KeyNotAllowed { key, .. } => {
                 let keys: Vec<&str> = event_schema.request.keys().map(String::as_str).collect();
                 Problem {
                     message: format!("Key {key} is not allowed{}", suggest::hint(&key, &keys)),

@@ -150,6 +150,11 @@ fn key_errors_use_pyaviso_messages() {
         err("event=flight,country=Italy,airport=fco,date=20210101,number=AZ203,payload=x"),
         "Key payload is not allowed"
     );
+    // A misspelt key gets the key meant; other keys keep pyaviso's text.
+    assert_eq!(
+        err("event=flight,contry=Italy,airport=fco,date=20210101,number=AZ203"),
+        "Key contry is not allowed (did you mean 'country'?)"
+    );
     assert!(
         err("event=flight,country=Italy,airport=fco,date=2021-01-01,number=AZ203")
             .starts_with("Value 2021-01-01 is not valid for key date")

@@ -78,8 +78,9 @@ pub enum ValidationError {
     MissingEvent,
     #[error("Invalid notification, {0} could not be located in the schema")]
     UnknownEvent(String),
-    #[error("Key {0} is not allowed")]
-    KeyNotAllowed(String),
+    /// `hint` names the close keys the event has, when one is (pyaviso's text otherwise).
+    #[error("Key {key} is not allowed{hint}")]
+    KeyNotAllowed { key: String, hint: String },
     #[error("{0} is a mandatory key")]
     MandatoryKey(String),
     #[error("Value {value} is not valid for key {key}{}", reasons_suffix(.reasons))]
@@ -246,10 +247,18 @@ impl EventSchema {
 
     /// The canonical form of one value: the first handler that accepts it wins.
     pub fn canonicalise(&self, key: &str, value: &str) -> Result<String, ValidationError> {
-        let handlers = self
-            .request
-            .get(key)
-            .ok_or_else(|| ValidationError::KeyNotAllowed(key.to_string()))?;
+        let handlers = self.request.get(key).ok_or_else(|| {
+            let known: Vec<&str> = self.request.keys().map(String::as_str).collect();
+            let close = crate::suggest::close_matches(key, &known);
+            ValidationError::KeyNotAllowed {
+                key: key.to_string(),
+                hint: if close.is_empty() {
+                    String::new()
+                } else {
+                    crate::suggest::hint(key, &known)
+                },
+            }
+        })?;
         let mut reasons = Vec::new();
         for handler in handlers {
             match handler.canonicalise(key, value) {

@@ -601,8 +601,35 @@ fn completions_and_manual_pages_come_from_the_command_definitions() {
     let out = aviso(home.path(), &["man", "--program", "aviso-config"], &[]);
     assert!(stdout(&out).contains("aviso\\-config"), "{}", stdout(&out));
 
+    // Every page the main page refers to, with --dir.
+    let pages = home.path().join("man1");
+    let out = aviso(home.path(), &["man", "--dir", pages.to_str().unwrap()], &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let main_page = std::fs::read_to_string(pages.join("aviso.1")).unwrap();
+    for sub in ["listen", "positions", "dead-letters"] {
+        let roff = sub.replace('-', "\\-");
+        assert!(
+            main_page.contains(&format!("aviso\\-{roff}(1)")),
+            "{main_page}"
+        );
+        let page = std::fs::read_to_string(pages.join(format!("aviso-{sub}.1"))).unwrap();
+        assert!(
+            page.contains(&format!("\\fBaviso {roff}\\fR")),
+            "{sub}: {page}"
+        );
+    }
+    assert!(pages.join("aviso-dead-letters-replay.1").exists());
+    assert!(stdout(&out).lines().any(|l| l.ends_with("aviso-listen.1")));
+
     let out = aviso(home.path(), &["completions", "tcsh"], &[]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).ends_with(
+            "Error: Invalid value for 'SHELL': 'tcsh' is not one of 'bash', 'elvish', 'fish', 'powershell', 'zsh'.\n"
+        ),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
