@@ -356,14 +356,16 @@ fn parse_each_listener(
         }
         match parsed {
             Ok(listener) => listeners.push((i + 1, listener)),
-            Err(problem) => {
-                let mut at = vec![Segment::Index(i)];
-                at.extend(problem.at);
-                let line = line_of(&at).or_else(|| line_of(&[Segment::Index(i)]));
-                problems.push(ListenerError {
-                    line,
-                    ..ListenerError::new(source, Some(i + 1), problem.message)
-                });
+            Err(Problems(found)) => {
+                for problem in found {
+                    let mut at = vec![Segment::Index(i)];
+                    at.extend(problem.at);
+                    let line = line_of(&at).or_else(|| line_of(&[Segment::Index(i)]));
+                    problems.push(ListenerError {
+                        line,
+                        ..ListenerError::new(source, Some(i + 1), problem.message)
+                    });
+                }
             }
         }
     }
@@ -452,7 +454,7 @@ fn unknown_settings(item: &YamlValue) -> Vec<(Vec<Segment>, String)> {
     unknown
 }
 
-fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Listener, Problem> {
+fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Listener, Problems> {
     if item.as_map().is_none() {
         return Err("Wrong file structure".into());
     }
@@ -471,7 +473,7 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
         None | Some(YamlValue::Null) => None,
         Some(YamlValue::Scalar(s)) if !s.text.trim().is_empty() => Some(s.text.trim().to_string()),
         Some(other) => {
-            return Err(Problem::from(format!(
+            return Err(Problems::from(format!(
                 "'name' must be a text naming the listener, found {}",
                 other.kind()
             )));
@@ -502,15 +504,19 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
             other => Problem::from(other.to_string()),
         })?;
     let triggers = parse_triggers(item.get("triggers"))?;
+    let mut unknown_placeholders = Vec::new();
     for (index, trigger) in triggers.iter().enumerate() {
         if let Some(name) = unknown_request_placeholder(trigger, event_schema) {
             let keys: Vec<&str> = event_schema.request.keys().map(String::as_str).collect();
-            return Err(Problem::from(format!(
+            unknown_placeholders.push(Problem::from(format!(
                 "trigger {}: ${{request.{name}}} cannot be substituted: {event} notifications have no '{name}'{}",
                 index + 1,
                 suggest::hint(&name, &keys)
             )));
         }
+    }
+    if !unknown_placeholders.is_empty() {
+        return Err(Problems(unknown_placeholders));
     }
     let endpoint = event_schema.endpoint(engine).map_err(|e| e.to_string())?;
     let watch_keys = expand_combinations(&request, endpoint.base.names())
@@ -598,6 +604,28 @@ impl From<&str> for Problem {
     }
 }
 
+/// Everything that makes a listener unusable: its triggers are checked each on its own, so that
+/// `listen --check` shows every problem at once.
+struct Problems(Vec<Problem>);
+
+impl From<Problem> for Problems {
+    fn from(problem: Problem) -> Problems {
+        Problems(vec![problem])
+    }
+}
+
+impl From<String> for Problems {
+    fn from(message: String) -> Problems {
+        Problems::from(Problem::from(message))
+    }
+}
+
+impl From<&str> for Problems {
+    fn from(message: &str) -> Problems {
+        Problems::from(Problem::from(message))
+    }
+}
+
 /// Request values as text: a scalar, or a list of scalars. A null value means "any".
 fn request_values(node: &YamlValue) -> Result<Vec<(String, Vec<String>)>, String> {
     let entries = match node {
@@ -634,7 +662,7 @@ fn request_values(node: &YamlValue) -> Result<Vec<(String, Vec<String>)>, String
     Ok(values)
 }
 
-fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problem> {
+fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problems> {
     let items = match node {
         None => return Err("'triggers' is a mandatory field".into()),
         Some(YamlValue::Null) => return Err("At least one trigger must be defined".into()),
@@ -686,7 +714,18 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problem>
                 function: None,
             })
         })
-        .collect()
+        .fold(Ok(Vec::new()), |all, one| match (all, one) {
+            (Ok(mut specs), Ok(spec)) => {
+                specs.push(spec);
+                Ok(specs)
+            }
+            (Ok(_), Err(problem)) => Err(Problems(vec![problem])),
+            (Err(problems), Ok(_)) => Err(problems),
+            (Err(mut problems), Err(problem)) => {
+                problems.0.push(problem);
+                Err(problems)
+            }
+        })
 }
 
 /// Every combination of the listed values of `names` (the base's placeholders); names without

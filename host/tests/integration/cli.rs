@@ -1134,3 +1134,41 @@ fn debug_shows_the_effective_configuration_and_where_each_value_came_from() {
     );
     assert_eq!(stderr(&out), "");
 }
+
+#[test]
+fn check_reports_every_trigger_of_a_listener() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("two.yaml");
+    std::fs::write(
+        &file,
+        "listeners:
+  - event: flight
+    request: {country: italy}
+    triggers:
+      - type: ehco
+      - type: lgo
+        path: x.log
+",
+    )
+    .unwrap();
+    let out = aviso(
+        home.path(),
+        &["listen", "--check", file.to_str().unwrap()],
+        &[],
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let report = stdout(&out);
+    assert!(
+        report.contains("Trigger type ehco not recognised (did you mean 'echo'?)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("Trigger type lgo not recognised (did you mean 'log'?)"),
+        "{report}"
+    );
+    assert!(
+        stderr(&out).contains("2 problem(s) found"),
+        "{}",
+        stderr(&out)
+    );
+}
