@@ -674,7 +674,7 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problems
             return Err(format!("'triggers' must be a list, found {}", other.kind()).into());
         }
     };
-    items
+    let (specs, failed) = items
         .iter()
         .enumerate()
         .map(|(index, trigger)| {
@@ -714,18 +714,14 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problems
                 function: None,
             })
         })
-        .fold(Ok(Vec::new()), |all, one| match (all, one) {
-            (Ok(mut specs), Ok(spec)) => {
-                specs.push(spec);
-                Ok(specs)
-            }
-            (Ok(_), Err(problem)) => Err(Problems(vec![problem])),
-            (Err(problems), Ok(_)) => Err(problems),
-            (Err(mut problems), Err(problem)) => {
-                problems.0.push(problem);
-                Err(problems)
-            }
-        })
+        .partition::<Vec<_>, _>(Result::is_ok);
+    if failed.is_empty() {
+        Ok(specs.into_iter().flatten().collect())
+    } else {
+        Err(Problems(
+            failed.into_iter().filter_map(Result::err).collect(),
+        ))
+    }
 }
 
 /// Every combination of the listed values of `names` (the base's placeholders); names without
