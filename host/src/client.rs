@@ -636,17 +636,7 @@ impl Aviso {
         let mut positions = Vec::new();
         for set_of_file in &sets {
             for listener in &set_of_file.listeners {
-                let shown = match &listener.name {
-                    Some(name) => name.clone(),
-                    None => {
-                        let request: Vec<String> = listener
-                            .request
-                            .iter()
-                            .map(|(key, values)| format!("{key}={}", values.join("|")))
-                            .collect();
-                        format!("{} {}", listener.event, request.join(","))
-                    }
-                };
+                let shown = listener.label();
                 // Only notifications this listener takes count as behind (not status records,
                 // not other requests on the same base key).
                 let endpoint = self

@@ -353,7 +353,7 @@ async fn deliver_with_retries(
             attempts,
             failed: entry.failures.clone(),
         };
-        record_dead_letter(&letter, policy, stop).await?;
+        record_dead_letter(&active.listener.label(), &letter, policy, stop).await?;
     }
     Some(true)
 }
@@ -361,6 +361,7 @@ async fn deliver_with_retries(
 /// Writes a dead letter; until it is on disk the listener does not move on (a full disk is
 /// waited out, not a reason to drop the notification).
 async fn record_dead_letter(
+    listener: &str,
     letter: &DeadLetter,
     policy: &RetryPolicy,
     stop: &mut watch::Receiver<bool>,
@@ -377,6 +378,7 @@ async fn record_dead_letter(
                 json_line(serde_json::json!({
                     "time": now_rfc3339(),
                     "outcome": "dead_letter",
+                    "listener": listener,
                     "key": letter.key,
                     "revision": letter.revision,
                     "attempts": letter.attempts,
@@ -445,7 +447,8 @@ fn log_outcome(active: &ActiveListener, kv: &KeyValue, outcome: &Outcome, attemp
     json_line(serde_json::json!({
         "time": now_rfc3339(),
         "outcome": if outcome.all_succeeded() { "delivered" } else { "failed" },
-        "listener": active.listener.name,
+        "listener": active.listener.label(),
+        "base": active.base,
         "event": active.listener.event,
         "key": kv.key,
         "revision": kv.mod_revision,

@@ -755,6 +755,20 @@ fn expand_combinations<'a>(
 }
 
 impl Listener {
+    /// How messages name it: its `name:`, else its event and request
+    /// (`flight country=italy,airport=FCO|MXP`).
+    pub fn label(&self) -> String {
+        if let Some(name) = &self.name {
+            return name.clone();
+        }
+        let request: Vec<String> = self
+            .request
+            .iter()
+            .map(|(key, values)| format!("{key}={}", values.join("|")))
+            .collect();
+        format!("{} {}", self.event, request.join(","))
+    }
+
     /// Whether a notification with these (parsed) request fields is one this listener wants:
     /// every key of the request must have one of its listed values.
     pub fn accepts(&self, fields: &IndexMap<String, String>) -> bool {

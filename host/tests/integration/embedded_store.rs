@@ -1167,6 +1167,8 @@ fn listen_json_writes_one_line_per_outcome_and_dead_letter() {
     );
     let letter = &lines[1];
     assert_eq!(letter["outcome"], "dead_letter");
+    assert_eq!(letter["listener"], "board");
+    assert_eq!(outcome["base"], "/tmp/aviso/flight/");
     assert_eq!(letter["key"], outcome["key"]);
     assert_eq!(letter["attempts"], 1);
     assert!(
