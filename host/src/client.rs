@@ -252,7 +252,10 @@ impl Aviso {
                         .automatic_retry_delay
                         .is_some() =>
                 {
-                    tracing::warn!("{error}, trying again in {retry:?}...");
+                    tracing::warn!(
+                        "{error}, trying again in {}...",
+                        crate::cause::duration(retry)
+                    );
                     tokio::select! {
                         _ = tokio::time::sleep(retry) => {}
                         _ = stop_waiting.changed() => return Ok(()),

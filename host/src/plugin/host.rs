@@ -365,7 +365,8 @@ async fn run_command(
         Err(_) => {
             // The group guard kills the command and what it started.
             Err(types::Error::Failed(format!(
-                "the command did not finish within {timeout:?} and was killed"
+                "the command did not finish within {} and was killed",
+                crate::cause::duration(timeout)
             )))
         }
     }

@@ -540,8 +540,9 @@ impl UserPlugin {
         }
         if limits.timeout > policy.max_timeout {
             return Err(format!(
-                "timeout {:?} is above the site policy's {:?} (plugins.limits.timeout)",
-                limits.timeout, policy.max_timeout
+                "timeout {} is above the site policy's {} (plugins.limits.timeout)",
+                crate::cause::duration(limits.timeout),
+                crate::cause::duration(policy.max_timeout)
             ));
         }
         Ok(UserPlugin {
