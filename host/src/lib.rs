@@ -15,6 +15,7 @@ pub mod plugin;
 pub mod progress;
 pub mod schema;
 mod schema_loading;
+pub mod serve;
 pub mod service_config;
 pub mod store;
 mod suggest;
