@@ -233,37 +233,118 @@ impl Aviso {
         let store = self.open_store()?;
         let runtime = self.trigger_runtime()?;
         // A store that cannot be reached yet is waited for (`automatic_retry_delay`).
-        let retry = std::time::Duration::from_secs(
-            self.settings
-                .notification_engine
-                .engine
-                .automatic_retry_delay
-                .unwrap_or(15),
-        );
-        let mut stop_waiting = stop.clone();
-        let current = loop {
+        let Some(current) = self.current_revision(&store, &stop).await? else {
+            return Ok(());
+        };
+        let active = self
+            .active_listeners(&store, &runtime, sets, catch_up, replay, current)
+            .await?;
+        let mut keys: Vec<&str> = active.iter().map(|a| a.base.as_str()).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        match replay {
+            None => tracing::info!("Listening to {} at {}...", keys.join(","), store.describe()),
+            Some((from, None)) => tracing::info!(
+                "Listening to {} at {}, replaying from {from} UTC first...",
+                keys.join(","),
+                store.describe()
+            ),
+            Some((from, Some(to))) => tracing::info!(
+                "Replaying {} at {} from {from} UTC to {to} UTC...",
+                keys.join(","),
+                store.describe()
+            ),
+        }
+        if let Some((_, Some(_))) = replay {
+            // A bounded replay: each listener receives its window once, then aviso ends.
+            for mut listener in active {
+                if listener.cursor.revision() == u64::MAX {
+                    continue;
+                }
+                let end = replay_end(&store, &listener, replay).await?;
+                let writes = store
+                    .written_between(&listener.base, listener.cursor.revision(), end)
+                    .await?;
+                delivery::replay(&mut listener, writes).await;
+            }
+            tracing::info!("Replay completed");
+            return Ok(());
+        }
+        delivery::run(
+            std::sync::Arc::new(store),
+            active,
+            self.feed_settings(),
+            self.retry_policy(),
+            stop,
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// How feeds poll, retry and check that a watch is alive (`notification_engine`).
+    pub fn feed_settings(&self) -> FeedSettings {
+        let engine = &self.settings.notification_engine;
+        let retry =
+            std::time::Duration::from_secs(engine.engine.automatic_retry_delay.unwrap_or(15));
+        FeedSettings {
+            poll: std::time::Duration::from_secs(engine.polling_interval.max(1)),
+            retry_delay: retry.max(std::time::Duration::from_secs(1)),
+            silence: std::time::Duration::from_secs(engine.liveness_check),
+        }
+    }
+
+    /// What a listener does when a required trigger fails (`delivery`).
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            attempts: self.settings.delivery.attempts,
+            retry_delay: std::time::Duration::from_secs(self.settings.delivery.retry_delay),
+        }
+    }
+
+    /// The store's revision now; while it cannot be reached, tried again every
+    /// `automatic_retry_delay` (unless that is off) until `stop`. `None` when stopped.
+    pub async fn current_revision(
+        &self,
+        store: &Store,
+        stop: &tokio::sync::watch::Receiver<bool>,
+    ) -> Result<Option<u64>, AvisoError> {
+        let delay = self
+            .settings
+            .notification_engine
+            .engine
+            .automatic_retry_delay;
+        let mut stop = stop.clone();
+        loop {
             match store.revision().await {
-                Ok(revision) => break revision,
-                Err(error)
-                    if self
-                        .settings
-                        .notification_engine
-                        .engine
-                        .automatic_retry_delay
-                        .is_some() =>
-                {
+                Ok(revision) => return Ok(Some(revision)),
+                Err(error) if delay.is_some() => {
+                    let retry = std::time::Duration::from_secs(delay.unwrap_or(15));
                     tracing::warn!(
                         "{error}, trying again in {}...",
                         crate::cause::duration(retry)
                     );
                     tokio::select! {
                         _ = tokio::time::sleep(retry) => {}
-                        _ = stop_waiting.changed() => return Ok(()),
+                        _ = stop.changed() => return Ok(None),
                     }
                 }
                 Err(error) => return Err(error.into()),
             }
-        };
+        }
+    }
+
+    /// Each listener of `sets` on each of its base keys, with its triggers loaded, its position
+    /// read (or set for a replay) and its dead letters: what `listen_to` delivers to, and what
+    /// `aviso serve` gathers from every tenant. `current` is the store's revision now.
+    pub async fn active_listeners(
+        &self,
+        store: &Store,
+        runtime: &TriggerRuntime,
+        sets: Vec<ListenerSet>,
+        catch_up: bool,
+        replay: Option<(chrono::NaiveDateTime, Option<chrono::NaiveDateTime>)>,
+        current: u64,
+    ) -> Result<Vec<ActiveListener>, AvisoError> {
         let cursor_dir = self.settings.state_dir()?.join("cursors");
         let mut active = Vec::new();
         let mut same_request = std::collections::HashMap::new();
@@ -289,13 +370,13 @@ impl Aviso {
                     // A listener is what it listens to (store, base, event, request), so editing
                     // its triggers or failing over to another member keeps its position; the
                     // same request twice in one run gets a number.
-                    let identity = listener_identity(&store, base, &listener, &mut same_request)?;
+                    let identity = listener_identity(store, base, &listener, &mut same_request)?;
                     if listener.name.is_some() {
                         adopt_legacy_cursor(
                             &Cursor::path_for(&cursor_dir, &identity),
                             &Cursor::path_for(
                                 &cursor_dir,
-                                &unnamed_identity(&store, base, &listener),
+                                &unnamed_identity(store, base, &listener),
                             ),
                         );
                     }
@@ -329,11 +410,13 @@ impl Aviso {
                         )?
                         .described(&identity),
                         catching_up_to: None,
+                        dead_letters: DeadLetters::in_dir(&self.settings.state_dir()?),
+                        tenant: None,
                     });
                     if let Some((from, to)) = replay {
                         let path = Cursor::path_for(&cursor_dir, &identity);
                         let active = active.last_mut().expect("pushed above");
-                        active.cursor = match replay::window(&store, base, from, to).await? {
+                        active.cursor = match replay::window(store, base, from, to).await? {
                             Some(window) if to.is_none() => {
                                 Cursor::starting_at(path, window.first - 1).described(&identity)
                             }
@@ -362,50 +445,7 @@ impl Aviso {
                 }
             }
         }
-        let mut keys: Vec<&str> = active.iter().map(|a| a.base.as_str()).collect();
-        keys.sort_unstable();
-        keys.dedup();
-        match replay {
-            None => tracing::info!("Listening to {} at {}...", keys.join(","), store.describe()),
-            Some((from, None)) => tracing::info!(
-                "Listening to {} at {}, replaying from {from} UTC first...",
-                keys.join(","),
-                store.describe()
-            ),
-            Some((from, Some(to))) => tracing::info!(
-                "Replaying {} at {} from {from} UTC to {to} UTC...",
-                keys.join(","),
-                store.describe()
-            ),
-        }
-        if let Some((_, Some(_))) = replay {
-            // A bounded replay: each listener receives its window once, then aviso ends.
-            for mut listener in active {
-                if listener.cursor.revision() == u64::MAX {
-                    continue;
-                }
-                let end = replay_end(&store, &listener, replay).await?;
-                let writes = store
-                    .written_between(&listener.base, listener.cursor.revision(), end)
-                    .await?;
-                delivery::replay(&mut listener, writes).await;
-            }
-            tracing::info!("Replay completed");
-            return Ok(());
-        }
-        let engine = &self.settings.notification_engine;
-        let feed = FeedSettings {
-            poll: std::time::Duration::from_secs(engine.polling_interval.max(1)),
-            retry_delay: retry.max(std::time::Duration::from_secs(1)),
-            silence: std::time::Duration::from_secs(engine.liveness_check),
-        };
-        let policy = RetryPolicy {
-            attempts: self.settings.delivery.attempts,
-            retry_delay: std::time::Duration::from_secs(self.settings.delivery.retry_delay),
-            dead_letters: DeadLetters::in_dir(&self.settings.state_dir()?),
-        };
-        delivery::run(std::sync::Arc::new(store), active, feed, policy, stop).await?;
-        Ok(())
+        Ok(active)
     }
 
     /// The dead letters of this configuration's state folder.

@@ -25,6 +25,16 @@ pub fn init_default() {
     install(Level::INFO, vec![Handler::console(None)]);
 }
 
+/// The console only, at the level `-d`/`-q` ask (commands without a configuration, `serve`).
+pub fn init_console(debug: bool, quiet: bool) {
+    let mut console = Handler::console(None);
+    let level = if debug { Level::DEBUG } else { Level::INFO };
+    if quiet {
+        console.level = Some(Level::ERROR);
+    }
+    install(level, vec![console]);
+}
+
 /// Logging as the settings ask. A logging configuration that is missing, is not YAML or names
 /// a level or handler that does not exist is an error (pyaviso stops there too): the user asked
 /// for logging they would not get.
@@ -223,15 +233,47 @@ fn python_level_number(level: Level) -> u8 {
 /// Every handler, for every message the filters let through.
 struct Handlers(Vec<Handler>);
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Handlers {
+/// The tenant a span runs for (`aviso serve`), kept with the span.
+struct TenantTag(String);
+
+impl<S> tracing_subscriber::Layer<S> for Handlers
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_new_span(
+        &self,
+        attributes: &tracing::span::Attributes<'_>,
+        id: &tracing::span::Id,
+        context: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let mut fields = MessageText(String::new());
+        attributes.record(&mut fields);
+        let tenant = fields
+            .0
+            .split_whitespace()
+            .find_map(|field| field.strip_prefix("tenant=").map(str::to_string));
+        if let (Some(tenant), Some(span)) = (tenant, context.span(id)) {
+            span.extensions_mut().insert(TenantTag(tenant));
+        }
+    }
+
     fn on_event(
         &self,
         event: &tracing::Event<'_>,
-        _context: tracing_subscriber::layer::Context<'_, S>,
+        context: tracing_subscriber::layer::Context<'_, S>,
     ) {
         let level = *event.metadata().level();
         let mut message = MessageText(String::new());
         event.record(&mut message);
+        // Lines of a tenant's listeners say whose they are.
+        let tenant = context.event_scope(event).and_then(|scope| {
+            scope
+                .into_iter()
+                .find_map(|span| span.extensions().get::<TenantTag>().map(|t| t.0.clone()))
+        });
+        if let Some(tenant) = tenant {
+            message.0.insert_str(0, &format!("[{tenant}] "));
+        }
         for handler in &self.0 {
             if handler.level.is_some_and(|least| level > least) {
                 continue;

@@ -126,6 +126,23 @@ enum AvisoCommand {
         #[arg(value_name = "LISTENER_FILES")]
         listener_files: Vec<PathBuf>,
     },
+    /// Run the listeners of many tenants as one service (docs/serve.md); with --check, check
+    /// the service file and every tenant folder without running them.
+    #[command(override_usage = "aviso serve --config FILE [--check]")]
+    Serve {
+        /// The service file (serve.yaml).
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// Check every tenant (files, policy, listeners, triggers, plugins) and exit.
+        #[arg(long)]
+        check: bool,
+        /// Show debug messages.
+        #[arg(short, long)]
+        debug: bool,
+        /// Show errors only.
+        #[arg(short, long)]
+        quiet: bool,
+    },
     /// Where each listener is: the last notification it finished, per base key, and how many
     /// were written after it; with --set, move the positions first.
     #[command(override_usage = "aviso positions [OPTIONS] [LISTENER_FILES]...")]
@@ -513,6 +530,12 @@ where
             }
             listen(&common, &server, from, to, now, catchup, &listener_files)
         }
+        AvisoCommand::Serve {
+            config,
+            check,
+            debug,
+            quiet,
+        } => serve(&config, check, debug, quiet),
         AvisoCommand::Positions {
             common,
             server,
@@ -714,6 +737,66 @@ fn listen(
         })?;
         Ok(())
     })
+}
+
+/// `aviso serve`: the tenants' listeners until a stop signal; with `check`, each tenant's
+/// status, and exit 0 only when every tenant can run.
+fn serve(file: &Path, check: bool, debug: bool, quiet: bool) -> i32 {
+    logging::init_console(debug, quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            tracing::error!("cannot start: {error}");
+            return EXIT_ERROR;
+        }
+    };
+    let outcome = runtime.block_on(async {
+        let file = crate::serve::ServiceFile::read(file)?;
+        let service = crate::serve::Service::load(file).await?;
+        if check {
+            let statuses = service.check().await?;
+            let mut out = std::io::stdout().lock();
+            for status in &statuses {
+                let _ = match &status.reason {
+                    Some(reason) => writeln!(out, "{}: refused: {reason}", status.name),
+                    None => writeln!(
+                        out,
+                        "{}: ready, {} listener(s) on {}",
+                        status.name,
+                        status.listeners,
+                        status.base_keys.join(", ")
+                    ),
+                };
+            }
+            let refused = statuses.iter().filter(|s| s.reason.is_some()).count();
+            return if refused == 0 {
+                Ok(0)
+            } else {
+                Err(format!("{refused} tenant(s) refused"))
+            };
+        }
+        let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            wait_for_stop_signal().await;
+            tracing::info!("Stopping");
+            let _ = stop_sender.send(true);
+            wait_for_stop_signal().await;
+            tracing::warn!("Stopping at once");
+            std::process::exit(130);
+        });
+        service.run(stop).await.map(|()| 0)
+    });
+    match outcome {
+        Ok(status) => status,
+        Err(error) => {
+            tracing::error!("{error}");
+            EXIT_ERROR
+        }
+    }
 }
 
 /// `aviso listen --check`: every problem of the listeners, one per line, and exit 1; or what

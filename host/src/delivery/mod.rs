@@ -18,6 +18,7 @@ pub mod dead_letter;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+use tracing::Instrument;
 
 use tokio::sync::{mpsc, watch};
 
@@ -47,6 +48,10 @@ pub struct ActiveListener {
     /// When it starts behind: the revision of the newest notification on its base key then;
     /// reaching it is worth a line ("now live").
     pub catching_up_to: Option<u64>,
+    /// Where notifications given up on are recorded.
+    pub dead_letters: DeadLetters,
+    /// The tenant it belongs to in `aviso serve`: every line it logs is tagged with it.
+    pub tenant: Option<String>,
 }
 
 /// Revisions a listener may have waiting before its feed waits for it. Revisions are shared
@@ -66,8 +71,6 @@ pub struct RetryPolicy {
     pub attempts: u32,
     /// The wait before the second run (`delivery.retry_delay`); doubled each time after.
     pub retry_delay: Duration,
-    /// Where notifications given up on are recorded.
-    pub dead_letters: DeadLetters,
 }
 
 /// Why delivery stopped before it was asked to.
@@ -117,7 +120,12 @@ pub async fn run(
         entry.0 = entry.0.min(active.cursor.revision());
         entry.1.push(sender);
         let name = format!("{} (event {})", active.base, active.listener.event);
-        let task = tasks.spawn(listen(active, receiver, policy.clone(), halted.clone()));
+        let span = match &active.tenant {
+            Some(tenant) => tracing::info_span!("tenant", tenant = tenant.as_str()),
+            None => tracing::Span::none(),
+        };
+        let task =
+            tasks.spawn(listen(active, receiver, policy.clone(), halted.clone()).instrument(span));
         names.insert(task.id(), name);
     }
     let mut feeds = tokio::task::JoinSet::new();
@@ -353,7 +361,7 @@ async fn deliver_with_retries(
             attempts,
             failed: entry.failures.clone(),
         };
-        record_dead_letter(&active.listener.label(), &letter, policy, stop).await?;
+        record_dead_letter(active, &letter, policy, stop).await?;
     }
     Some(true)
 }
@@ -361,7 +369,7 @@ async fn deliver_with_retries(
 /// Writes a dead letter; until it is on disk the listener does not move on (a full disk is
 /// waited out, not a reason to drop the notification).
 async fn record_dead_letter(
-    listener: &str,
+    active: &ActiveListener,
     letter: &DeadLetter,
     policy: &RetryPolicy,
     stop: &mut watch::Receiver<bool>,
@@ -373,17 +381,17 @@ async fn record_dead_letter(
         .collect();
     let mut wait = policy.retry_delay;
     loop {
-        match policy.dead_letters.record(letter) {
+        match active.dead_letters.record(letter) {
             Ok(()) => {
                 json_line(serde_json::json!({
                     "time": now_rfc3339(),
                     "outcome": "dead_letter",
-                    "listener": listener,
+                    "listener": active.listener.label(),
                     "key": letter.key,
                     "revision": letter.revision,
                     "attempts": letter.attempts,
                     "dead_letter": letter.id,
-                    "dead_letters": policy.dead_letters.path().display().to_string(),
+                    "dead_letters": active.dead_letters.path().display().to_string(),
                     "failed": letter.failed.iter().map(|f| serde_json::json!({
                         "trigger": f.trigger,
                         "error": f.error,
@@ -396,7 +404,7 @@ async fn record_dead_letter(
                     letter.attempts,
                     failures.join("; "),
                     letter.id,
-                    policy.dead_letters.path().display()
+                    active.dead_letters.path().display()
                 );
                 return Some(());
             }

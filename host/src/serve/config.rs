@@ -129,6 +129,7 @@ impl ServiceFile {
     /// Reads and checks `serve.yaml`; relative folders are taken from the file's own folder.
     pub fn read(path: &Path) -> Result<ServiceFile, String> {
         let document = read_yaml(path)?;
+        let path = &std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         let wrong = |what: String| format!("{}: {what}", path.display());
         let entries = document.as_map().ok_or_else(|| {
             wrong(format!(

@@ -1,10 +1,16 @@
 //! `aviso serve`: one long-running service that runs the listeners and plugins of many tenants
-//! against the shared notification store, under the site's policy and each tenant's quotas
-//! (issue 15, in progress: the service and tenant files are read and checked here; running them
-//! comes next).
+//! against the shared notification store, under the site's policy and each tenant's quotas.
+//!
+//! In progress (issue 15): the service and tenant files are read and checked, each tenant's
+//! triggers are confined to what it may use, and every tenant runs from one feed per base key
+//! with its own positions, dead letters and tagged log lines. Quotas other than the number of
+//! listeners, live changes and the management API come next.
 
 pub mod config;
+pub mod service;
+pub mod tenant;
 
 pub use config::{
     ApiSettings, Quotas, RefusedTenant, ServiceFile, TenantFolder, TenantScan, TokenHash,
 };
+pub use service::{Service, TenantState, TenantStatus};

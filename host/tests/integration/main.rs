@@ -21,5 +21,6 @@ mod pyaviso_key;
 mod pyaviso_usage;
 mod remote_schema;
 mod sandbox;
+mod serve;
 mod sns;
 mod triggers;

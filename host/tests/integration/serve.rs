@@ -1,0 +1,175 @@
+//! `aviso serve` on the embedded store: tenants' listeners from one service, each confined to
+//! its own folder and to what the policy grants, a refused tenant next to running ones, log
+//! lines tagged with the tenant, and `--check`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::common::{self, listening::Listening, test_plugin, wait_until};
+
+fn write(path: &Path, text: &str) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+/// A service folder: serve.yaml on the embedded store, and three tenants: alpha (Italian
+/// flights, into a log file of its own, and a plugin of its own folder), beta (Italian and
+/// German flights), evil (a log path into alpha's folder and a command reading a secret).
+fn service(root: &Path) -> PathBuf {
+    let file = root.join("serve.yaml");
+    write(
+        &file,
+        "notification_engine: {type: file_based}\nstate_dir: state\ntenants_dir: tenants\napi: {listen: \"127.0.0.1:0\"}\n",
+    );
+    let tenants = root.join("tenants");
+    std::fs::create_dir_all(tenants.join("alpha/plugins")).unwrap();
+    std::fs::copy(test_plugin("noop"), tenants.join("alpha/plugins/noop.wasm")).unwrap();
+    write(
+        &tenants.join("alpha/listeners/flights.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: flights.log\n      - type: plugin\n        path: noop.wasm\n",
+    );
+    write(
+        &tenants.join("beta/listeners/all.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: [italy, germany]}\n    triggers:\n      - type: log\n        path: sub/all.log\n",
+    );
+    write(
+        &tenants.join("evil/listeners/x.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: ../../alpha/logs/flights.log\n",
+    );
+    file
+}
+
+fn aviso(root: &Path) -> std::process::Command {
+    let mut command = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")));
+    // Notifications go to the service's embedded store, in its state folder.
+    command
+        .env("HOME", root)
+        .env("AVISO_STATE_DIR", root.join("state"));
+    command
+}
+
+#[test]
+fn check_reports_each_tenant() {
+    let root = tempfile::tempdir().unwrap();
+    let file = service(root.path());
+    let tenants = root.path().join("tenants");
+    // More ways out: a plugin that is not the tenant's, the command trigger, a name that
+    // cannot be a tenant's.
+    write(
+        &tenants.join("gamma/listeners/x.yaml"),
+        &format!(
+            "listeners:\n  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: plugin\n        path: {}\n",
+            test_plugin("noop")
+        ),
+    );
+    write(
+        &tenants.join("delta/listeners/x.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: command\n        command: cat /etc/aviso/key\n",
+    );
+    write(&tenants.join("bad name/listeners/x.yaml"), "");
+    let out = aviso(root.path())
+        .args(["serve", "--config", file.to_str().unwrap(), "--check"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(255), "{report}");
+    let line = |tenant: &str| {
+        report
+            .lines()
+            .find(|l| l.starts_with(&format!("{tenant}: ")))
+            .unwrap_or_else(|| panic!("no line for {tenant}: {report}"))
+            .to_string()
+    };
+    assert_eq!(
+        line("alpha"),
+        "alpha: ready, 1 listener(s) on /tmp/aviso/flight/"
+    );
+    assert_eq!(
+        line("beta"),
+        "beta: ready, 1 listener(s) on /tmp/aviso/flight/"
+    );
+    assert!(
+        line("evil").ends_with("log path ../../alpha/logs/flights.log must be a file name or a relative path without '..': a tenant's log files are kept in its own folder"),
+        "{}",
+        line("evil")
+    );
+    assert!(
+        line("gamma").contains("is not one of the tenant's plugins: a tenant's listener names a file of its plugins/ folder (it has none)"),
+        "{}",
+        line("gamma")
+    );
+    assert!(
+        line("delta").contains("the site has not granted it to tenant delta"),
+        "{}",
+        line("delta")
+    );
+    assert!(line("bad name").contains("cannot be a tenant's name"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("4 tenant(s) refused"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn tenants_receive_their_notifications_each_in_its_own_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let file = service(root.path());
+    let mut command = aviso(root.path());
+    command.args(["serve", "--config", file.to_str().unwrap()]);
+    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let log = served.log();
+    assert!(
+        log.contains("Serving 2 tenant(s) on 1 base key(s) at the embedded store "),
+        "{log}"
+    );
+    assert!(log.contains("Tenant evil is refused: "), "{log}");
+    for notification in [
+        "event=flight,country=Italy,airport=fco,date=20210101,number=AZ1,payload=x",
+        "event=flight,country=Germany,airport=fra,date=20210101,number=LH1",
+    ] {
+        let out = aviso(root.path())
+            .args(["notify", "--test", notification])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let logs = root.path().join("state/tenants");
+    let alpha = logs.join("alpha/logs/flights.log");
+    let beta = logs.join("beta/logs/sub/all.log");
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            std::fs::read_to_string(&beta)
+                .map(|t| t.lines().count() == 2)
+                .unwrap_or(false)
+                && std::fs::read_to_string(&alpha).is_ok_and(|t| !t.is_empty())
+        },
+        || served.log(),
+    );
+    let alpha_log = std::fs::read_to_string(&alpha).unwrap();
+    assert_eq!(alpha_log.lines().count(), 1, "{alpha_log}");
+    assert!(alpha_log.contains("'number': 'AZ1'"), "{alpha_log}");
+    // Every delivery line says whose it is; evil wrote nothing anywhere.
+    let log = served.log();
+    assert!(
+        log.contains("[alpha] Notification /tmp/aviso/flight/20210101/italy/FCO/AZ1 (revision 1): 2 trigger(s) run, all succeeded"),
+        "{log}"
+    );
+    assert!(
+        log.contains("[beta] Notification /tmp/aviso/flight/20210101/germany/FRA/LH1 (revision 2): 1 trigger(s) run, all succeeded"),
+        "{log}"
+    );
+    assert!(!logs.join("evil").exists());
+    assert_eq!(served.stop(), Some(0));
+    // Each tenant keeps its own position.
+    for tenant in ["alpha", "beta"] {
+        let cursors = logs.join(tenant).join("cursors");
+        assert_eq!(std::fs::read_dir(&cursors).unwrap().count(), 1, "{tenant}");
+    }
+}
