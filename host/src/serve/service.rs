@@ -1,0 +1,310 @@
+//! The running service: every usable tenant's listeners, confined to what the site and the
+//! tenant allow, delivered from one feed per base key (one etcd watch, whatever the number of
+//! tenants and listeners on it), each listener with its own position and dead letters in its
+//! tenant's state folder.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tracing::Instrument;
+
+use crate::client::Aviso;
+use crate::config::{Layers, Origin, Settings};
+use crate::listener::ListenerSet;
+use crate::trigger::{PluginPolicy, TriggerRuntime};
+use crate::yaml::YamlValue;
+
+use super::config::{ServiceFile, TenantFolder};
+use super::tenant::{Confinement, closed_site_policy, tenant_policy};
+
+/// What became of one tenant folder.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TenantStatus {
+    pub name: String,
+    /// `running`, `ready` (checked, not started) or `refused`.
+    pub state: TenantState,
+    pub listeners: usize,
+    /// The base keys its listeners watch.
+    pub base_keys: Vec<String>,
+    /// Why it does not run, when it does not.
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TenantState {
+    Ready,
+    Running,
+    Refused,
+}
+
+impl TenantState {
+    pub fn name(self) -> &'static str {
+        match self {
+            TenantState::Ready => "ready",
+            TenantState::Running => "running",
+            TenantState::Refused => "refused",
+        }
+    }
+}
+
+/// One tenant, loaded: its client (its state folder), its listeners, its trigger runtime.
+struct PreparedTenant {
+    aviso: Aviso,
+    sets: Vec<ListenerSet>,
+    runtime: TriggerRuntime,
+}
+
+/// The service, loaded from its file.
+pub struct Service {
+    pub file: ServiceFile,
+    aviso: Aviso,
+    site_policy: PluginPolicy,
+    /// Every tenant folder's status, for the management API.
+    statuses: Arc<Mutex<Vec<TenantStatus>>>,
+}
+
+impl Service {
+    /// Reads the service's settings and schema. Nothing about the tenants is decided yet.
+    pub async fn load(file: ServiceFile) -> Result<Service, String> {
+        let mut document = Vec::new();
+        if let Some(engine) = &file.notification_engine {
+            document.push(("notification_engine".to_string(), engine.clone()));
+        }
+        let mut layers = Layers::default();
+        layers
+            .merge_document(&YamlValue::Map(document), &Origin::File(file.path.clone()))
+            .map_err(|e| e.to_string())?;
+        let mut settings = Settings::resolve(&layers, crate::config::home_dir().as_deref())
+            .map_err(|e| e.to_string())?;
+        settings.state_dir = Some(file.state_dir.clone());
+        let site_policy =
+            closed_site_policy(file.plugins.as_ref().map(YamlValue::to_json).as_ref())
+                .map_err(|e| format!("{}: plugins: {e}", file.path.display()))?;
+        let aviso = Aviso::load(settings).await.map_err(|e| e.to_string())?;
+        Ok(Service {
+            file,
+            aviso,
+            site_policy,
+            statuses: Arc::default(),
+        })
+    }
+
+    /// Every tenant folder's status as last decided.
+    pub fn statuses(&self) -> Arc<Mutex<Vec<TenantStatus>>> {
+        self.statuses.clone()
+    }
+
+    /// A tenant's state folder: positions, dead letters, log files.
+    pub fn tenant_state_dir(&self, tenant: &str) -> PathBuf {
+        self.file.state_dir.join("tenants").join(tenant)
+    }
+
+    /// Loads one tenant as it would run: its policy within the site's, its listener files, each
+    /// trigger confined and then loaded (settings, plugin imports, grants, the plugin's own
+    /// check), and its quotas.
+    async fn prepare(&self, tenant: &TenantFolder) -> Result<PreparedTenant, String> {
+        let origin = tenant.dir.join("tenant.yaml").display().to_string();
+        let policy = tenant_policy(
+            &self.site_policy,
+            tenant.plugins.as_ref().map(YamlValue::to_json).as_ref(),
+            &origin,
+        )?;
+        let mut settings = self.aviso.settings().clone();
+        let state = self.tenant_state_dir(&tenant.name);
+        settings.state_dir = Some(state.clone());
+        let aviso = Aviso::with_schema(settings, self.aviso.schema().clone());
+        let mut sets = aviso
+            .load_listeners(&tenant.listener_files)
+            .map_err(|e| e.to_string())?;
+        let listeners: usize = sets.iter().map(|set| set.listeners.len()).sum();
+        if let Some(most) = tenant.quotas.listeners
+            && listeners as u64 > most
+        {
+            return Err(format!(
+                "{listeners} listeners, above its quota of {most} (quotas.listeners)"
+            ));
+        }
+        Confinement {
+            tenant: &tenant.name,
+            plugin_files: &tenant.plugin_files,
+            log_dir: &state.join("logs"),
+            policy: &policy,
+        }
+        .apply(&mut sets)?;
+        let engine =
+            crate::plugin::process_engine(policy.concurrent_calls()).map_err(|e| e.to_string())?;
+        let runtime = TriggerRuntime::with_engine(engine, policy);
+        for set in &sets {
+            for (index, listener) in set.listeners.iter().enumerate() {
+                runtime.load(&listener.triggers).await.map_err(|error| {
+                    format!(
+                        "{}, listener {}: trigger {}: {error}",
+                        set.source,
+                        index + 1,
+                        error.position
+                    )
+                })?;
+            }
+        }
+        Ok(PreparedTenant {
+            aviso,
+            sets,
+            runtime,
+        })
+    }
+
+    /// Checks every tenant folder without running anything: `aviso serve --check`.
+    pub async fn check(&self) -> Result<Vec<TenantStatus>, String> {
+        let scan = self.file.tenants()?;
+        let mut statuses: Vec<TenantStatus> = scan
+            .refused
+            .iter()
+            .map(|refusal| TenantStatus {
+                name: refusal
+                    .dir
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                state: TenantState::Refused,
+                listeners: 0,
+                base_keys: Vec::new(),
+                reason: Some(refusal.reason.clone()),
+            })
+            .collect();
+        for tenant in &scan.usable {
+            statuses.push(match self.prepare(tenant).await {
+                Ok(prepared) => status_of(&tenant.name, &prepared, TenantState::Ready),
+                Err(reason) => refused(&tenant.name, reason),
+            });
+        }
+        statuses.sort_by(|a, b| a.name.cmp(&b.name));
+        *self.statuses.lock().unwrap_or_else(|p| p.into_inner()) = statuses.clone();
+        Ok(statuses)
+    }
+
+    /// Runs every tenant that can run until `stop`; a tenant that cannot is logged with why
+    /// and left out, the others run.
+    pub async fn run(&self, stop: tokio::sync::watch::Receiver<bool>) -> Result<(), String> {
+        let scan = self.file.tenants()?;
+        let store = self.aviso.open_store().map_err(|e| e.to_string())?;
+        let Some(current) = self
+            .aviso
+            .current_revision(&store, &stop)
+            .await
+            .map_err(|e| e.to_string())?
+        else {
+            return Ok(());
+        };
+        let mut statuses = Vec::new();
+        for refusal in &scan.refused {
+            tracing::error!(
+                "Tenant folder {} is refused: {}",
+                refusal.dir.display(),
+                refusal.reason
+            );
+            let name = refusal
+                .dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            statuses.push(refused(&name, refusal.reason.clone()));
+        }
+        let mut everyone = Vec::new();
+        for tenant in &scan.usable {
+            // What is said while a tenant is set up is tagged with it too.
+            let span = tracing::info_span!("tenant", tenant = tenant.name.as_str());
+            match self.start(tenant, &store, current).instrument(span).await {
+                Ok((status, active)) => {
+                    everyone.extend(active);
+                    statuses.push(status);
+                }
+                Err(reason) => {
+                    tracing::error!("Tenant {} is refused: {reason}", tenant.name);
+                    statuses.push(refused(&tenant.name, reason));
+                }
+            }
+        }
+        statuses.sort_by(|a, b| a.name.cmp(&b.name));
+        let running = statuses
+            .iter()
+            .filter(|s| s.state == TenantState::Running)
+            .count();
+        *self.statuses.lock().unwrap_or_else(|p| p.into_inner()) = statuses;
+        let mut bases: Vec<&str> = everyone.iter().map(|a| a.base.as_str()).collect();
+        bases.sort_unstable();
+        bases.dedup();
+        tracing::info!(
+            "Serving {running} tenant(s) on {} base key(s) at {}...",
+            bases.len(),
+            store.describe()
+        );
+        crate::delivery::run(
+            Arc::new(store),
+            everyone,
+            self.aviso.feed_settings(),
+            self.aviso.retry_policy(),
+            stop,
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+impl Service {
+    /// One tenant's listeners, ready to be delivered to.
+    async fn start(
+        &self,
+        tenant: &TenantFolder,
+        store: &crate::store::Store,
+        current: u64,
+    ) -> Result<(TenantStatus, Vec<crate::delivery::ActiveListener>), String> {
+        let prepared = self.prepare(tenant).await?;
+        let status = status_of(&tenant.name, &prepared, TenantState::Running);
+        let PreparedTenant {
+            aviso,
+            sets,
+            runtime,
+        } = prepared;
+        let mut active = aviso
+            .active_listeners(store, &runtime, sets, true, None, current)
+            .await
+            .map_err(|e| e.to_string())?;
+        for listener in &mut active {
+            listener.tenant = Some(tenant.name.clone());
+        }
+        tracing::info!(
+            "{} listener(s) on {}",
+            status.listeners,
+            status.base_keys.join(", ")
+        );
+        Ok((status, active))
+    }
+}
+
+fn status_of(name: &str, prepared: &PreparedTenant, state: TenantState) -> TenantStatus {
+    let mut base_keys: Vec<String> = prepared
+        .sets
+        .iter()
+        .flat_map(|set| &set.listeners)
+        .flat_map(|listener| listener.watch_keys.iter().cloned())
+        .collect();
+    base_keys.sort();
+    base_keys.dedup();
+    TenantStatus {
+        name: name.to_string(),
+        state,
+        listeners: prepared.sets.iter().map(|set| set.listeners.len()).sum(),
+        base_keys,
+        reason: None,
+    }
+}
+
+fn refused(name: &str, reason: String) -> TenantStatus {
+    TenantStatus {
+        name: name.to_string(),
+        state: TenantState::Refused,
+        listeners: 0,
+        base_keys: Vec::new(),
+        reason: Some(reason),
+    }
+}
