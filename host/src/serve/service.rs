@@ -61,6 +61,10 @@ pub struct Service {
     site_policy: PluginPolicy,
     /// Every tenant folder's status, for the management API.
     statuses: Arc<Mutex<Vec<TenantStatus>>>,
+    /// Each tenant's token hash, for the management API.
+    tokens: super::api::TenantTokens,
+    /// `Ok` once the tenants run and while the store answers.
+    ready: Arc<Mutex<Result<(), String>>>,
 }
 
 impl Service {
@@ -86,6 +90,8 @@ impl Service {
             aviso,
             site_policy,
             statuses: Arc::default(),
+            tokens: Arc::default(),
+            ready: Arc::new(Mutex::new(Err("the tenants are being loaded".into()))),
         })
     }
 
@@ -185,7 +191,13 @@ impl Service {
     /// Runs every tenant that can run until `stop`; a tenant that cannot is logged with why
     /// and left out, the others run.
     pub async fn run(&self, stop: tokio::sync::watch::Receiver<bool>) -> Result<(), String> {
+        self.start_api(stop.clone()).await?;
         let scan = self.file.tenants()?;
+        *self.tokens.lock().unwrap_or_else(|p| p.into_inner()) = scan
+            .usable
+            .iter()
+            .map(|tenant| (tenant.name.clone(), tenant.token_sha256))
+            .collect();
         let store = self.aviso.open_store().map_err(|e| e.to_string())?;
         let Some(current) = self
             .aviso
@@ -230,6 +242,8 @@ impl Service {
             .filter(|s| s.state == TenantState::Running)
             .count();
         *self.statuses.lock().unwrap_or_else(|p| p.into_inner()) = statuses;
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Ok(());
+        self.watch_readiness(stop.clone());
         let mut bases: Vec<&str> = everyone.iter().map(|a| a.base.as_str()).collect();
         bases.sort_unstable();
         bases.dedup();
@@ -251,6 +265,59 @@ impl Service {
 }
 
 impl Service {
+    /// Serves the management API on `api.listen` until `stop`.
+    async fn start_api(&self, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), String> {
+        let address = self.file.api.listen;
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
+            format!(
+                "cannot listen on {address} (api.listen): {}",
+                crate::cause::io_error(&e)
+            )
+        })?;
+        let bound = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!("Management API on http://{bound}");
+        let router = super::api::router(super::api::ApiState {
+            admin_token: self.file.api.admin_token_sha256,
+            tokens: self.tokens.clone(),
+            statuses: self.statuses.clone(),
+            ready: self.ready.clone(),
+            state_dir: self.file.state_dir.clone(),
+        });
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stop.wait_for(|stopped| *stopped).await;
+            };
+            if let Err(error) = axum::serve(listener, router)
+                .with_graceful_shutdown(stopped)
+                .await
+            {
+                tracing::error!("The management API stopped: {error}");
+            }
+        });
+        Ok(())
+    }
+
+    /// Keeps `/ready` true: asks the store now and then whether it answers.
+    fn watch_readiness(&self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let (ready, aviso) = (self.ready.clone(), self.aviso.clone());
+        tokio::spawn(async move {
+            let Ok(store) = aviso.open_store() else {
+                return;
+            };
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                    _ = stop.changed() => return,
+                }
+                let answer = match store.revision().await {
+                    Ok(_) => Ok(()),
+                    Err(error) => Err(format!("the store does not answer: {error}")),
+                };
+                *ready.lock().unwrap_or_else(|p| p.into_inner()) = answer;
+            }
+        });
+    }
+
     /// One tenant's listeners, ready to be delivered to.
     async fn start(
         &self,

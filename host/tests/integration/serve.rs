@@ -6,6 +6,36 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::common::{self, listening::Listening, test_plugin, wait_until};
+use sha2::{Digest, Sha256};
+
+fn sha256(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `GET path` with an optional bearer token: the status and the JSON body.
+fn get(address: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
 
 fn write(path: &Path, text: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -19,10 +49,17 @@ fn service(root: &Path) -> PathBuf {
     let file = root.join("serve.yaml");
     write(
         &file,
-        "notification_engine: {type: file_based}\nstate_dir: state\ntenants_dir: tenants\napi: {listen: \"127.0.0.1:0\"}\n",
+        &format!(
+            "notification_engine: {{type: file_based}}\nstate_dir: state\ntenants_dir: tenants\napi: {{listen: \"127.0.0.1:0\", admin_token_sha256: {}}}\n",
+            sha256("admin-token")
+        ),
     );
     let tenants = root.join("tenants");
     std::fs::create_dir_all(tenants.join("alpha/plugins")).unwrap();
+    write(
+        &tenants.join("alpha/tenant.yaml"),
+        &format!("token_sha256: {}\n", sha256("alpha-token")),
+    );
     std::fs::copy(test_plugin("noop"), tenants.join("alpha/plugins/noop.wasm")).unwrap();
     write(
         &tenants.join("alpha/listeners/flights.yaml"),
@@ -166,6 +203,88 @@ fn tenants_receive_their_notifications_each_in_its_own_folder() {
         "{log}"
     );
     assert!(!logs.join("evil").exists());
+    // The management API: health and readiness for anyone, tenants' state by token.
+    let address = log
+        .lines()
+        .find_map(|l| l.strip_prefix("Management API on http://"))
+        .unwrap_or_else(|| panic!("no API address in {log}"))
+        .to_string();
+    assert_eq!(
+        get(&address, "/health", None),
+        (200, serde_json::json!({"status": "alive"}))
+    );
+    assert_eq!(
+        get(&address, "/ready", None),
+        (200, serde_json::json!({"ready": true}))
+    );
+    let (status, all) = get(&address, "/v1/tenants", Some("admin-token"));
+    assert_eq!(status, 200, "{all}");
+    let states: Vec<(String, String)> = all["tenants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["name"].as_str().unwrap().into(),
+                t["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("alpha".into(), "running".into()),
+            ("beta".into(), "running".into()),
+            ("evil".into(), "refused".into())
+        ]
+    );
+    let (status, alpha) = get(&address, "/v1/tenants/alpha", Some("alpha-token"));
+    assert_eq!(status, 200, "{alpha}");
+    assert_eq!(alpha["listeners"], 1);
+    assert_eq!(
+        alpha["base_keys"],
+        serde_json::json!(["/tmp/aviso/flight/"])
+    );
+    assert_eq!(alpha["dead_letters"], 0);
+    // A tenant's token reaches that tenant only; no token, a wrong one, an unknown tenant.
+    for (path, token, code, said) in [
+        (
+            "/v1/tenants/beta",
+            Some("alpha-token"),
+            403,
+            "this token is tenant alpha's: it reaches /v1/tenants/alpha only",
+        ),
+        (
+            "/v1/tenants",
+            Some("alpha-token"),
+            403,
+            "the list of tenants is for the administrator; tenant alpha may read /v1/tenants/alpha",
+        ),
+        (
+            "/v1/tenants/alpha",
+            None,
+            401,
+            "this route needs a token: Authorization: Bearer <token>",
+        ),
+        (
+            "/v1/tenants/alpha",
+            Some("guess"),
+            401,
+            "the token is not valid",
+        ),
+        (
+            "/v1/tenants/nobody",
+            Some("admin-token"),
+            404,
+            "there is no tenant nobody",
+        ),
+    ] {
+        assert_eq!(
+            get(&address, path, token),
+            (code, serde_json::json!({"error": said})),
+            "{path} with {token:?}"
+        );
+    }
     assert_eq!(served.stop(), Some(0));
     // Each tenant keeps its own position.
     for tenant in ["alpha", "beta"] {
