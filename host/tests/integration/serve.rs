@@ -292,3 +292,39 @@ fn tenants_receive_their_notifications_each_in_its_own_folder() {
         assert_eq!(std::fs::read_dir(&cursors).unwrap().count(), 1, "{tenant}");
     }
 }
+
+/// The example of examples/serve runs as its demo script says (with this build's aviso).
+#[test]
+fn the_shipped_example_runs() {
+    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let home = tempfile::tempdir().unwrap();
+    let out = common::clean_command(Path::new("bash"))
+        .arg(repository.join("examples/serve/demo.sh"))
+        .env("AVISO", env!("CARGO_BIN_EXE_aviso"))
+        .env("HOME", home.path())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(repository.join("examples/serve/state"));
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("alpha: ready, 1 listener(s) on /tmp/aviso/flight/\nbeta: ready, 1 listener(s) on /tmp/aviso/flight/\n"),
+        "{stdout}"
+    );
+    let alpha = stdout
+        .split("--- what tenant alpha received:\n")
+        .nth(1)
+        .and_then(|rest| rest.split("--- what tenant beta received:\n").next())
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert_eq!(alpha.matches("Notification received").count(), 1, "{alpha}");
+    assert!(alpha.contains("'number': 'AZ203'"), "{alpha}");
+    let beta = stdout
+        .split("--- what tenant beta received:\n")
+        .nth(1)
+        .unwrap();
+    assert_eq!(beta.matches("Notification received").count(), 2, "{beta}");
+    assert!(stdout.contains("Stopping"), "{stdout}");
+}
