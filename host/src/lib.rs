@@ -10,6 +10,7 @@ pub mod client;
 pub mod config;
 pub mod delivery;
 pub mod listener;
+pub mod metrics;
 pub mod notification;
 pub mod plugin;
 pub mod progress;

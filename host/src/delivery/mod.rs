@@ -302,6 +302,7 @@ async fn deliver_with_retries(
     let mut delay = policy.retry_delay;
     for attempt in 1..=attempts {
         for entry in pending.iter_mut().filter(|p| !p.remaining.is_empty()) {
+            let started = std::time::Instant::now();
             let outcome = active
                 .triggers
                 .run_only(
@@ -311,6 +312,7 @@ async fn deliver_with_retries(
                     entry.kv.mod_revision,
                 )
                 .await;
+            count(active, &outcome, started.elapsed());
             log_outcome(active, entry.kv, &outcome, attempt);
             entry.failures = outcome
                 .triggers
@@ -383,6 +385,7 @@ async fn record_dead_letter(
     loop {
         match active.dead_letters.record(letter) {
             Ok(()) => {
+                crate::metrics::dead_letter(active.tenant.as_deref());
                 json_line(serde_json::json!({
                     "time": now_rfc3339(),
                     "outcome": "dead_letter",
@@ -449,6 +452,16 @@ fn json_line(record: serde_json::Value) {
 
 fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The notification's outcome in the metrics.
+fn count(active: &ActiveListener, outcome: &Outcome, took: Duration) {
+    let triggers: Vec<(&str, bool)> = outcome
+        .triggers
+        .iter()
+        .map(|t| (t.trigger.as_str(), t.result.is_ok()))
+        .collect();
+    crate::metrics::delivery(active.tenant.as_deref(), took, &triggers);
 }
 
 fn log_outcome(active: &ActiveListener, kv: &KeyValue, outcome: &Outcome, attempt: u32) {
@@ -538,10 +551,12 @@ async fn deliver_revision(active: &ActiveListener, revision: &[KeyValue]) -> Han
         let Some(notification) = notification_for(active, kv) else {
             continue;
         };
+        let started = std::time::Instant::now();
         let outcome = active
             .triggers
             .run(&notification, &kv.key, kv.mod_revision)
             .await;
+        count(active, &outcome, started.elapsed());
         log_outcome(active, kv, &outcome, 1);
         if outcome.required_failed() {
             return Handled::RequiredTriggerFailed;

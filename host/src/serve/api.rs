@@ -1,5 +1,5 @@
-//! The management API of `aviso serve` (axum): `GET /health`, `GET /ready`, `GET /v1/tenants`,
-//! `GET /v1/tenants/{tenant}`. Bearer tokens: the administrator's reaches everything, a
+//! The management API of `aviso serve` (axum): `GET /health`, `GET /ready`, `GET /metrics`,
+//! `GET /v1/tenants`, `GET /v1/tenants/{tenant}`. Bearer tokens: the administrator's reaches everything, a
 //! tenant's reaches that tenant only. Every refusal is a JSON error that says why.
 
 use std::sync::{Arc, Mutex};
@@ -34,6 +34,7 @@ pub fn router(state: ApiState) -> axum::Router {
     axum::Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
         .route("/v1/tenants", get(tenants))
         .route("/v1/tenants/{tenant}", get(tenant))
         .fallback(not_found)
@@ -48,8 +49,21 @@ fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
 async fn not_found() -> Response {
     refusal(
         StatusCode::NOT_FOUND,
-        "no such route: the API has /health, /ready, /v1/tenants and /v1/tenants/{tenant}",
+        "no such route: the API has /health, /ready, /metrics, /v1/tenants and /v1/tenants/{tenant}",
     )
+}
+
+/// Prometheus's scrape: no token (as is usual; bind `api.listen` to an address only the
+/// monitoring reaches).
+async fn metrics() -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        crate::metrics::encoded(),
+    )
+        .into_response()
 }
 
 async fn health() -> Json<Value> {

@@ -241,6 +241,7 @@ impl Service {
             .iter()
             .filter(|s| s.state == TenantState::Running)
             .count();
+        crate::metrics::tenants(running, statuses.len() - running);
         *self.statuses.lock().unwrap_or_else(|p| p.into_inner()) = statuses;
         *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Ok(());
         self.watch_readiness(stop.clone());

@@ -17,6 +17,15 @@ fn sha256(token: &str) -> String {
 
 /// `GET path` with an optional bearer token: the status and the JSON body.
 fn get(address: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Value) {
+    let (status, body) = get_text(address, path, token);
+    (
+        status,
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// `GET path`: the status and the body as text.
+fn get_text(address: &str, path: &str, token: Option<&str>) -> (u16, String) {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(address).unwrap();
     let authorization = token
@@ -31,10 +40,7 @@ fn get(address: &str, path: &str, token: Option<&str>) -> (u16, serde_json::Valu
     stream.read_to_string(&mut answer).unwrap();
     let status = answer[9..12].parse().unwrap();
     let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
-    (
-        status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
-    )
+    (status, body.to_string())
 }
 
 fn write(path: &Path, text: &str) {
@@ -283,6 +289,23 @@ fn tenants_receive_their_notifications_each_in_its_own_folder() {
             get(&address, path, token),
             (code, serde_json::json!({"error": said})),
             "{path} with {token:?}"
+        );
+    }
+    // Prometheus's view, by tenant.
+    let (status, metrics) = get_text(&address, "/metrics", None);
+    assert_eq!(status, 200, "{metrics}");
+    for line in [
+        "aviso_notifications_total{tenant=\"alpha\",outcome=\"delivered\"} 1",
+        "aviso_notifications_total{tenant=\"beta\",outcome=\"delivered\"} 2",
+        "aviso_trigger_runs_total{tenant=\"alpha\",trigger=\"plugin\",outcome=\"ok\"} 1",
+        "aviso_trigger_runs_total{tenant=\"alpha\",trigger=\"log\",outcome=\"ok\"} 1",
+        "aviso_delivery_seconds_count{tenant=\"beta\"} 2",
+        "aviso_tenants{state=\"running\"} 2",
+        "aviso_tenants{state=\"refused\"} 1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} not in\n{metrics}"
         );
     }
     assert_eq!(served.stop(), Some(0));
