@@ -351,3 +351,82 @@ fn the_shipped_example_runs() {
     assert_eq!(beta.matches("Notification received").count(), 2, "{beta}");
     assert!(stdout.contains("Stopping"), "{stdout}");
 }
+
+/// Killed (SIGKILL) while notifications arrive, on etcd: after a restart every tenant has every
+/// notification written meanwhile; nothing is lost. The service file names etcd as config.yaml
+/// would.
+#[test]
+fn a_killed_service_loses_nothing_on_etcd() {
+    let etcd = common::etcd::Etcd::start();
+    let root = tempfile::tempdir().unwrap();
+    let file = service(root.path());
+    write(
+        &file,
+        &format!(
+            "notification_engine: {{type: etcd_rest, host: 127.0.0.1, port: {}, polling_interval: 1, automatic_retry_delay: 1}}\nstate_dir: state\ntenants_dir: tenants\napi: {{listen: \"127.0.0.1:0\"}}\n",
+            etcd.port
+        ),
+    );
+    let notify = |number: usize| {
+        let out = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")))
+            .env("HOME", root.path())
+            .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")
+            .env("AVISO_NOTIFICATION_PORT", etcd.port.to_string())
+            .args([
+                "notify",
+                &format!("event=flight,country=Italy,airport=fco,date=20210101,number=N{number}"),
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let start = |name: &str| {
+        let mut command = aviso(root.path());
+        command.args(["serve", "--config", file.to_str().unwrap()]);
+        Listening::spawn(command, root.path().join(name), "Serving ")
+    };
+    let alpha = root.path().join("state/tenants/alpha/logs/flights.log");
+    let beta = root.path().join("state/tenants/beta/logs/sub/all.log");
+    let received = |log: &Path, number: usize| {
+        std::fs::read_to_string(log).is_ok_and(|t| t.contains(&format!("'number': 'N{number}'")))
+    };
+    let mut served = start("first.out");
+    for number in 0..10 {
+        notify(number);
+    }
+    wait_until(
+        Duration::from_secs(60),
+        || received(&alpha, 0),
+        || served.log(),
+    );
+    served.child.kill().unwrap(); // SIGKILL: no position saved on the way out
+    served.child.wait().unwrap();
+    for number in 10..20 {
+        notify(number);
+    }
+    let served = start("second.out");
+    wait_until(
+        Duration::from_secs(60),
+        || (0..20).all(|n| received(&alpha, n) && received(&beta, n)),
+        || {
+            format!(
+                "{}\nalpha: {}\nbeta: {}",
+                served.log(),
+                std::fs::read_to_string(&alpha).unwrap_or_default(),
+                std::fs::read_to_string(&beta).unwrap_or_default()
+            )
+        },
+    );
+    assert!(
+        served
+            .log()
+            .contains("[alpha] Catching up on /tmp/aviso/flight/"),
+        "{}",
+        served.log()
+    );
+}
