@@ -118,6 +118,12 @@ pub enum PluginError {
     Busy { waited: Duration, capacity: usize },
     #[error("plugin crashed: {0}")]
     Trap(String),
+    /// The group's calls (a tenant's) stayed at its quota for as long as the call may take.
+    #[error(
+        "the tenant's {quota} concurrent call(s) (quotas.concurrent_calls) stayed busy for {}",
+        crate::cause::duration(*.waited)
+    )]
+    OverQuota { waited: Duration, quota: usize },
 }
 
 impl PluginError {
@@ -136,7 +142,10 @@ impl PluginError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            PluginError::Transient(_) | PluginError::Timeout(_) | PluginError::Busy { .. }
+            PluginError::Transient(_)
+                | PluginError::Timeout(_)
+                | PluginError::Busy { .. }
+                | PluginError::OverQuota { .. }
         )
     }
 }
@@ -170,6 +179,9 @@ pub struct PluginEngine {
     loaded: Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, Component>>>,
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
+    /// A share of the engine's calls for one group of plugins (a tenant of `aviso serve`):
+    /// their calls wait here first, so they never hold more of the pool than their quota.
+    quota: Option<Arc<Admission>>,
     threads: Arc<executor::SandboxThreads>,
     /// Linkers by the host interfaces they offer: every plugin with the same kind of grants
     /// shares one.
@@ -253,9 +265,27 @@ impl PluginEngine {
             loaded: Arc::default(),
             calls,
             admission: Arc::new(Admission::new(concurrent_calls)),
+            quota: None,
             threads: Arc::new(threads),
             linkers: Arc::default(),
         })
+    }
+
+    /// This engine for a group of plugins that may run at most `calls` calls at once between
+    /// them (a tenant's `quotas.concurrent_calls`); more wait their turn in the group's own
+    /// queue, not in everyone's.
+    pub fn with_call_quota(&self, calls: usize) -> PluginEngine {
+        PluginEngine {
+            quota: Some(Arc::new(Admission::new(
+                calls.clamp(1, MAX_CONCURRENT_CALLS),
+            ))),
+            ..self.clone()
+        }
+    }
+
+    /// What the group's queue has seen so far, when it has a quota.
+    pub fn quota_stats(&self) -> Option<AdmissionStats> {
+        self.quota.as_ref().map(|quota| quota.stats())
     }
 
     /// What the admission queue has seen so far.
@@ -331,6 +361,7 @@ impl PluginEngine {
             limits,
             calls: self.calls.clone(),
             admission: self.admission.clone(),
+            quota: self.quota.clone(),
             threads: self.threads.clone(),
         };
         Ok((pre, sandbox))
@@ -510,6 +541,7 @@ struct Sandbox {
     limits: Limits,
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
+    quota: Option<Arc<Admission>>,
     threads: Arc<executor::SandboxThreads>,
 }
 
@@ -528,6 +560,21 @@ impl Sandbox {
         T: Send + 'static,
     {
         let limits = self.limits;
+        // The group's share first, then a free instance: a group at its quota waits in its own
+        // queue and takes no place in everyone's.
+        let _within_quota = match &self.quota {
+            None => None,
+            Some(quota) => match quota.enter(&self.name, limits.timeout).await {
+                Ok(permit) => Some(permit),
+                Err(refused) => {
+                    let error = PluginError::OverQuota {
+                        waited: refused.waited,
+                        quota: quota.stats().capacity,
+                    };
+                    return Err((error, Output::default()));
+                }
+            },
+        };
         // Wait for a free instance rather than fail: at most as long as the call may run.
         let _admitted = match self.admission.enter(&self.name, limits.timeout).await {
             Ok(permit) => permit,

@@ -139,6 +139,11 @@ impl Service {
         .apply(&mut sets)?;
         let engine =
             crate::plugin::process_engine(policy.concurrent_calls()).map_err(|e| e.to_string())?;
+        // The tenant's calls wait in its own queue once at its quota, not in everyone's.
+        let engine = match tenant.quotas.concurrent_calls {
+            Some(calls) => engine.with_call_quota(usize::try_from(calls).unwrap_or(usize::MAX)),
+            None => engine,
+        };
         let runtime = TriggerRuntime::with_engine(engine, policy);
         for set in &sets {
             for (index, listener) in set.listeners.iter().enumerate() {

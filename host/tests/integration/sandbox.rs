@@ -588,3 +588,46 @@ async fn a_log_flood_is_cut_and_the_call_finishes() {
     let error = attack(&runtime, &output, "log-flood", "").await;
     assert_eq!(error, "logged 1000 messages", "the call ran to its end");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_at_its_call_quota_waits_in_its_own_queue() {
+    // A tenant of aviso serve with quotas.concurrent_calls: 1, next to everyone else.
+    let (everyone, _) = runtime();
+    let engine = everyone.engine().with_call_quota(1);
+    let tenant = TriggerRuntime::with_engine(engine.clone(), PluginPolicy::default());
+    let slow = tenant
+        .load(&specs(
+            "      - type: command\n        command: 'sleep 3'\n",
+        ))
+        .await
+        .unwrap();
+    let quick = tenant
+        .load(&specs("      - type: echo\n        timeout: 0.5\n"))
+        .await
+        .unwrap();
+    let holder = tokio::spawn(async move { slow.run(&flight(None), FLIGHT_KEY, 1).await });
+    // Two checks at load and the slow run: the slow command holds the tenant's only call.
+    while engine.quota_stats().unwrap().admitted < 3 {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let outcome = quick.run(&flight(None), FLIGHT_KEY, 2).await;
+    assert_eq!(
+        outcome.triggers[0].result,
+        Err(
+            "the tenant's 1 concurrent call(s) (quotas.concurrent_calls) stayed busy for 0.5 s"
+                .into()
+        )
+    );
+    // The others' calls are not held up: the engine has room, and they wait in no queue.
+    let others = everyone
+        .load(&specs("      - type: echo\n        timeout: 0.5\n"))
+        .await
+        .unwrap();
+    assert!(
+        others
+            .run(&flight(None), FLIGHT_KEY, 3)
+            .await
+            .all_succeeded()
+    );
+    assert_eq!(holder.await.unwrap().triggers[0].result, Ok(()));
+}
