@@ -25,9 +25,13 @@ pub fn init_default() {
     install(Level::INFO, vec![Handler::console(None)]);
 }
 
-/// The console only, at the level `-d`/`-q` ask (commands without a configuration, `serve`).
-pub fn init_console(debug: bool, quiet: bool) {
-    let mut console = Handler::console(None);
+/// The console only, at the level `-d`/`-q` ask (commands without a configuration, `serve`);
+/// with `json`, one JSON object per line.
+pub fn init_console(debug: bool, quiet: bool, json: bool) {
+    let mut console = Handler::console(Some(Format {
+        json,
+        ..Format::default()
+    }));
     let level = if debug { Level::DEBUG } else { Level::INFO };
     if quiet {
         console.level = Some(Level::ERROR);
@@ -132,11 +136,12 @@ impl Handler {
     }
 }
 
-/// A Python `logging` format string (`%`-style) and its `datefmt`.
+/// A Python `logging` format string (`%`-style) and its `datefmt`; or one JSON object per line.
 #[derive(Clone)]
 struct Format {
     pattern: String,
     date_format: Option<String>,
+    json: bool,
 }
 
 impl Default for Format {
@@ -144,6 +149,7 @@ impl Default for Format {
         Format {
             pattern: "%(message)s".into(),
             date_format: None,
+            json: false,
         }
     }
 }
@@ -212,6 +218,20 @@ impl Format {
     }
 }
 
+/// One message as a JSON object: `{"time", "level", "tenant", "message"}` (`tenant` only for
+/// a tenant's lines), for log collectors.
+fn json_line(level: Level, tenant: Option<&str>, message: &str) -> String {
+    let mut record = serde_json::json!({
+        "time": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "level": python_level_name(level),
+        "message": message,
+    });
+    if let Some(tenant) = tenant {
+        record["tenant"] = serde_json::Value::String(tenant.to_string());
+    }
+    record.to_string()
+}
+
 fn python_level_name(level: Level) -> &'static str {
     match level {
         Level::ERROR => "ERROR",
@@ -271,14 +291,20 @@ where
                 .into_iter()
                 .find_map(|span| span.extensions().get::<TenantTag>().map(|t| t.0.clone()))
         });
-        if let Some(tenant) = tenant {
-            message.0.insert_str(0, &format!("[{tenant}] "));
-        }
+        let tagged = match &tenant {
+            Some(tenant) => format!("[{tenant}] {}", message.0),
+            None => message.0.clone(),
+        };
         for handler in &self.0 {
             if handler.level.is_some_and(|least| level > least) {
                 continue;
             }
-            handler.write(&handler.format.render(level, &message.0));
+            let line = if handler.format.json {
+                json_line(level, tenant.as_deref(), &message.0)
+            } else {
+                handler.format.render(level, &tagged)
+            };
+            handler.write(&line);
         }
     }
 }
@@ -388,6 +414,7 @@ fn formats(document: &YamlValue) -> Result<Vec<(String, Format)>, String> {
                 Format {
                     pattern: scalar("format").unwrap_or("%(message)s").to_string(),
                     date_format: scalar("datefmt").map(str::to_string),
+                    json: false,
                 },
             ))
         })
@@ -520,6 +547,7 @@ mod tests {
         Format {
             pattern: pattern.into(),
             date_format: None,
+            json: false,
         }
     }
 
@@ -544,6 +572,7 @@ mod tests {
         let dated = Format {
             pattern: "%(asctime)s|%(message)s".into(),
             date_format: Some("%Y".into()),
+            json: false,
         }
         .render(Level::INFO, "x");
         assert_eq!(dated, format!("{}|x", chrono::Local::now().format("%Y")));

@@ -742,7 +742,15 @@ fn listen(
 /// `aviso serve`: the tenants' listeners until a stop signal; with `check`, each tenant's
 /// status, and exit 0 only when every tenant can run.
 fn serve(file: &Path, check: bool, debug: bool, quiet: bool) -> i32 {
-    logging::init_console(debug, quiet);
+    let file = match crate::serve::ServiceFile::read(file) {
+        Ok(file) => file,
+        Err(error) => {
+            logging::init_console(debug, quiet, false);
+            tracing::error!("{error}");
+            return EXIT_ERROR;
+        }
+    };
+    logging::init_console(debug, quiet, file.log_json && !check);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -755,7 +763,6 @@ fn serve(file: &Path, check: bool, debug: bool, quiet: bool) -> i32 {
         }
     };
     let outcome = runtime.block_on(async {
-        let file = crate::serve::ServiceFile::read(file)?;
         let service = crate::serve::Service::load(file).await?;
         if check {
             let statuses = service.check().await?;

@@ -23,6 +23,8 @@ pub struct ServiceFile {
     pub api: ApiSettings,
     /// The site policy: the most any tenant's plugins may be granted.
     pub plugins: Option<YamlValue>,
+    /// `log_format: json`: each log line a JSON object, for log collectors (default `text`).
+    pub log_json: bool,
 }
 
 /// The management API (`api:`).
@@ -116,6 +118,7 @@ pub struct RefusedTenant {
 }
 
 const SERVICE_SETTINGS: &[&str] = &[
+    "log_format",
     "notification_engine",
     "state_dir",
     "tenants_dir",
@@ -172,7 +175,17 @@ impl ServiceFile {
             .map(TokenHash::parse)
             .transpose()
             .map_err(|e| wrong(format!("api.admin_token_sha256: {e}")))?;
+        let log_json = match document.get("log_format").and_then(YamlValue::as_scalar) {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(wrong(format!(
+                    "log_format '{other}' is not a format: use text or json"
+                )));
+            }
+        };
         Ok(ServiceFile {
+            log_json,
             path: path.to_path_buf(),
             notification_engine: document.get("notification_engine").cloned(),
             state_dir,
@@ -476,6 +489,7 @@ mod tests {
                 admin_token_sha256: None,
             },
             plugins: None,
+            log_json: false,
         };
         let TenantScan {
             usable: ok,

@@ -430,3 +430,53 @@ fn a_killed_service_loses_nothing_on_etcd() {
         served.log()
     );
 }
+
+#[test]
+fn logs_can_be_json_lines_with_the_tenant_apart() {
+    let root = tempfile::tempdir().unwrap();
+    let file = service(root.path());
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(&file, format!("log_format: json\n{text}")).unwrap();
+    let mut command = aviso(root.path());
+    command.args(["serve", "--config", file.to_str().unwrap()]);
+    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let out = aviso(root.path())
+        .args([
+            "notify",
+            "--test",
+            "event=flight,country=Italy,airport=fco,date=20210101,number=AZ1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            served.log().lines().any(|line| {
+                line.contains("\"tenant\":\"beta\"") && line.contains("\"Notification ")
+            })
+        },
+        || served.log(),
+    );
+    assert_eq!(served.stop(), Some(0));
+    let records: Vec<serde_json::Value> = served
+        .log()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    let delivered = records
+        .iter()
+        .find(|r| {
+            r["tenant"] == "alpha" && r["message"].as_str().unwrap().starts_with("Notification ")
+        })
+        .unwrap_or_else(|| panic!("{records:?}"));
+    assert_eq!(delivered["level"], "INFO");
+    assert!(delivered["time"].as_str().unwrap().ends_with('Z'));
+    assert!(records.iter().any(|r| {
+        r["level"] == "ERROR"
+            && r["message"]
+                .as_str()
+                .unwrap()
+                .starts_with("Tenant evil is refused")
+    }));
+}
