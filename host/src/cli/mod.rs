@@ -788,14 +788,26 @@ fn serve(file: &Path, check: bool, debug: bool, quiet: bool) -> i32 {
         }
         let (stop_sender, stop) = tokio::sync::watch::channel(false);
         tokio::spawn(async move {
-            wait_for_stop_signal().await;
+            wait_for_termination().await;
             tracing::info!("Stopping");
             let _ = stop_sender.send(true);
-            wait_for_stop_signal().await;
+            wait_for_termination().await;
             tracing::warn!("Stopping at once");
             std::process::exit(130);
         });
-        service.run(stop).await.map(|()| 0)
+        // SIGHUP reads the tenants again (a service's usual reload), it does not stop.
+        let reload = std::sync::Arc::new(tokio::sync::Notify::new());
+        if let Ok(mut hangup) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            let reload = reload.clone();
+            tokio::spawn(async move {
+                while hangup.recv().await.is_some() {
+                    reload.notify_one();
+                }
+            });
+        }
+        service.run(stop, reload).await.map(|()| 0)
     });
     match outcome {
         Ok(status) => status,
@@ -909,6 +921,24 @@ fn notification_from_json(
 }
 
 /// The first of SIGTERM, SIGINT and SIGQUIT.
+/// SIGTERM, SIGINT or SIGQUIT (not SIGHUP, which `aviso serve` takes as "reload").
+async fn wait_for_termination() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut quit)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::quit()),
+    ) else {
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+        _ = quit.recv() => {}
+    }
+}
+
 async fn wait_for_stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     // SIGHUP too: a closed terminal or ssh session must stop a listener cleanly (its position

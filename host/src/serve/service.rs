@@ -3,6 +3,7 @@
 //! tenants and listeners on it), each listener with its own position and dead letters in its
 //! tenant's state folder.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
@@ -48,6 +49,7 @@ impl TenantState {
 }
 
 /// One tenant, loaded: its client (its state folder), its listeners, its trigger runtime.
+#[derive(Clone)]
 struct PreparedTenant {
     aviso: Aviso,
     sets: Vec<ListenerSet>,
@@ -194,53 +196,134 @@ impl Service {
     }
 
     /// Runs every tenant that can run until `stop`; a tenant that cannot is logged with why
-    /// and left out, the others run.
-    pub async fn run(&self, stop: tokio::sync::watch::Receiver<bool>) -> Result<(), String> {
+    /// and left out, the others run. On `reload` (SIGHUP), the tenants folder is read again:
+    /// new tenants start, removed ones stop, changed ones run their new files; a tenant whose
+    /// new files are refused keeps running its previous version, with the reason in its status.
+    /// Positions are saved across a reload, so nothing is missed or delivered twice.
+    pub async fn run(
+        &self,
+        stop: tokio::sync::watch::Receiver<bool>,
+        reload: Arc<tokio::sync::Notify>,
+    ) -> Result<(), String> {
         self.start_api(stop.clone()).await?;
+        let store = Arc::new(self.aviso.open_store().map_err(|e| e.to_string())?);
+        let mut kept: HashMap<String, PreparedTenant> = HashMap::new();
+        let mut first = true;
+        loop {
+            let Some(current) = self
+                .aviso
+                .current_revision(&store, &stop)
+                .await
+                .map_err(|e| e.to_string())?
+            else {
+                return Ok(());
+            };
+            let everyone = self.start_all(&store, current, &mut kept).await?;
+            if first {
+                self.watch_readiness(stop.clone());
+                first = false;
+            }
+            let (halt, halted) = tokio::sync::watch::channel(false);
+            let delivering = crate::delivery::run(
+                store.clone(),
+                everyone,
+                self.aviso.feed_settings(),
+                self.aviso.retry_policy(),
+                halted,
+            );
+            tokio::pin!(delivering);
+            let mut stopping = stop.clone();
+            tokio::select! {
+                outcome = &mut delivering => return outcome.map_err(|e| e.to_string()),
+                _ = stopping.wait_for(|stopped| *stopped) => {
+                    let _ = halt.send(true);
+                    return delivering.await.map_err(|e| e.to_string());
+                }
+                () = reload.notified() => {
+                    tracing::info!("Reloading the tenants: the running triggers finish first");
+                    let _ = halt.send(true);
+                    delivering.await.map_err(|e| e.to_string())?;
+                }
+            }
+        }
+    }
+
+    /// Every tenant's listeners, ready to be delivered to; `kept` holds each tenant's last
+    /// version that could run, for when its files change into something that cannot.
+    async fn start_all(
+        &self,
+        store: &crate::store::Store,
+        current: u64,
+        kept: &mut HashMap<String, PreparedTenant>,
+    ) -> Result<Vec<crate::delivery::ActiveListener>, String> {
         let scan = self.file.tenants()?;
         *self.tokens.lock().unwrap_or_else(|p| p.into_inner()) = scan
             .usable
             .iter()
             .map(|tenant| (tenant.name.clone(), tenant.token_sha256))
             .collect();
-        let store = self.aviso.open_store().map_err(|e| e.to_string())?;
-        let Some(current) = self
-            .aviso
-            .current_revision(&store, &stop)
-            .await
-            .map_err(|e| e.to_string())?
-        else {
-            return Ok(());
-        };
         let mut statuses = Vec::new();
+        let mut present = Vec::new();
+        let mut everyone = Vec::new();
+        let mut candidates: Vec<(String, Result<PreparedTenant, String>)> = Vec::new();
         for refusal in &scan.refused {
-            tracing::error!(
-                "Tenant folder {} is refused: {}",
-                refusal.dir.display(),
-                refusal.reason
-            );
             let name = refusal
                 .dir
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            statuses.push(refused(&name, refusal.reason.clone()));
+            candidates.push((name, Err(refusal.reason.clone())));
         }
-        let mut everyone = Vec::new();
         for tenant in &scan.usable {
-            // What is said while a tenant is set up is tagged with it too.
             let span = tracing::info_span!("tenant", tenant = tenant.name.as_str());
-            match self.start(tenant, &store, current).instrument(span).await {
-                Ok((status, active)) => {
+            let prepared = self.prepare(tenant).instrument(span).await;
+            candidates.push((tenant.name.clone(), prepared));
+        }
+        for (name, prepared) in candidates {
+            present.push(name.clone());
+            let (prepared, reason) = match prepared {
+                Ok(prepared) => {
+                    kept.insert(name.clone(), prepared.clone());
+                    (prepared, None)
+                }
+                Err(reason) => match kept.get(&name) {
+                    Some(previous) => {
+                        tracing::error!(
+                            "Tenant {name}: its files are refused, its previous version keeps running: {reason}"
+                        );
+                        (
+                            previous.clone(),
+                            Some(format!(
+                                "its files are refused, its previous version keeps running: {reason}"
+                            )),
+                        )
+                    }
+                    None => {
+                        tracing::error!("Tenant {name} is refused: {reason}");
+                        statuses.push(refused(&name, reason));
+                        continue;
+                    }
+                },
+            };
+            let span = tracing::info_span!("tenant", tenant = name.as_str());
+            match self
+                .start(&name, prepared, store, current)
+                .instrument(span)
+                .await
+            {
+                Ok((mut status, active)) => {
+                    status.reason = reason;
                     everyone.extend(active);
                     statuses.push(status);
                 }
-                Err(reason) => {
-                    tracing::error!("Tenant {} is refused: {reason}", tenant.name);
-                    statuses.push(refused(&tenant.name, reason));
+                Err(error) => {
+                    tracing::error!("Tenant {name} is refused: {error}");
+                    statuses.push(refused(&name, error));
                 }
             }
         }
+        // A tenant whose folder is gone stops, and is forgotten.
+        kept.retain(|name, _| present.contains(name));
         statuses.sort_by(|a, b| a.name.cmp(&b.name));
         let running = statuses
             .iter()
@@ -249,7 +332,6 @@ impl Service {
         crate::metrics::tenants(running, statuses.len() - running);
         *self.statuses.lock().unwrap_or_else(|p| p.into_inner()) = statuses;
         *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Ok(());
-        self.watch_readiness(stop.clone());
         let mut bases: Vec<&str> = everyone.iter().map(|a| a.base.as_str()).collect();
         bases.sort_unstable();
         bases.dedup();
@@ -258,15 +340,7 @@ impl Service {
             bases.len(),
             store.describe()
         );
-        crate::delivery::run(
-            Arc::new(store),
-            everyone,
-            self.aviso.feed_settings(),
-            self.aviso.retry_policy(),
-            stop,
-        )
-        .await
-        .map_err(|e| e.to_string())
+        Ok(everyone)
     }
 }
 
@@ -327,12 +401,12 @@ impl Service {
     /// One tenant's listeners, ready to be delivered to.
     async fn start(
         &self,
-        tenant: &TenantFolder,
+        name: &str,
+        prepared: PreparedTenant,
         store: &crate::store::Store,
         current: u64,
     ) -> Result<(TenantStatus, Vec<crate::delivery::ActiveListener>), String> {
-        let prepared = self.prepare(tenant).await?;
-        let status = status_of(&tenant.name, &prepared, TenantState::Running);
+        let status = status_of(name, &prepared, TenantState::Running);
         let PreparedTenant {
             aviso,
             sets,
@@ -343,7 +417,7 @@ impl Service {
             .await
             .map_err(|e| e.to_string())?;
         for listener in &mut active {
-            listener.tenant = Some(tenant.name.clone());
+            listener.tenant = Some(name.to_string());
         }
         tracing::info!(
             "{} listener(s) on {}",

@@ -480,3 +480,83 @@ fn logs_can_be_json_lines_with_the_tenant_apart() {
                 .starts_with("Tenant evil is refused")
     }));
 }
+
+/// SIGHUP reads the tenants again: a new tenant starts, a removed one stops, a tenant whose new
+/// files are refused keeps running its previous version, with the reason in its status.
+#[test]
+fn a_reload_applies_each_tenant_s_changes_alone() {
+    let root = tempfile::tempdir().unwrap();
+    let file = service(root.path());
+    let tenants = root.path().join("tenants");
+    let mut command = aviso(root.path());
+    command.args(["serve", "--config", file.to_str().unwrap()]);
+    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let address = served
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("Management API on http://"))
+        .unwrap()
+        .to_string();
+
+    write(
+        &tenants.join("gamma/listeners/new.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: gamma.log\n",
+    );
+    write(
+        &tenants.join("alpha/listeners/flights.yaml"),
+        "listeners: [broken\n",
+    );
+    std::fs::remove_dir_all(tenants.join("beta")).unwrap();
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(served.child.id() as i32, libc::SIGHUP) };
+    wait_until(
+        Duration::from_secs(60),
+        || served.log().matches("Serving ").count() == 2,
+        || served.log(),
+    );
+    let log = served.log();
+    assert!(log.contains("Reloading the tenants"), "{log}");
+    assert!(
+        log.contains("Tenant alpha: its files are refused, its previous version keeps running: "),
+        "{log}"
+    );
+
+    let out = aviso(root.path())
+        .args([
+            "notify",
+            "--test",
+            "event=flight,country=Italy,airport=fco,date=20210101,number=AZ9",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let state = root.path().join("state/tenants");
+    let has = |path: &Path| std::fs::read_to_string(path).is_ok_and(|t| t.contains("AZ9"));
+    wait_until(
+        Duration::from_secs(60),
+        || has(&state.join("alpha/logs/flights.log")) && has(&state.join("gamma/logs/gamma.log")),
+        || served.log(),
+    );
+    assert!(
+        !has(&state.join("beta/logs/sub/all.log")),
+        "beta was removed"
+    );
+    // The status says it too.
+    let (status, all) = get(&address, "/v1/tenants", Some("admin-token"));
+    assert_eq!(status, 200, "{all}");
+    let tenants: Vec<&serde_json::Value> = all["tenants"].as_array().unwrap().iter().collect();
+    let names: Vec<&str> = tenants
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["alpha", "evil", "gamma"]);
+    assert_eq!(tenants[0]["state"], "running");
+    assert!(
+        tenants[0]["reason"].as_str().is_some_and(|r| {
+            r.starts_with("its files are refused, its previous version keeps running: ")
+        }),
+        "{all}"
+    );
+    assert_eq!(tenants[2]["state"], "running");
+    assert_eq!(served.stop(), Some(0));
+}
