@@ -316,7 +316,7 @@ async fn site_policy_bounds_what_listeners_grant() {
         ),
         (
             "allow: {http: ['https://hooks.example.com']}\n        timeout: 60",
-            "above the site policy's 10s",
+            "timeout 1 min is above the site policy's 10 s (plugins.limits.timeout)",
         ),
     ] {
         let yaml = format!(
