@@ -920,7 +920,6 @@ fn notification_from_json(
     Ok(parameters)
 }
 
-/// The first of SIGTERM, SIGINT and SIGQUIT.
 /// SIGTERM, SIGINT or SIGQUIT (not SIGHUP, which `aviso serve` takes as "reload").
 async fn wait_for_termination() {
     use tokio::signal::unix::{SignalKind, signal};
@@ -939,23 +938,16 @@ async fn wait_for_termination() {
     }
 }
 
+/// A termination signal, or SIGHUP: a closed terminal or ssh session must stop a listener
+/// cleanly (its position saved, its commands waited for), not kill it with its commands
+/// orphaned.
 async fn wait_for_stop_signal() {
     use tokio::signal::unix::{SignalKind, signal};
-    // SIGHUP too: a closed terminal or ssh session must stop a listener cleanly (its position
-    // saved, its commands waited for), not kill it with its commands orphaned.
-    let (Ok(mut term), Ok(mut int), Ok(mut quit), Ok(mut hangup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::quit()),
-        signal(SignalKind::hangup()),
-    ) else {
-        std::future::pending::<()>().await;
-        return;
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return wait_for_termination().await;
     };
     tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-        _ = quit.recv() => {}
+        () = wait_for_termination() => {}
         _ = hangup.recv() => {}
     }
 }

@@ -117,6 +117,16 @@ pub struct RefusedTenant {
     pub reason: String,
 }
 
+impl RefusedTenant {
+    /// The tenant's name: its folder's.
+    pub fn name(&self) -> String {
+        self.dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }
+}
+
 const SERVICE_SETTINGS: &[&str] = &[
     "log_format",
     "notification_engine",

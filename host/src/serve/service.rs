@@ -172,17 +172,7 @@ impl Service {
         let mut statuses: Vec<TenantStatus> = scan
             .refused
             .iter()
-            .map(|refusal| TenantStatus {
-                name: refusal
-                    .dir
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                state: TenantState::Refused,
-                listeners: 0,
-                base_keys: Vec::new(),
-                reason: Some(refusal.reason.clone()),
-            })
+            .map(|refusal| refused(&refusal.name(), refusal.reason.clone()))
             .collect();
         for tenant in &scan.usable {
             statuses.push(match self.prepare(tenant).await {
@@ -267,12 +257,7 @@ impl Service {
         let mut everyone = Vec::new();
         let mut candidates: Vec<(String, Result<PreparedTenant, String>)> = Vec::new();
         for refusal in &scan.refused {
-            let name = refusal
-                .dir
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            candidates.push((name, Err(refusal.reason.clone())));
+            candidates.push((refusal.name(), Err(refusal.reason.clone())));
         }
         for tenant in &scan.usable {
             let span = tracing::info_span!("tenant", tenant = tenant.name.as_str());
