@@ -412,6 +412,7 @@ impl Aviso {
                         catching_up_to: None,
                         dead_letters: DeadLetters::in_dir(&self.settings.state_dir()?),
                         tenant: None,
+                        quota: None,
                     });
                     if let Some((from, to)) = replay {
                         let path = Cursor::path_for(&cursor_dir, &identity);

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod notification;
 pub mod plugin;
 pub mod progress;
+pub mod quota;
 pub mod schema;
 mod schema_loading;
 pub mod serve;

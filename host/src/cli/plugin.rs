@@ -595,6 +595,7 @@ fn error_parts(error: &PluginError) -> (&'static str, String) {
         PluginError::OutputLimit(_) => ("output-limit", error.to_string()),
         PluginError::Busy { .. } => ("busy", error.to_string()),
         PluginError::OverQuota { .. } => ("over-quota", error.to_string()),
+        PluginError::Suspended(_) => ("suspended", error.to_string()),
         PluginError::Trap(m) => ("crashed", m.clone()),
     }
 }

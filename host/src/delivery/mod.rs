@@ -17,6 +17,7 @@ pub mod dead_letter;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tracing::Instrument;
 
@@ -52,6 +53,8 @@ pub struct ActiveListener {
     pub dead_letters: DeadLetters,
     /// The tenant it belongs to in `aviso serve`: every line it logs is tagged with it.
     pub tenant: Option<String>,
+    /// That tenant's quotas: its deliveries per minute.
+    pub quota: Option<Arc<crate::quota::TenantQuota>>,
 }
 
 /// Revisions a listener may have waiting before its feed waits for it. Revisions are shared
@@ -109,7 +112,7 @@ pub async fn run(
             let _ = halt.send(true);
         })
     };
-    let mut by_base: HashMap<String, (u64, Vec<mpsc::Sender<Revision>>)> = HashMap::new();
+    let mut by_base: HashMap<String, (u64, Vec<Subscriber>)> = HashMap::new();
     let mut tasks = tokio::task::JoinSet::new();
     let mut names = HashMap::new();
     for active in listeners {
@@ -118,14 +121,30 @@ pub async fn run(
             .entry(active.base.clone())
             .or_insert((u64::MAX, Vec::new()));
         entry.0 = entry.0.min(active.cursor.revision());
-        entry.1.push(sender);
+        let finished = Arc::new(AtomicU64::new(active.cursor.revision()));
+        let newest = Arc::new(AtomicU64::new(active.cursor.revision()));
+        entry.1.push(Subscriber {
+            queue: sender,
+            lag: Lag {
+                finished: finished.clone(),
+                newest: newest.clone(),
+                tenant: active.tenant.clone(),
+                listener: active.identity.clone(),
+            },
+        });
         let name = format!("{} (event {})", active.base, active.listener.event);
+        let lag = Lag {
+            finished,
+            newest,
+            tenant: active.tenant.clone(),
+            listener: active.identity.clone(),
+        };
         let span = match &active.tenant {
             Some(tenant) => tracing::info_span!("tenant", tenant = tenant.as_str()),
             None => tracing::Span::none(),
         };
-        let task =
-            tasks.spawn(listen(active, receiver, policy.clone(), halted.clone()).instrument(span));
+        let task = tasks
+            .spawn(listen(active, receiver, lag, policy.clone(), halted.clone()).instrument(span));
         names.insert(task.id(), name);
     }
     let mut feeds = tokio::task::JoinSet::new();
@@ -192,11 +211,45 @@ fn panic_message(error: tokio::task::JoinError) -> String {
     }
 }
 
+/// A listener as its feed sees it: its queue, and how far behind it is.
+struct Subscriber {
+    queue: mpsc::Sender<Revision>,
+    lag: Lag,
+}
+
+/// How far a listener is behind its feed, in revisions (`aviso_cursor_lag_revisions`).
+struct Lag {
+    /// The last revision it finished.
+    finished: Arc<AtomicU64>,
+    /// The newest revision its feed read.
+    newest: Arc<AtomicU64>,
+    tenant: Option<String>,
+    listener: String,
+}
+
+impl Lag {
+    /// Counted for the tenants of `aviso serve`, whose `/metrics` shows it.
+    fn update(&self) {
+        if self.tenant.is_none() {
+            return;
+        }
+        let (newest, finished) = (
+            self.newest.load(Ordering::Relaxed),
+            self.finished.load(Ordering::Relaxed),
+        );
+        crate::metrics::cursor_lag(
+            self.tenant.as_deref(),
+            &self.listener,
+            newest.saturating_sub(finished),
+        );
+    }
+}
+
 /// Hands every revision of one feed to its listeners, waiting for a full queue.
 async fn fan_out(
     mut feed: Feed,
     base: String,
-    subscribers: Vec<mpsc::Sender<Revision>>,
+    subscribers: Vec<Subscriber>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), DeliveryError> {
     loop {
@@ -210,10 +263,13 @@ async fn fan_out(
             })?,
             _ = stop.changed() => return Ok(()),
         };
+        let number = revision[0].mod_revision;
         for subscriber in &subscribers {
+            subscriber.lag.newest.fetch_max(number, Ordering::Relaxed);
+            subscriber.lag.update();
             tokio::select! {
                 // A listener that has ended no longer takes anything.
-                _ = subscriber.send(revision.clone()) => {}
+                _ = subscriber.queue.send(revision.clone()) => {}
                 _ = stop.changed() => return Ok(()),
             }
         }
@@ -224,6 +280,7 @@ async fn fan_out(
 async fn listen(
     mut active: ActiveListener,
     mut revisions: mpsc::Receiver<Revision>,
+    lag: Lag,
     policy: RetryPolicy,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -251,6 +308,8 @@ async fn listen(
             return; // stopped while waiting: the revision is delivered again next time
         };
         active.cursor.advance(number, ran, revisions.is_empty());
+        lag.finished.store(number, Ordering::Relaxed);
+        lag.update();
         if let Some(progress) = &progress {
             progress.at(number);
         }
@@ -297,6 +356,14 @@ async fn deliver_with_retries(
         .collect();
     if pending.is_empty() {
         return Some(false);
+    }
+    if let Some(quota) = &active.quota {
+        for _ in &pending {
+            tokio::select! {
+                () = quota.before_delivery() => {}
+                _ = stop.changed() => return None,
+            }
+        }
     }
     let attempts = policy.attempts.max(1);
     let mut delay = policy.retry_delay;

@@ -40,6 +40,8 @@ pub struct HostState {
     command_timeout: Duration,
     output_limit: usize,
     log: LogBudget,
+    /// The tenant of `aviso serve` whose plugin this is: its log bytes quota.
+    tenant: Option<Arc<crate::quota::TenantQuota>>,
 }
 
 /// What one call may still send to the log: bytes (the call's output limit) and messages.
@@ -71,6 +73,7 @@ impl HostState {
         grants: &Arc<Grants>,
         http_client: Option<reqwest::Client>,
         limits: Limits,
+        tenant: Option<Arc<crate::quota::TenantQuota>>,
     ) -> (HostState, Pipes) {
         let stdout = MemoryOutputPipe::new(limits.output_bytes);
         let stderr = MemoryOutputPipe::new(limits.output_bytes);
@@ -118,6 +121,7 @@ impl HostState {
                 messages_left: MAX_LOG_MESSAGES,
                 dropped: 0,
             },
+            tenant,
         };
         (state, Pipes { stdout, stderr })
     }
@@ -205,6 +209,11 @@ impl log::Host for HostState {
             }
             return Ok(());
         };
+        if let Some(tenant) = &self.tenant
+            && !tenant.admit_log(message.len())
+        {
+            return Ok(());
+        }
         let message = sanitize(&message);
         match level {
             log::Level::Debug => tracing::debug!("{plugin}: {message}"),

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store};
 
-use admission::Admission;
-pub use admission::{AdmissionStats, MAX_CONCURRENT_CALLS, default_concurrent_calls};
+use crate::quota::{Refusal, TenantQuota};
+pub(crate) use admission::{Admission, NoFreeInstance, Permit};
+pub use admission::{AdmissionStats, Lane, MAX_CONCURRENT_CALLS, default_concurrent_calls};
 pub use cache::ComponentCache;
 pub use grants::{DirGrant, Grants, HttpOrigin};
 use host::HostState;
@@ -118,12 +119,15 @@ pub enum PluginError {
     Busy { waited: Duration, capacity: usize },
     #[error("plugin crashed: {0}")]
     Trap(String),
-    /// The group's calls (a tenant's) stayed at its quota for as long as the call may take.
+    /// The tenant's calls or memory stayed at its quota for as long as the call may take.
     #[error(
-        "the tenant's {quota} concurrent call(s) (quotas.concurrent_calls) stayed busy for {}",
+        "the tenant's {quota} stayed in use for {}",
         crate::cause::duration(*.waited)
     )]
-    OverQuota { waited: Duration, quota: usize },
+    OverQuota { waited: Duration, quota: String },
+    /// The tenant is suspended (its CPU time quota): the call was not run, or was stopped.
+    #[error("the tenant is {0}")]
+    Suspended(String),
 }
 
 impl PluginError {
@@ -146,6 +150,7 @@ impl PluginError {
                 | PluginError::Timeout(_)
                 | PluginError::Busy { .. }
                 | PluginError::OverQuota { .. }
+                | PluginError::Suspended(_)
         )
     }
 }
@@ -179,9 +184,9 @@ pub struct PluginEngine {
     loaded: Arc<std::sync::Mutex<std::collections::HashMap<Vec<u8>, Component>>>,
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
-    /// A share of the engine's calls for one group of plugins (a tenant of `aviso serve`):
-    /// their calls wait here first, so they never hold more of the pool than their quota.
-    quota: Option<Arc<Admission>>,
+    /// The tenant of `aviso serve` whose plugins these are: its quotas, its lane in the
+    /// admission queue, its CPU time.
+    tenant: Option<Arc<TenantQuota>>,
     threads: Arc<executor::SandboxThreads>,
     /// Linkers by the host interfaces they offer: every plugin with the same kind of grants
     /// shares one.
@@ -265,27 +270,25 @@ impl PluginEngine {
             loaded: Arc::default(),
             calls,
             admission: Arc::new(Admission::new(concurrent_calls)),
-            quota: None,
+            tenant: None,
             threads: Arc::new(threads),
             linkers: Arc::default(),
         })
     }
 
-    /// This engine for a group of plugins that may run at most `calls` calls at once between
-    /// them (a tenant's `quotas.concurrent_calls`); more wait their turn in the group's own
-    /// queue, not in everyone's.
-    pub fn with_call_quota(&self, calls: usize) -> PluginEngine {
+    /// This engine for the plugins of one tenant: their calls keep within its quotas (waiting
+    /// in its own queue, not in everyone's), wait for a free sandbox in its lane, and their
+    /// CPU time is charged to it.
+    pub fn for_tenant(&self, quota: Arc<TenantQuota>) -> PluginEngine {
         PluginEngine {
-            quota: Some(Arc::new(Admission::new(
-                calls.clamp(1, MAX_CONCURRENT_CALLS),
-            ))),
+            tenant: Some(quota),
             ..self.clone()
         }
     }
 
-    /// What the group's queue has seen so far, when it has a quota.
-    pub fn quota_stats(&self) -> Option<AdmissionStats> {
-        self.quota.as_ref().map(|quota| quota.stats())
+    /// The tenant whose plugins these are, if any.
+    pub fn tenant(&self) -> Option<&Arc<TenantQuota>> {
+        self.tenant.as_ref()
     }
 
     /// What the admission queue has seen so far.
@@ -361,7 +364,7 @@ impl PluginEngine {
             limits,
             calls: self.calls.clone(),
             admission: self.admission.clone(),
-            quota: self.quota.clone(),
+            tenant: self.tenant.clone(),
             threads: self.threads.clone(),
         };
         Ok((pre, sandbox))
@@ -541,7 +544,7 @@ struct Sandbox {
     limits: Limits,
     calls: Arc<CallsInFlight>,
     admission: Arc<Admission>,
-    quota: Option<Arc<Admission>>,
+    tenant: Option<Arc<TenantQuota>>,
     threads: Arc<executor::SandboxThreads>,
 }
 
@@ -560,35 +563,21 @@ impl Sandbox {
         T: Send + 'static,
     {
         let limits = self.limits;
-        // The group's share first, then a free instance: a group at its quota waits in its own
-        // queue and takes no place in everyone's.
-        let _within_quota = match &self.quota {
-            None => None,
-            Some(quota) => match quota.enter(&self.name, limits.timeout).await {
-                Ok(permit) => Some(permit),
-                Err(refused) => {
-                    let error = PluginError::OverQuota {
-                        waited: refused.waited,
-                        quota: quota.stats().capacity,
-                    };
-                    return Err((error, Output::default()));
-                }
-            },
-        };
-        // Wait for a free instance rather than fail: at most as long as the call may run.
-        let _admitted = match self.admission.enter(&self.name, limits.timeout).await {
-            Ok(permit) => permit,
-            Err(refused) => {
-                let error = PluginError::Busy {
-                    waited: refused.waited,
-                    capacity: self.admission.stats().capacity,
-                };
-                return Err((error, Output::default()));
-            }
-        };
+        let tenant = self.tenant.as_ref().map(|quota| quota.tenant());
+        let queued = Instant::now();
+        crate::metrics::call_waiting(tenant, true);
+        let admitted = self.admit(limits).await;
+        crate::metrics::call_waiting(tenant, false);
+        let (_within_quota, _admitted) = admitted.map_err(|error| (error, Output::default()))?;
+        crate::metrics::call_queued(tenant, queued.elapsed());
         let _in_flight = CallGuard::new(&self.calls);
-        let (state, pipes) =
-            HostState::new(&self.name, &self.grants, self.http_client.clone(), limits);
+        let (state, pipes) = HostState::new(
+            &self.name,
+            &self.grants,
+            self.http_client.clone(),
+            limits,
+            self.tenant.clone(),
+        );
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.memory);
         store.set_hostcall_fuel(HOSTCALL_LIMIT_BYTES);
@@ -597,9 +586,12 @@ impl Sandbox {
         // busy plugin holds a worker for one slice at a time; at its deadline it is stopped.
         let deadline = Instant::now() + limits.timeout;
         store.set_epoch_deadline(1);
+        let suspendable = self.tenant.clone();
         store.epoch_deadline_callback(move |_| {
             if Instant::now() >= deadline {
                 Ok(wasmtime::UpdateDeadline::Interrupt)
+            } else if suspendable.as_ref().is_some_and(|t| t.is_suspended()) {
+                Err(wasmtime::Error::new(TenantSuspended))
             } else {
                 Ok(wasmtime::UpdateDeadline::YieldCustom(
                     1,
@@ -609,7 +601,14 @@ impl Sandbox {
         });
         // Epochs stop guest code; the outer timeout also stops a host call the guest waits on.
         let guarded = tokio::time::timeout(limits.timeout + EPOCH_TICK * 10, call(store));
-        let outcome = match self.threads.run(guarded).await {
+        let outcome = match &self.tenant {
+            Some(quota) => {
+                let metered = crate::quota::Metered::new(guarded, quota.clone());
+                self.threads.run(metered).await
+            }
+            None => self.threads.run(guarded).await,
+        };
+        let outcome = match outcome {
             Ok(outcome) => outcome,
             Err(stopped) => {
                 let error = PluginError::Trap(format!("the sandbox stopped: {stopped}"));
@@ -621,11 +620,62 @@ impl Sandbox {
             Err(_elapsed) => PluginError::Timeout(limits.timeout),
             Ok(Ok(Ok(value))) => return Ok((value, output)),
             Ok(Ok(Err(plugin_error))) => plugin_error.into(),
-            Ok(Err(trap)) => classify_trap(&trap, limits, &output, self.admission.stats()),
+            Ok(Err(trap)) => match (&self.tenant, trap.downcast_ref::<TenantSuspended>()) {
+                (Some(quota), Some(_)) => PluginError::Suspended(
+                    quota
+                        .usage()
+                        .reason
+                        .unwrap_or_else(|| "suspended (its CPU time quota)".into()),
+                ),
+                _ => classify_trap(&trap, limits, &output, self.admission.stats()),
+            },
         };
         Err((error, output))
     }
+
+    /// The call's place: within its tenant's quotas first (a tenant at its quota waits in its
+    /// own queue and takes no place in everyone's), then a free instance, in its tenant's lane.
+    async fn admit(
+        &self,
+        limits: Limits,
+    ) -> Result<(Option<crate::quota::CallHold>, Permit), PluginError> {
+        let within_quota = match &self.tenant {
+            None => None,
+            Some(quota) => Some(
+                quota
+                    .enter(&self.name, limits.memory_bytes, limits.timeout)
+                    .await
+                    .map_err(|refusal| match refusal {
+                        Refusal::Busy { waited, quota } => PluginError::OverQuota { waited, quota },
+                        Refusal::Suspended(reason) => PluginError::Suspended(reason),
+                    })?,
+            ),
+        };
+        let lane = self.tenant.as_ref().map_or(Lane::SHARED, |t| t.lane());
+        // Wait for a free instance rather than fail: at most as long as the call may run.
+        let admitted = self
+            .admission
+            .enter(&self.name, lane, limits.timeout)
+            .await
+            .map_err(|refused| PluginError::Busy {
+                waited: refused.waited,
+                capacity: self.admission.stats().capacity,
+            })?;
+        Ok((within_quota, admitted))
+    }
 }
+
+/// Stops a running call of a tenant that was just suspended.
+#[derive(Debug)]
+struct TenantSuspended;
+
+impl std::fmt::Display for TenantSuspended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("stopped: the tenant was suspended")
+    }
+}
+
+impl std::error::Error for TenantSuspended {}
 
 impl std::fmt::Debug for Plugin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

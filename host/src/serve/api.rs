@@ -17,6 +17,10 @@ use super::service::{TenantState, TenantStatus};
 /// Each tenant's token hash, by name; shared with the running service.
 pub type TenantTokens = Arc<Mutex<Vec<(String, Option<TokenHash>)>>>;
 
+/// Each tenant's quotas and what it used, by name; shared with the running service.
+pub type TenantQuotas =
+    Arc<Mutex<std::collections::HashMap<String, Arc<crate::quota::TenantQuota>>>>;
+
 /// What the API answers from: shared with the running service.
 #[derive(Clone)]
 pub struct ApiState {
@@ -26,6 +30,7 @@ pub struct ApiState {
     pub statuses: Arc<Mutex<Vec<TenantStatus>>>,
     /// Whether the store answered when last asked, and the tenants were loaded.
     pub ready: Arc<Mutex<Result<(), String>>>,
+    pub quotas: TenantQuotas,
     /// Where each tenant's dead letters are, to count them.
     pub state_dir: std::path::PathBuf,
 }
@@ -174,6 +179,15 @@ async fn tenant(
             Ok(list) => json!(list.len()),
             Err(error) => json!({"error": error.to_string()}),
         };
+        let quota = state
+            .quotas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&name)
+            .cloned();
+        if let Some(quota) = quota {
+            answer["quota_use"] = json!(quota.usage());
+        }
     }
     Json(answer).into_response()
 }

@@ -70,11 +70,14 @@ impl TokenHash {
 pub struct Quotas {
     pub listeners: Option<u64>,
     pub concurrent_calls: Option<u64>,
-    pub cpu_seconds_per_minute: Option<u64>,
+    /// In thousandths of a second, so that a fraction can be given.
+    pub cpu_millis_per_minute: Option<u64>,
     pub memory_per_call_mib: Option<u64>,
     pub memory_total_mib: Option<u64>,
     pub deliveries_per_minute: Option<u64>,
     pub log_bytes_per_minute: Option<u64>,
+    /// Its share of the sandboxes when they are all busy; 1 unless said.
+    pub weight: Option<u64>,
 }
 
 const QUOTAS: &[&str] = &[
@@ -85,6 +88,7 @@ const QUOTAS: &[&str] = &[
     "memory_total",
     "deliveries_per_minute",
     "log_bytes_per_minute",
+    "weight",
 ];
 
 /// One tenant's folder.
@@ -354,10 +358,34 @@ fn read_quotas(section: &YamlValue) -> Result<Quotas, String> {
                 }),
         }
     };
+    let cpu_millis = match section.get("cpu_seconds_per_minute") {
+        None | Some(YamlValue::Null) => None,
+        Some(value) => Some(
+            value
+                .as_scalar()
+                .and_then(|text| text.trim().parse::<f64>().ok())
+                .filter(|seconds| seconds.is_finite() && *seconds >= 0.001 && *seconds <= 1e9)
+                .map(|seconds| (seconds * 1000.0).round() as u64)
+                .ok_or_else(|| {
+                    format!(
+                        "quotas.cpu_seconds_per_minute must be a number of seconds of at least 0.001, found {value}"
+                    )
+                })?,
+        ),
+    };
+    let weight = number("weight")?;
+    if let Some(weight) = weight
+        && weight > 1000
+    {
+        return Err(format!(
+            "quotas.weight must be from 1 to 1000, found {weight}"
+        ));
+    }
     Ok(Quotas {
         listeners: number("listeners")?,
         concurrent_calls: number("concurrent_calls")?,
-        cpu_seconds_per_minute: number("cpu_seconds_per_minute")?,
+        cpu_millis_per_minute: cpu_millis,
+        weight,
         memory_per_call_mib: number("memory_per_call")?,
         memory_total_mib: number("memory_total")?,
         deliveries_per_minute: number("deliveries_per_minute")?,
@@ -521,7 +549,7 @@ mod tests {
         );
         assert!(alpha.token_sha256.unwrap().matches("test"));
         assert_eq!(alpha.quotas.listeners, Some(10));
-        assert_eq!(alpha.quotas.cpu_seconds_per_minute, Some(30));
+        assert_eq!(alpha.quotas.cpu_millis_per_minute, Some(30_000));
         assert!(alpha.plugins.is_some());
         assert_eq!(ok[1].quotas, Quotas::default());
         assert_eq!(ok[1].token_sha256, None);

@@ -6,12 +6,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use tracing::Instrument;
 
 use crate::client::Aviso;
 use crate::config::{Layers, Origin, Settings};
 use crate::listener::ListenerSet;
+use crate::quota::{QuotaSettings, TenantQuota};
 use crate::trigger::{PluginPolicy, TriggerRuntime};
 use crate::yaml::YamlValue;
 
@@ -54,6 +56,7 @@ struct PreparedTenant {
     aviso: Aviso,
     sets: Vec<ListenerSet>,
     runtime: TriggerRuntime,
+    quota: Arc<TenantQuota>,
 }
 
 /// The service, loaded from its file.
@@ -67,6 +70,8 @@ pub struct Service {
     tokens: super::api::TenantTokens,
     /// `Ok` once the tenants run and while the store answers.
     ready: Arc<Mutex<Result<(), String>>>,
+    /// Each tenant's quotas and what it used, kept across reloads.
+    quotas: super::api::TenantQuotas,
 }
 
 impl Service {
@@ -94,6 +99,7 @@ impl Service {
             statuses: Arc::default(),
             tokens: Arc::default(),
             ready: Arc::new(Mutex::new(Err("the tenants are being loaded".into()))),
+            quotas: Arc::default(),
         })
     }
 
@@ -112,11 +118,25 @@ impl Service {
     /// check), and its quotas.
     async fn prepare(&self, tenant: &TenantFolder) -> Result<PreparedTenant, String> {
         let origin = tenant.dir.join("tenant.yaml").display().to_string();
-        let policy = tenant_policy(
+        let mut policy = tenant_policy(
             &self.site_policy,
             tenant.plugins.as_ref().map(YamlValue::to_json).as_ref(),
             &origin,
         )?;
+        if let Some(mib) = tenant.quotas.memory_per_call_mib {
+            if let Some(total) = tenant.quotas.memory_total_mib
+                && mib > total
+            {
+                return Err(format!(
+                    "quotas.memory_per_call ({mib} MiB) is above quotas.memory_total ({total} MiB)"
+                ));
+            }
+            let bytes = usize::try_from(mib)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20);
+            policy.max_memory_bytes = policy.max_memory_bytes.min(bytes);
+            policy.default_memory_bytes = policy.default_memory_bytes.min(bytes);
+        }
         let mut settings = self.aviso.settings().clone();
         let state = self.tenant_state_dir(&tenant.name);
         settings.state_dir = Some(state.clone());
@@ -141,11 +161,8 @@ impl Service {
         .apply(&mut sets)?;
         let engine =
             crate::plugin::process_engine(policy.concurrent_calls()).map_err(|e| e.to_string())?;
-        // The tenant's calls wait in its own queue once at its quota, not in everyone's.
-        let engine = match tenant.quotas.concurrent_calls {
-            Some(calls) => engine.with_call_quota(usize::try_from(calls).unwrap_or(usize::MAX)),
-            None => engine,
-        };
+        let quota = self.quota_for(tenant);
+        let engine = engine.for_tenant(quota.clone());
         let runtime = TriggerRuntime::with_engine(engine, policy);
         for set in &sets {
             for (index, listener) in set.listeners.iter().enumerate() {
@@ -163,7 +180,39 @@ impl Service {
             aviso,
             sets,
             runtime,
+            quota,
         })
+    }
+
+    /// The tenant's quotas: the same as before while they are unchanged, so that a reload
+    /// (or new files) does not wipe out a debt of CPU time or end a suspension.
+    fn quota_for(&self, tenant: &TenantFolder) -> Arc<TenantQuota> {
+        let quotas = &tenant.quotas;
+        let settings = QuotaSettings {
+            concurrent_calls: quotas
+                .concurrent_calls
+                .map(|calls| usize::try_from(calls).unwrap_or(usize::MAX)),
+            cpu_per_minute: quotas.cpu_millis_per_minute.map(Duration::from_millis),
+            memory_total_bytes: quotas.memory_total_mib.map(|mib| {
+                usize::try_from(mib)
+                    .unwrap_or(usize::MAX)
+                    .saturating_mul(1 << 20)
+            }),
+            deliveries_per_minute: quotas.deliveries_per_minute,
+            log_bytes_per_minute: quotas.log_bytes_per_minute,
+            weight: quotas
+                .weight
+                .map_or(1, |weight| u32::try_from(weight).unwrap_or(u32::MAX)),
+        };
+        let mut known = self.quotas.lock().unwrap_or_else(|p| p.into_inner());
+        match known.get(&tenant.name) {
+            Some(quota) if *quota.settings() == settings => quota.clone(),
+            _ => {
+                let quota = TenantQuota::new(&tenant.name, settings);
+                known.insert(tenant.name.clone(), quota.clone());
+                quota
+            }
+        }
     }
 
     /// Checks every tenant folder without running anything: `aviso serve --check`.
@@ -309,6 +358,10 @@ impl Service {
         }
         // A tenant whose folder is gone stops, and is forgotten.
         kept.retain(|name, _| present.contains(name));
+        self.quotas
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name, _| present.contains(name));
         statuses.sort_by(|a, b| a.name.cmp(&b.name));
         let running = statuses
             .iter()
@@ -346,6 +399,7 @@ impl Service {
             tokens: self.tokens.clone(),
             statuses: self.statuses.clone(),
             ready: self.ready.clone(),
+            quotas: self.quotas.clone(),
             state_dir: self.file.state_dir.clone(),
         });
         tokio::spawn(async move {
@@ -396,6 +450,7 @@ impl Service {
             aviso,
             sets,
             runtime,
+            quota,
         } = prepared;
         let mut active = aviso
             .active_listeners(store, &runtime, sets, true, None, current)
@@ -403,6 +458,7 @@ impl Service {
             .map_err(|e| e.to_string())?;
         for listener in &mut active {
             listener.tenant = Some(name.to_string());
+            listener.quota = Some(quota.clone());
         }
         tracing::info!(
             "{} listener(s) on {}",

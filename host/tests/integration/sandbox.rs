@@ -593,7 +593,15 @@ async fn a_log_flood_is_cut_and_the_call_finishes() {
 async fn a_group_at_its_call_quota_waits_in_its_own_queue() {
     // A tenant of aviso serve with quotas.concurrent_calls: 1, next to everyone else.
     let (everyone, _) = runtime();
-    let engine = everyone.engine().with_call_quota(1);
+    let quota = aviso::quota::TenantQuota::new(
+        "t",
+        aviso::quota::QuotaSettings {
+            concurrent_calls: Some(1),
+            weight: 1,
+            ..Default::default()
+        },
+    );
+    let engine = everyone.engine().for_tenant(quota.clone());
     let tenant = TriggerRuntime::with_engine(engine.clone(), PluginPolicy::default());
     let slow = tenant
         .load(&specs(
@@ -606,15 +614,15 @@ async fn a_group_at_its_call_quota_waits_in_its_own_queue() {
         .await
         .unwrap();
     let holder = tokio::spawn(async move { slow.run(&flight(None), FLIGHT_KEY, 1).await });
-    // Two checks at load and the slow run: the slow command holds the tenant's only call.
-    while engine.quota_stats().unwrap().admitted < 3 {
+    // The slow command holds the tenant's only call.
+    while quota.usage().calls_running < 1 {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
     let outcome = quick.run(&flight(None), FLIGHT_KEY, 2).await;
     assert_eq!(
         outcome.triggers[0].result,
         Err(
-            "the tenant's 1 concurrent call(s) (quotas.concurrent_calls) stayed busy for 0.5 s"
+            "the tenant's 1 concurrent call(s) (quotas.concurrent_calls) stayed in use for 0.5 s"
                 .into()
         )
     );

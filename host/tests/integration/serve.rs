@@ -560,3 +560,144 @@ fn a_reload_applies_each_tenant_s_changes_alone() {
     assert_eq!(tenants[2]["state"], "running");
     assert_eq!(served.stop(), Some(0));
 }
+
+/// The management API's address, from the service's log.
+fn api_address(served: &Listening) -> String {
+    served
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("Management API on http://"))
+        .unwrap_or_else(|| panic!("no API address in {}", served.log()))
+        .to_string()
+}
+
+/// Notifies one flight into the service's embedded store.
+fn notify_flight(root: &Path, country: &str, number: usize) {
+    let out = aviso(root)
+        .args([
+            "notify",
+            "--test",
+            &format!("event=flight,country={country},airport=xxx,date=20210101,number=N{number}"),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_hostile_tenant_does_not_hold_up_a_quiet_one() {
+    // Eight sandboxes for everyone. For a burst of notifications, the hostile tenant loops
+    // and holds sandboxes with slow commands from a dozen listeners; the noisy one bombs its
+    // memory and floods its log; the quiet one logs each of its flights.
+    let root = tempfile::tempdir().unwrap();
+    write(
+        &root.path().join("serve.yaml"),
+        &format!(
+            "notification_engine: {{type: file_based}}\nstate_dir: state\ntenants_dir: tenants\napi: {{listen: \"127.0.0.1:0\", admin_token_sha256: {}}}\nplugins: {{concurrent_calls: 8, allow: {{command: true, http: [\"http://127.0.0.1:1\"]}}}}\n",
+            sha256("admin-token")
+        ),
+    );
+    let tenants = root.path().join("tenants");
+    for tenant in ["hostile", "noisy"] {
+        std::fs::create_dir_all(tenants.join(tenant).join("plugins")).unwrap();
+        std::fs::copy(
+            test_plugin("evil"),
+            tenants.join(tenant).join("plugins/evil.wasm"),
+        )
+        .unwrap();
+    }
+    let attack = |attack: &str, extra: &str| {
+        format!(
+            "  - event: flight\n    request: {{country: germany}}\n    triggers:\n      - type: plugin\n        path: evil.wasm\n        config: {{attack: {attack}, target: ''}}\n        allow: {{http: ['http://127.0.0.1:1']}}\n{extra}"
+        )
+    };
+    write(
+        &tenants.join("hostile/tenant.yaml"),
+        "plugins: {allow: {command: true}}\nquotas: {cpu_seconds_per_minute: 1, concurrent_calls: 6}\n",
+    );
+    let mut hostile = String::from("listeners:\n");
+    hostile += &attack(
+        "loop",
+        "        limits: {timeout: 5}\n        required: true\n",
+    );
+    for _ in 0..12 {
+        hostile += "  - event: flight\n    request: {country: germany}\n    triggers:\n      - type: command\n        command: sleep 10\n";
+    }
+    write(&tenants.join("hostile/listeners/attacks.yaml"), &hostile);
+    write(
+        &tenants.join("noisy/tenant.yaml"),
+        "quotas: {memory_per_call: 32, log_bytes_per_minute: 2000}\n",
+    );
+    write(
+        &tenants.join("noisy/listeners/attacks.yaml"),
+        &format!(
+            "listeners:\n{}{}",
+            attack("memory", ""),
+            attack("log-flood", "")
+        ),
+    );
+    write(
+        &tenants.join("quiet/listeners/flights.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: flights.log\n",
+    );
+    let mut command = aviso(root.path());
+    command
+        .args(["serve", "--config", "serve.yaml"])
+        .current_dir(root.path());
+    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    assert!(
+        served
+            .log()
+            .contains("Serving 3 tenant(s) on 1 base key(s)"),
+        "{}",
+        served.log()
+    );
+    let address = api_address(&served);
+    for number in 0..30 {
+        notify_flight(root.path(), "Germany", number);
+    }
+    for number in 0..5 {
+        notify_flight(root.path(), "Italy", number);
+    }
+    // The slow commands alone are 30 × 12 × 10 s of work: were the quiet tenant's calls
+    // queued behind them, its flights would take most of an hour.
+    let quiet_log = root.path().join("state/tenants/quiet/logs/flights.log");
+    wait_until(
+        Duration::from_secs(120),
+        || std::fs::read_to_string(&quiet_log).is_ok_and(|t| t.lines().count() == 5),
+        || served.log(),
+    );
+    // The loop ran the hostile tenant a whole minute's CPU time into debt: suspended, said
+    // with why, in its status and its metrics.
+    served.wait_for_log("[hostile] Tenant hostile: suspended for ");
+    let (status, body) = get(&address, "/v1/tenants/hostile", Some("admin-token"));
+    assert_eq!(status, 200, "{body}");
+    let usage = &body["quota_use"];
+    assert!(usage["suspensions"].as_u64() >= Some(1), "{body}");
+    assert!(usage["cpu_seconds_total"].as_f64() > Some(1.0), "{body}");
+    let (_, metrics) = get_text(&address, "/metrics", None);
+    assert!(
+        metrics.contains("aviso_suspensions_total{tenant=\"hostile\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("aviso_plugin_cpu_seconds_total{tenant=\"hostile\"}"),
+        "{metrics}"
+    );
+    // The memory bomb hit its tenant's 32 MiB per call; the log flood was cut at its quota.
+    served.wait_for_log("memory limit of 32 MiB exceeded");
+    served.wait_for_log(
+        "[noisy] Tenant noisy: its plugins logged more than 2000 bytes in a minute (quotas.log_bytes_per_minute)",
+    );
+    // The quiet tenant was never throttled, and the service kept answering.
+    let (_, quiet) = get(&address, "/v1/tenants/quiet", Some("admin-token"));
+    assert_eq!(quiet["quota_use"]["state"], "normal", "{quiet}");
+    assert_eq!(quiet["quota_use"]["suspensions"], 0, "{quiet}");
+    assert_eq!(get(&address, "/health", None).0, 200);
+    served.stop();
+}
