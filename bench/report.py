@@ -161,6 +161,23 @@ class Table:
             where = "one base key" if bases == 1 else f"{bases} base keys"
             self.row(f"{listeners:,} listener(s) on {where}: latency, then a burst's delivery rate",
                      ours_text, their_text, times(ours_p99, their_p99, False))
+
+        values = self.r.get("serve_idle")
+        if values and len(values) >= 2:
+            self.row("idle `aviso serve`, 100 tenants × 10 listeners: RSS MiB / CPU %",
+                     f"{number(values[0], 1)} / {number(values[1], 2)}")
+        alone_text, alone_p99 = self.latency("serve_latency_alone")
+        self.row("`aviso serve`: a quiet tenant's notify→trigger latency (a `post` to a local server), alone",
+                 alone_text)
+        text, with_p99 = self.latency("serve_latency_hostile")
+        ratio = with_p99 / alone_p99 if with_p99 and alone_p99 else None
+        self.row("the same next to a hostile tenant at full load (looping and flooding plugins, slow "
+                 "commands, a notification of its own beside each)", text, "", None,
+                 f"p99 ≤ 1.5× alone (here {number(ratio, 1)}×)", ratio is not None and ratio <= 1.5)
+        values = self.r.get("serve_fanout")
+        if values and len(values) >= 2:
+            self.row("`aviso serve`: one notification to 1,000 tenant listeners (100 × 10), s until the last "
+                     f"trigger ran ({int(values[0]):,} ran)", number(values[1], 3))
         return self.rows
 
 

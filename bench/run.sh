@@ -16,7 +16,8 @@ quick="${QUICK:-0}"
 pick() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
 AVISO_SETUP_BENCH=1 bash scripts/setup.sh
-cargo build --release --locked --bin aviso --example store_bench --example plugin_dispatch >&2
+cargo build --release --locked --bin aviso --example store_bench --example plugin_dispatch \
+  --example serve_bench >&2
 pyaviso="$(bash scripts/pyaviso.sh)"
 python="$(dirname "$pyaviso")/python"
 bash examples/plugin-python/build.sh >&2
@@ -155,6 +156,14 @@ for shape in "1 1" "10 1" "100 1" "1000 1" "100 100" "1000 100"; do
   record "scale_$1_$2_pyaviso" "$(AVISO_POLLING_INTERVAL=1 timeout 400 "$python" bench/pyaviso_bench.py \
     scale "$1" "$2" "$(pick 100 30)" 10 "$(pick 500 100)" 8 60 2>/dev/null | cut -d' ' -f4-)"
 done
+
+step "aviso serve: idle tenants, a quiet tenant next to a hostile one, fan-out"
+serve_bench="$repo/target/release/examples/serve_bench"
+record serve_idle "$($serve_bench "$ours" idle 100 10 "$window" | cut -d' ' -f4-)"
+count=$(pick 600 150)
+record serve_latency_alone "$($serve_bench "$ours" latency "$count" 20 | cut -d' ' -f2-)"
+record serve_latency_hostile "$($serve_bench "$ours" latency "$count" 20 hostile | cut -d' ' -f2-)"
+record serve_fanout "$($serve_bench "$ours" fanout 100 10 | cut -d' ' -f2-)"
 
 python3 bench/report.py "$results" --date "$(date -u +%Y-%m-%d)" --machine "$machine" --versions "$versions" \
   --quick "$quick" $([ "${WRITE:-1}" = 1 ] && echo --write docs/benchmarks.md)
