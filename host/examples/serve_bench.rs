@@ -80,13 +80,19 @@ fn main() {
                 if hostile {
                     // Work queued for the hostile tenant before the measurement starts.
                     for i in 0..100 {
-                        aviso.notify(&flight("germany", &format!("H{i}"))).await.unwrap();
+                        aviso
+                            .notify(&flight("germany", &format!("H{i}")))
+                            .await
+                            .unwrap();
                     }
                     tokio::time::sleep(Duration::from_secs(2)).await;
                 }
                 for i in 0..count {
                     timings.lock().unwrap().sent[i] = Some(Instant::now());
-                    aviso.notify(&flight("italy", &format!("Q{i}"))).await.unwrap();
+                    aviso
+                        .notify(&flight("italy", &format!("Q{i}")))
+                        .await
+                        .unwrap();
                     if hostile {
                         let hostile_flight = flight("germany", &format!("S{i}"));
                         aviso.notify(&hostile_flight).await.unwrap();
