@@ -787,12 +787,24 @@ fn serve(file: &Path, check: bool, debug: bool, quiet: bool) -> i32 {
             };
         }
         let (stop_sender, stop) = tokio::sync::watch::channel(false);
+        let grace = service.file.stop_timeout;
         tokio::spawn(async move {
             wait_for_termination().await;
-            tracing::info!("Stopping");
+            tracing::info!(
+                "Stopping: running triggers have {} to finish (stop_timeout; send the signal again to stop at once)",
+                crate::cause::duration(grace)
+            );
             let _ = stop_sender.send(true);
-            wait_for_termination().await;
-            tracing::warn!("Stopping at once");
+            tokio::select! {
+                () = wait_for_termination() => {}
+                () = tokio::time::sleep(grace) => {}
+            }
+            let killed = crate::plugin::kill_running_commands();
+            tracing::warn!(
+                "Stopping at once: {killed} running command(s) killed; the notifications they were for will be delivered again"
+            );
+            // At once: the listeners must not take the killed commands' failures as outcomes
+            // and move past those notifications.
             std::process::exit(130);
         });
         // SIGHUP reads the tenants again (a service's usual reload), it does not stop.

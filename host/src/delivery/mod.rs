@@ -14,6 +14,9 @@
 
 mod cursor;
 pub mod dead_letter;
+mod hub;
+
+pub use hub::{Group, Hub};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -121,30 +124,16 @@ pub async fn run(
             .entry(active.base.clone())
             .or_insert((u64::MAX, Vec::new()));
         entry.0 = entry.0.min(active.cursor.revision());
-        let finished = Arc::new(AtomicU64::new(active.cursor.revision()));
-        let newest = Arc::new(AtomicU64::new(active.cursor.revision()));
+        let (lag, seen) = Lag::pair(&active);
         entry.1.push(Subscriber {
             queue: sender,
-            lag: Lag {
-                finished: finished.clone(),
-                newest: newest.clone(),
-                tenant: active.tenant.clone(),
-                listener: active.identity.clone(),
-            },
+            lag: seen,
         });
         let name = format!("{} (event {})", active.base, active.listener.event);
-        let lag = Lag {
-            finished,
-            newest,
-            tenant: active.tenant.clone(),
-            listener: active.identity.clone(),
-        };
-        let span = match &active.tenant {
-            Some(tenant) => tracing::info_span!("tenant", tenant = tenant.as_str()),
-            None => tracing::Span::none(),
-        };
-        let task = tasks
-            .spawn(listen(active, receiver, lag, policy.clone(), halted.clone()).instrument(span));
+        let span = tenant_span(&active);
+        let task = tasks.spawn(
+            listen(active, receiver, lag, policy.clone(), halted.clone(), None).instrument(span),
+        );
         names.insert(task.id(), name);
     }
     let mut feeds = tokio::task::JoinSet::new();
@@ -155,6 +144,14 @@ pub async fn run(
     let outcome = watch_over(tasks, &names, feeds, &halt).await;
     forward.abort();
     outcome
+}
+
+/// Every line a tenant's listener logs is tagged with the tenant.
+fn tenant_span(active: &ActiveListener) -> tracing::Span {
+    match &active.tenant {
+        Some(tenant) => tracing::info_span!("tenant", tenant = tenant.as_str()),
+        None => tracing::Span::none(),
+    }
 }
 
 /// Waits for every listener task to end. A listener that panics or a feed that fails stops
@@ -228,6 +225,19 @@ struct Lag {
 }
 
 impl Lag {
+    /// The listener's side and its feed's side of one listener's lag.
+    fn pair(active: &ActiveListener) -> (Lag, Lag) {
+        let finished = Arc::new(AtomicU64::new(active.cursor.revision()));
+        let newest = Arc::new(AtomicU64::new(active.cursor.revision()));
+        let lag = || Lag {
+            finished: finished.clone(),
+            newest: newest.clone(),
+            tenant: active.tenant.clone(),
+            listener: active.identity.clone(),
+        };
+        (lag(), lag())
+    }
+
     /// Counted for the tenants of `aviso serve`, whose `/metrics` shows it.
     fn update(&self) {
         if self.tenant.is_none() {
@@ -283,6 +293,7 @@ async fn listen(
     lag: Lag,
     policy: RetryPolicy,
     mut stop: watch::Receiver<bool>,
+    catch_up: Option<CatchUp>,
 ) {
     let mut progress = active.catching_up_to.map(|target| {
         crate::progress::Progress::start(
@@ -292,6 +303,34 @@ async fn listen(
             target,
         )
     });
+    let mut listening = Listening {
+        active: &mut active,
+        lag: &lag,
+        policy: &policy,
+        progress: &mut progress,
+    };
+    if let Some(CatchUp { mut feed, until }) = catch_up {
+        // What its base key's shared feed handed out before it joined, read on its own.
+        while listening.active.cursor.revision() < until {
+            let revision = tokio::select! {
+                revision = feed.next() => match revision {
+                    Ok(revision) => revision,
+                    Err(error) => {
+                        tracing::error!(
+                            "Catching up on {} stopped at revision {}: {error}",
+                            listening.active.base,
+                            listening.active.cursor.revision()
+                        );
+                        return;
+                    }
+                },
+                _ = stop.changed() => return,
+            };
+            if !listening.take(revision, false, &mut stop).await {
+                return;
+            }
+        }
+    }
     loop {
         let revision = tokio::select! {
             revision = revisions.recv() => match revision {
@@ -300,29 +339,60 @@ async fn listen(
             },
             _ = stop.changed() => return,
         };
+        if !listening
+            .take(revision, revisions.is_empty(), &mut stop)
+            .await
+        {
+            return;
+        }
+    }
+}
+
+/// Revisions a listener joining a running feed reads on its own first: those after its cursor
+/// up to `until`, the last one the shared feed handed out before it joined.
+pub(crate) struct CatchUp {
+    pub feed: Feed,
+    pub until: u64,
+}
+
+/// One listener at work: what it needs for each revision it takes.
+struct Listening<'a> {
+    active: &'a mut ActiveListener,
+    lag: &'a Lag,
+    policy: &'a RetryPolicy,
+    progress: &'a mut Option<crate::progress::Progress>,
+}
+
+impl Listening<'_> {
+    /// Delivers one revision (unless it was delivered already); false once stopped.
+    async fn take(
+        &mut self,
+        revision: Revision,
+        idle: bool,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let active = &mut *self.active;
         let number = revision[0].mod_revision;
         if active.cursor.revision() >= number {
-            continue;
+            return true;
         }
-        let Some(ran) = deliver_with_retries(&active, &revision, &policy, &mut stop).await else {
-            return; // stopped while waiting: the revision is delivered again next time
+        let Some(ran) = deliver_with_retries(active, &revision, self.policy, stop).await else {
+            return false; // stopped while waiting: the revision is delivered again next time
         };
-        active.cursor.advance(number, ran, revisions.is_empty());
-        lag.finished.store(number, Ordering::Relaxed);
-        lag.update();
-        if let Some(progress) = &progress {
+        active.cursor.advance(number, ran, idle);
+        self.lag.finished.store(number, Ordering::Relaxed);
+        self.lag.update();
+        if let Some(progress) = &*self.progress {
             progress.at(number);
         }
         if active.catching_up_to.is_some_and(|target| number >= target) {
             active.catching_up_to = None;
-            if let Some(progress) = progress.take() {
+            if let Some(progress) = self.progress.take() {
                 progress.finish();
             }
             tracing::info!("Caught up on {} (revision {number}); now live", active.base);
         }
-        if *stop.borrow() {
-            return;
-        }
+        !*stop.borrow()
     }
 }
 

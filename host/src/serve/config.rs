@@ -25,7 +25,13 @@ pub struct ServiceFile {
     pub plugins: Option<YamlValue>,
     /// `log_format: json`: each log line a JSON object, for log collectors (default `text`).
     pub log_json: bool,
+    /// How long running triggers may take to finish once the service is asked to stop
+    /// (`stop_timeout`, seconds; default 30); then running commands are killed.
+    pub stop_timeout: std::time::Duration,
 }
+
+/// How long running triggers may take to finish when the service stops, unless said.
+pub const DEFAULT_STOP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The management API (`api:`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +144,7 @@ const SERVICE_SETTINGS: &[&str] = &[
     "tenants_dir",
     "api",
     "plugins",
+    "stop_timeout",
 ];
 const API_SETTINGS: &[&str] = &["listen", "admin_token_sha256"];
 const TENANT_SETTINGS: &[&str] = &["token_sha256", "plugins", "quotas"];
@@ -198,8 +205,22 @@ impl ServiceFile {
                 )));
             }
         };
+        let stop_timeout = match document.get("stop_timeout") {
+            None | Some(YamlValue::Null) => DEFAULT_STOP_TIMEOUT,
+            Some(value) => value
+                .as_scalar()
+                .and_then(|text| text.trim().parse::<f64>().ok())
+                .filter(|seconds| seconds.is_finite() && (0.0..=86_400.0).contains(seconds))
+                .map(std::time::Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    wrong(format!(
+                        "stop_timeout must be a number of seconds from 0 to 86400, found {value}"
+                    ))
+                })?,
+        };
         Ok(ServiceFile {
             log_json,
+            stop_timeout,
             path: path.to_path_buf(),
             notification_engine: document.get("notification_engine").cloned(),
             state_dir,
@@ -528,6 +549,7 @@ mod tests {
             },
             plugins: None,
             log_json: false,
+            stop_timeout: DEFAULT_STOP_TIMEOUT,
         };
         let TenantScan {
             usable: ok,

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::client::Aviso;
 use crate::config::{Layers, Origin, Settings};
+use crate::delivery::{Group, Hub};
 use crate::listener::ListenerSet;
 use crate::quota::{QuotaSettings, TenantQuota};
 use crate::trigger::{PluginPolicy, TriggerRuntime};
@@ -51,7 +52,6 @@ impl TenantState {
 }
 
 /// One tenant, loaded: its client (its state folder), its listeners, its trigger runtime.
-#[derive(Clone)]
 struct PreparedTenant {
     aviso: Aviso,
     sets: Vec<ListenerSet>,
@@ -235,10 +235,12 @@ impl Service {
     }
 
     /// Runs every tenant that can run until `stop`; a tenant that cannot is logged with why
-    /// and left out, the others run. On `reload` (SIGHUP), the tenants folder is read again:
-    /// new tenants start, removed ones stop, changed ones run their new files; a tenant whose
-    /// new files are refused keeps running its previous version, with the reason in its status.
-    /// Positions are saved across a reload, so nothing is missed or delivered twice.
+    /// and left out, the others run. On `reload` (SIGHUP, a change in the tenants folder), the
+    /// folder is read again and each tenant whose files changed is applied alone: new tenants
+    /// start, removed ones stop, changed ones stop (their running triggers finish, positions
+    /// are saved) and start again on their new files, while every other tenant goes on
+    /// undisturbed. A tenant whose new files are refused keeps running its previous version,
+    /// with the reason in its status.
     pub async fn run(
         &self,
         stop: tokio::sync::watch::Receiver<bool>,
@@ -246,7 +248,12 @@ impl Service {
     ) -> Result<(), String> {
         self.start_api(stop.clone()).await?;
         let store = Arc::new(self.aviso.open_store().map_err(|e| e.to_string())?);
-        let mut kept: HashMap<String, PreparedTenant> = HashMap::new();
+        let (hub, mut failures) = Hub::new(
+            store.clone(),
+            self.aviso.feed_settings(),
+            self.aviso.retry_policy(),
+        );
+        let mut running: HashMap<String, RunningTenant> = HashMap::new();
         let mut first = true;
         loop {
             let Some(current) = self
@@ -255,46 +262,40 @@ impl Service {
                 .await
                 .map_err(|e| e.to_string())?
             else {
+                stop_all(running).await;
                 return Ok(());
             };
-            let everyone = self.start_all(&store, current, &mut kept).await?;
+            self.apply(&hub, &store, current, &mut running).await?;
             if first {
                 self.watch_readiness(stop.clone());
+                self.watch_tenant_files(reload.clone(), stop.clone());
                 first = false;
             }
-            let (halt, halted) = tokio::sync::watch::channel(false);
-            let delivering = crate::delivery::run(
-                store.clone(),
-                everyone,
-                self.aviso.feed_settings(),
-                self.aviso.retry_policy(),
-                halted,
-            );
-            tokio::pin!(delivering);
             let mut stopping = stop.clone();
             tokio::select! {
-                outcome = &mut delivering => return outcome.map_err(|e| e.to_string()),
+                failure = failures.recv() => {
+                    stop_all(running).await;
+                    return Err(failure.map(|e| e.to_string()).unwrap_or_default());
+                }
                 _ = stopping.wait_for(|stopped| *stopped) => {
-                    let _ = halt.send(true);
-                    return delivering.await.map_err(|e| e.to_string());
+                    stop_all(running).await;
+                    return Ok(());
                 }
                 () = reload.notified() => {
-                    tracing::info!("Reloading the tenants: the running triggers finish first");
-                    let _ = halt.send(true);
-                    delivering.await.map_err(|e| e.to_string())?;
+                    tracing::info!("Reloading the tenants whose files changed");
                 }
             }
         }
     }
 
-    /// Every tenant's listeners, ready to be delivered to; `kept` holds each tenant's last
-    /// version that could run, for when its files change into something that cannot.
-    async fn start_all(
+    /// Brings the running tenants in line with the tenants folder, one tenant at a time.
+    async fn apply(
         &self,
+        hub: &Arc<Hub>,
         store: &crate::store::Store,
         current: u64,
-        kept: &mut HashMap<String, PreparedTenant>,
-    ) -> Result<Vec<crate::delivery::ActiveListener>, String> {
+        running: &mut HashMap<String, RunningTenant>,
+    ) -> Result<(), String> {
         let scan = self.file.tenants()?;
         *self.tokens.lock().unwrap_or_else(|p| p.into_inner()) = scan
             .usable
@@ -303,52 +304,57 @@ impl Service {
             .collect();
         let mut statuses = Vec::new();
         let mut present = Vec::new();
-        let mut everyone = Vec::new();
-        let mut candidates: Vec<(String, Result<PreparedTenant, String>)> = Vec::new();
         for refusal in &scan.refused {
-            candidates.push((refusal.name(), Err(refusal.reason.clone())));
+            let name = refusal.name();
+            present.push(name.clone());
+            statuses.push(kept_or_refused(
+                running.get(&name),
+                &name,
+                refusal.reason.clone(),
+            ));
         }
         for tenant in &scan.usable {
-            let span = tracing::info_span!("tenant", tenant = tenant.name.as_str());
-            let prepared = self.prepare(tenant).instrument(span).await;
-            candidates.push((tenant.name.clone(), prepared));
-        }
-        for (name, prepared) in candidates {
+            let name = tenant.name.clone();
             present.push(name.clone());
-            let (prepared, reason) = match prepared {
-                Ok(prepared) => {
-                    kept.insert(name.clone(), prepared.clone());
-                    (prepared, None)
+            let fingerprint = match fingerprint(tenant) {
+                Ok(fingerprint) => fingerprint,
+                Err(reason) => {
+                    statuses.push(kept_or_refused(running.get(&name), &name, reason));
+                    continue;
                 }
-                Err(reason) => match kept.get(&name) {
-                    Some(previous) => {
-                        tracing::error!(
-                            "Tenant {name}: its files are refused, its previous version keeps running: {reason}"
-                        );
-                        (
-                            previous.clone(),
-                            Some(format!(
-                                "its files are refused, its previous version keeps running: {reason}"
-                            )),
-                        )
-                    }
-                    None => {
-                        tracing::error!("Tenant {name} is refused: {reason}");
-                        statuses.push(refused(&name, reason));
-                        continue;
-                    }
-                },
             };
+            if let Some(unchanged) = running.get(&name).filter(|r| r.fingerprint == fingerprint) {
+                statuses.push(unchanged.status.clone());
+                continue;
+            }
             let span = tracing::info_span!("tenant", tenant = name.as_str());
+            let prepared = match self.prepare(tenant).instrument(span.clone()).await {
+                Ok(prepared) => prepared,
+                Err(reason) => {
+                    statuses.push(kept_or_refused(running.get(&name), &name, reason));
+                    continue;
+                }
+            };
+            if let Some(previous) = running.remove(&name) {
+                span.in_scope(|| tracing::info!("Tenant {name}: its files changed, restarting it"));
+                previous.group.stop().await;
+            }
             match self
                 .start(&name, prepared, store, current)
-                .instrument(span)
+                .instrument(span.clone())
                 .await
             {
-                Ok((mut status, active)) => {
-                    status.reason = reason;
-                    everyone.extend(active);
-                    statuses.push(status);
+                Ok((status, active)) => {
+                    let group = hub.start(active).await;
+                    statuses.push(status.clone());
+                    running.insert(
+                        name,
+                        RunningTenant {
+                            group,
+                            fingerprint,
+                            status,
+                        },
+                    );
                 }
                 Err(error) => {
                     tracing::error!("Tenant {name} is refused: {error}");
@@ -357,29 +363,138 @@ impl Service {
             }
         }
         // A tenant whose folder is gone stops, and is forgotten.
-        kept.retain(|name, _| present.contains(name));
+        let gone: Vec<String> = running
+            .keys()
+            .filter(|name| !present.contains(name))
+            .cloned()
+            .collect();
+        for name in gone {
+            if let Some(tenant) = running.remove(&name) {
+                tracing::info!("Tenant {name}: its folder is gone, stopping it");
+                tenant.group.stop().await;
+            }
+        }
         self.quotas
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|name, _| present.contains(name));
         statuses.sort_by(|a, b| a.name.cmp(&b.name));
-        let running = statuses
+        let serving = statuses
             .iter()
             .filter(|s| s.state == TenantState::Running)
             .count();
-        crate::metrics::tenants(running, statuses.len() - running);
-        *self.statuses.lock().unwrap_or_else(|p| p.into_inner()) = statuses;
-        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Ok(());
-        let mut bases: Vec<&str> = everyone.iter().map(|a| a.base.as_str()).collect();
+        crate::metrics::tenants(serving, statuses.len() - serving);
+        let mut bases: Vec<&str> = statuses
+            .iter()
+            .filter(|s| s.state == TenantState::Running)
+            .flat_map(|s| s.base_keys.iter().map(String::as_str))
+            .collect();
         bases.sort_unstable();
         bases.dedup();
         tracing::info!(
-            "Serving {running} tenant(s) on {} base key(s) at {}...",
+            "Serving {serving} tenant(s) on {} base key(s) at {}...",
             bases.len(),
             store.describe()
         );
-        Ok(everyone)
+        *self.statuses.lock().unwrap_or_else(|p| p.into_inner()) = statuses;
+        *self.ready.lock().unwrap_or_else(|p| p.into_inner()) = Ok(());
+        Ok(())
     }
+}
+
+/// How often the tenants folder is looked at for changes.
+const FILE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Every file of the tenants folder that a tenant is made of (two levels down: tenant.yaml,
+/// listeners/, plugins/), with its size and time of change.
+fn folder_snapshot(dir: &std::path::Path) -> Vec<(PathBuf, u64, Option<std::time::SystemTime>)> {
+    fn entries(
+        dir: &std::path::Path,
+        depth: usize,
+        into: &mut Vec<(PathBuf, u64, Option<std::time::SystemTime>)>,
+    ) {
+        let Ok(read) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in read.flatten() {
+            let path = entry.path();
+            let Ok(metadata) = std::fs::metadata(&path) else {
+                continue;
+            };
+            into.push((path.clone(), metadata.len(), metadata.modified().ok()));
+            if metadata.is_dir() && depth > 0 {
+                entries(&path, depth - 1, into);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    entries(dir, 2, &mut found);
+    found.sort();
+    found
+}
+
+/// A tenant that runs: its listeners, what its files were, its status.
+struct RunningTenant {
+    group: Group,
+    fingerprint: Vec<u8>,
+    status: TenantStatus,
+}
+
+/// Stops every tenant at once: their running triggers finish, their positions are saved.
+async fn stop_all(running: HashMap<String, RunningTenant>) {
+    let mut stopping = tokio::task::JoinSet::new();
+    for (_, tenant) in running {
+        stopping.spawn(tenant.group.stop());
+    }
+    while stopping.join_next().await.is_some() {}
+}
+
+/// The status of a tenant whose files are refused: its previous version when it runs one.
+fn kept_or_refused(running: Option<&RunningTenant>, name: &str, reason: String) -> TenantStatus {
+    match running {
+        Some(previous) => {
+            tracing::error!(
+                "Tenant {name}: its files are refused, its previous version keeps running: {reason}"
+            );
+            TenantStatus {
+                reason: Some(format!(
+                    "its files are refused, its previous version keeps running: {reason}"
+                )),
+                ..previous.status.clone()
+            }
+        }
+        None => {
+            tracing::error!("Tenant {name} is refused: {reason}");
+            refused(name, reason)
+        }
+    }
+}
+
+/// What a tenant's files hold: its tenant.yaml, listener files and plugins, names and bytes.
+fn fingerprint(tenant: &TenantFolder) -> Result<Vec<u8>, String> {
+    use sha2::Digest;
+    let mut digest = sha2::Sha256::new();
+    let settings = tenant.dir.join("tenant.yaml");
+    let files = std::iter::once(&settings)
+        .chain(&tenant.listener_files)
+        .chain(&tenant.plugin_files);
+    for file in files {
+        digest.update(file.as_os_str().as_encoded_bytes());
+        digest.update([0]);
+        match std::fs::read(file) {
+            Ok(bytes) => digest.update(&bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => digest.update(b"\0none"),
+            Err(e) => {
+                return Err(format!(
+                    "cannot read {}: {}",
+                    file.display(),
+                    crate::cause::io_error(&e)
+                ));
+            }
+        }
+        digest.update([0]);
+    }
+    Ok(digest.finalize().to_vec())
 }
 
 impl Service {
@@ -414,6 +529,38 @@ impl Service {
             }
         });
         Ok(())
+    }
+
+    /// Notices changes in the tenants folder (a tenant added or removed, a file written) by
+    /// looking at its files' sizes and times every two seconds, and asks for a reload; the
+    /// reload applies only the tenants whose files' contents changed. Looking, not kernel
+    /// notifications: it works alike on local disks and network file systems.
+    fn watch_tenant_files(
+        &self,
+        reload: Arc<tokio::sync::Notify>,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) {
+        let dir = self.file.tenants_dir.clone();
+        tokio::spawn(async move {
+            let mut seen = folder_snapshot(&dir);
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(FILE_CHECK_INTERVAL) => {}
+                    _ = stop.changed() => return,
+                }
+                let now = {
+                    let dir = dir.clone();
+                    tokio::task::spawn_blocking(move || folder_snapshot(&dir))
+                        .await
+                        .unwrap_or_default()
+                };
+                if now != seen {
+                    seen = now;
+                    tracing::debug!("The tenants folder changed");
+                    reload.notify_one();
+                }
+            }
+        });
     }
 
     /// Keeps `/ready` true: asks the store now and then whether it answers.

@@ -701,3 +701,142 @@ fn a_hostile_tenant_does_not_hold_up_a_quiet_one() {
     assert_eq!(get(&address, "/health", None).0, 200);
     served.stop();
 }
+
+#[test]
+fn a_changed_tenant_restarts_alone_noticed_without_a_signal() {
+    // Tenant "held" runs a command that waits for a gate file; tenant "steady" logs its flights.
+    let root = tempfile::tempdir().unwrap();
+    let (gate, started) = (root.path().join("gate"), root.path().join("started"));
+    write(
+        &root.path().join("serve.yaml"),
+        "notification_engine: {type: file_based}\nstate_dir: state\ntenants_dir: tenants\napi: {listen: \"127.0.0.1:0\"}\nplugins: {allow: {command: true}}\n",
+    );
+    let tenants = root.path().join("tenants");
+    write(
+        &tenants.join("held/tenant.yaml"),
+        "plugins: {allow: {command: true}}\n",
+    );
+    let held = tenants.join("held/listeners/flights.yaml");
+    write(
+        &held,
+        &format!(
+            "listeners:\n  - event: flight\n    request: {{country: germany}}\n    triggers:\n      - type: command\n        command: 'touch {}; while [ ! -f {} ]; do sleep 0.1; done'\n",
+            started.display(),
+            gate.display()
+        ),
+    );
+    write(
+        &tenants.join("steady/listeners/flights.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: flights.log\n",
+    );
+    let mut command = aviso(root.path());
+    command
+        .args(["serve", "--config", "serve.yaml"])
+        .current_dir(root.path());
+    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    notify_flight(root.path(), "Germany", 1);
+    wait_until(
+        Duration::from_secs(60),
+        || started.exists(),
+        || served.log(),
+    );
+    // Its listener file changes: noticed without SIGHUP; it restarts once its running
+    // trigger has finished, which the gate holds back.
+    write(
+        &held,
+        "listeners:\n  - event: flight\n    request: {country: germany}\n    triggers:\n      - type: log\n        path: new.log\n",
+    );
+    served.wait_for_log("[held] Tenant held: its files changed, restarting it");
+    // Meanwhile the other tenant goes on: its flight is delivered while held's restart waits.
+    notify_flight(root.path(), "Italy", 2);
+    let steady = root.path().join("state/tenants/steady/logs/flights.log");
+    wait_until(
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&steady).is_ok_and(|t| t.contains("N2")),
+        || served.log(),
+    );
+    assert_eq!(
+        served.log().matches("Serving ").count(),
+        1,
+        "held's restart waits for its running trigger: {}",
+        served.log()
+    );
+    std::fs::write(&gate, "").unwrap();
+    wait_until(
+        Duration::from_secs(60),
+        || served.log().matches("Serving ").count() == 2,
+        || served.log(),
+    );
+    // Its new version takes the next flight; the one its old version finished is not run again.
+    notify_flight(root.path(), "Germany", 3);
+    let new_log = root.path().join("state/tenants/held/logs/new.log");
+    wait_until(
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&new_log).is_ok_and(|t| t.contains("N3")),
+        || served.log(),
+    );
+    let logged = std::fs::read_to_string(&new_log).unwrap();
+    assert!(!logged.contains("N1"), "{logged}");
+    assert_eq!(logged.lines().count(), 1, "{logged}");
+    // Steady was not restarted.
+    assert!(
+        !served.log().contains("Tenant steady: its files changed"),
+        "{}",
+        served.log()
+    );
+    assert_eq!(served.stop(), Some(0));
+}
+
+#[test]
+fn a_stop_waits_for_running_triggers_up_to_its_timeout() {
+    // A command that never ends by itself; the service may wait 1 s for it when stopped.
+    let root = tempfile::tempdir().unwrap();
+    let (gate, runs) = (root.path().join("gate"), root.path().join("runs"));
+    write(
+        &root.path().join("serve.yaml"),
+        "notification_engine: {type: file_based}\nstate_dir: state\ntenants_dir: tenants\napi: {listen: \"127.0.0.1:0\"}\nplugins: {allow: {command: true}}\nstop_timeout: 1\n",
+    );
+    let tenants = root.path().join("tenants");
+    write(
+        &tenants.join("held/tenant.yaml"),
+        "plugins: {allow: {command: true}}\n",
+    );
+    write(
+        &tenants.join("held/listeners/flights.yaml"),
+        &format!(
+            "listeners:\n  - event: flight\n    request: {{country: germany}}\n    triggers:\n      - type: command\n        command: 'echo run >> {}; while [ ! -f {} ]; do sleep 0.1; done'\n",
+            runs.display(),
+            gate.display()
+        ),
+    );
+    let start = || {
+        let mut command = aviso(root.path());
+        command
+            .args(["serve", "--config", "serve.yaml"])
+            .current_dir(root.path());
+        Listening::spawn(command, root.path().join("serve.out"), "Serving ")
+    };
+    let mut served = start();
+    notify_flight(root.path(), "Germany", 1);
+    wait_until(Duration::from_secs(60), || runs.exists(), || served.log());
+    assert_eq!(served.stop(), Some(130));
+    let log = served.log();
+    assert!(
+        log.contains("Stopping: running triggers have 1 s to finish (stop_timeout"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Stopping at once: 1 running command(s) killed; the notifications they were for will be delivered again"),
+        "{log}"
+    );
+    // Started again, the notification whose command was killed is delivered again.
+    std::fs::write(&gate, "").unwrap();
+    let mut served = start();
+    wait_until(
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&runs).is_ok_and(|t| t.lines().count() == 2),
+        || served.log(),
+    );
+    served.wait_for_log("(revision 1)");
+    assert_eq!(served.stop(), Some(0));
+}
