@@ -1,5 +1,6 @@
 //! The management API of `aviso serve` (axum): `GET /health`, `GET /ready`, `GET /metrics`,
-//! `GET /v1/tenants`, `GET /v1/tenants/{tenant}`. Bearer tokens: the administrator's reaches everything, a
+//! `GET /v1/tenants`, `GET /v1/tenants/{tenant}`, `PUT`/`DELETE
+//! /v1/tenants/{tenant}/listeners|plugins/{name}`. Bearer tokens: the administrator's reaches everything, a
 //! tenant's reaches that tenant only. Every refusal is a JSON error that says why.
 
 use std::sync::{Arc, Mutex};
@@ -8,11 +9,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, put};
 use serde_json::{Value, json};
 
 use super::config::TokenHash;
-use super::service::{TenantState, TenantStatus};
+use super::service::{ChangeRefused, FileChange, FileKind, TenantState, TenantStatus};
+
+/// The largest listener file or plugin the API takes.
+const MAX_FILE_BYTES: usize = 64 << 20;
 
 /// Each tenant's token hash, by name; shared with the running service.
 pub type TenantTokens = Arc<Mutex<Vec<(String, Option<TokenHash>)>>>;
@@ -31,6 +35,8 @@ pub struct ApiState {
     /// Whether the store answered when last asked, and the tenants were loaded.
     pub ready: Arc<Mutex<Result<(), String>>>,
     pub quotas: TenantQuotas,
+    /// Where listener files and plugins put or deleted through the API go.
+    pub changes: tokio::sync::mpsc::Sender<FileChange>,
     /// Where each tenant's dead letters are, to count them.
     pub state_dir: std::path::PathBuf,
 }
@@ -42,6 +48,12 @@ pub fn router(state: ApiState) -> axum::Router {
         .route("/metrics", get(metrics))
         .route("/v1/tenants", get(tenants))
         .route("/v1/tenants/{tenant}", get(tenant))
+        .route(
+            "/v1/tenants/{tenant}/{kind}/{name}",
+            put(put_file)
+                .delete(delete_file)
+                .layer(axum::extract::DefaultBodyLimit::max(MAX_FILE_BYTES)),
+        )
         .fallback(not_found)
         .with_state(state)
 }
@@ -54,7 +66,7 @@ fn refusal(status: StatusCode, message: impl Into<String>) -> Response {
 async fn not_found() -> Response {
     refusal(
         StatusCode::NOT_FOUND,
-        "no such route: the API has /health, /ready, /metrics, /v1/tenants and /v1/tenants/{tenant}",
+        "no such route: the API has /health, /ready, /metrics, /v1/tenants, /v1/tenants/{tenant} and /v1/tenants/{tenant}/listeners|plugins/{name}",
     )
 }
 
@@ -190,4 +202,74 @@ async fn tenant(
         }
     }
     Json(answer).into_response()
+}
+
+/// `PUT /v1/tenants/{tenant}/{listeners|plugins}/{name}`: the body is the file.
+async fn put_file(
+    State(state): State<ApiState>,
+    Path((tenant, kind, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    change_file(state, tenant, kind, name, headers, Some(body.to_vec())).await
+}
+
+/// `DELETE /v1/tenants/{tenant}/{listeners|plugins}/{name}`.
+async fn delete_file(
+    State(state): State<ApiState>,
+    Path((tenant, kind, name)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    change_file(state, tenant, kind, name, headers, None).await
+}
+
+/// A tenant's file put or deleted, by the administrator or that tenant: applied by the
+/// service, answered with the tenant's status, or refused with why (nothing written).
+async fn change_file(
+    state: ApiState,
+    tenant: String,
+    kind: String,
+    name: String,
+    headers: HeaderMap,
+    content: Option<Vec<u8>>,
+) -> Response {
+    match caller(&state, &headers) {
+        Err((status, why)) => return refusal(status, why),
+        Ok(Caller::Tenant(own)) if own != tenant => {
+            return refusal(
+                StatusCode::FORBIDDEN,
+                format!("this token is tenant {own}'s: it reaches /v1/tenants/{own} only"),
+            );
+        }
+        Ok(_) => {}
+    }
+    let kind = match kind.as_str() {
+        "listeners" => FileKind::Listeners,
+        "plugins" => FileKind::Plugins,
+        other => {
+            return refusal(
+                StatusCode::NOT_FOUND,
+                format!("a tenant has listeners and plugins, not {other}"),
+            );
+        }
+    };
+    let (reply, replied) = tokio::sync::oneshot::channel();
+    let change = FileChange {
+        tenant,
+        kind,
+        name,
+        content,
+        reply,
+    };
+    if state.changes.send(change).await.is_err() {
+        return refusal(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping");
+    }
+    match replied.await {
+        Ok(Ok(status)) => Json(status_json(&status)).into_response(),
+        Ok(Err(ChangeRefused { status, message })) => refusal(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            message,
+        ),
+        Err(_) => refusal(StatusCode::SERVICE_UNAVAILABLE, "the service is stopping"),
+    }
 }

@@ -72,6 +72,53 @@ pub struct Service {
     ready: Arc<Mutex<Result<(), String>>>,
     /// Each tenant's quotas and what it used, kept across reloads.
     quotas: super::api::TenantQuotas,
+    /// Listener files and plugins put or deleted through the API, applied by the run loop.
+    changes: (
+        tokio::sync::mpsc::Sender<FileChange>,
+        Mutex<Option<tokio::sync::mpsc::Receiver<FileChange>>>,
+    ),
+}
+
+/// Which of a tenant's files: `listeners/*.yaml` or `plugins/*.wasm`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Listeners,
+    Plugins,
+}
+
+impl FileKind {
+    pub fn folder(self) -> &'static str {
+        match self {
+            FileKind::Listeners => "listeners",
+            FileKind::Plugins => "plugins",
+        }
+    }
+}
+
+/// A listener file or plugin put (`content`) or deleted (`None`) through the API.
+pub struct FileChange {
+    pub tenant: String,
+    pub kind: FileKind,
+    pub name: String,
+    pub content: Option<Vec<u8>>,
+    /// The tenant's status once applied, or why the change was refused (nothing written).
+    pub reply: tokio::sync::oneshot::Sender<Result<TenantStatus, ChangeRefused>>,
+}
+
+/// Why a change through the API was refused: an HTTP status and a sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRefused {
+    pub status: u16,
+    pub message: String,
+}
+
+impl ChangeRefused {
+    fn new(status: u16, message: impl Into<String>) -> ChangeRefused {
+        ChangeRefused {
+            status,
+            message: message.into(),
+        }
+    }
 }
 
 impl Service {
@@ -100,6 +147,10 @@ impl Service {
             tokens: Arc::default(),
             ready: Arc::new(Mutex::new(Err("the tenants are being loaded".into()))),
             quotas: Arc::default(),
+            changes: {
+                let (sender, receiver) = tokio::sync::mpsc::channel(16);
+                (sender, Mutex::new(Some(receiver)))
+            },
         })
     }
 
@@ -254,8 +305,15 @@ impl Service {
             self.aviso.retry_policy(),
         );
         let mut running: HashMap<String, RunningTenant> = HashMap::new();
+        let mut changes = self
+            .changes
+            .1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+            .ok_or("the service runs once")?;
         let mut first = true;
-        loop {
+        'reading: loop {
             let Some(current) = self
                 .aviso
                 .current_revision(&store, &stop)
@@ -271,21 +329,124 @@ impl Service {
                 self.watch_tenant_files(reload.clone(), stop.clone());
                 first = false;
             }
-            let mut stopping = stop.clone();
-            tokio::select! {
-                failure = failures.recv() => {
-                    stop_all(running).await;
-                    return Err(failure.map(|e| e.to_string()).unwrap_or_default());
-                }
-                _ = stopping.wait_for(|stopped| *stopped) => {
-                    stop_all(running).await;
-                    return Ok(());
-                }
-                () = reload.notified() => {
-                    tracing::info!("Reloading the tenants whose files changed");
+            loop {
+                let mut stopping = stop.clone();
+                tokio::select! {
+                    failure = failures.recv() => {
+                        stop_all(running).await;
+                        return Err(failure.map(|e| e.to_string()).unwrap_or_default());
+                    }
+                    _ = stopping.wait_for(|stopped| *stopped) => {
+                        stop_all(running).await;
+                        return Ok(());
+                    }
+                    () = reload.notified() => {
+                        tracing::info!("Reloading the tenants whose files changed");
+                        continue 'reading;
+                    }
+                    Some(change) = changes.recv() => {
+                        let outcome = self.change(&hub, &store, &stop, &mut running, &change).await;
+                        let _ = change.reply.send(outcome);
+                    }
                 }
             }
         }
+    }
+
+    /// A listener file or plugin put or deleted through the API: the tenant's folder as it
+    /// would be is loaded first, and only if it can run is the file written (atomically) and
+    /// the tenant restarted on it; otherwise nothing changes and the refusal says why.
+    async fn change(
+        &self,
+        hub: &Arc<Hub>,
+        store: &crate::store::Store,
+        stop: &tokio::sync::watch::Receiver<bool>,
+        running: &mut HashMap<String, RunningTenant>,
+        change: &FileChange,
+    ) -> Result<TenantStatus, ChangeRefused> {
+        let tenant = &change.tenant;
+        let dir = self.file.tenants_dir.join(tenant);
+        if super::config::check_tenant_name(tenant).is_err() || !dir.is_dir() {
+            return Err(ChangeRefused::new(
+                404,
+                format!("there is no tenant {tenant}"),
+            ));
+        }
+        check_file_name(change.kind, &change.name).map_err(|e| ChangeRefused::new(400, e))?;
+        let target = dir.join(change.kind.folder()).join(&change.name);
+        if change.content.is_none() && !target.exists() {
+            return Err(ChangeRefused::new(
+                404,
+                format!(
+                    "tenant {tenant} has no {} {}",
+                    change.kind.folder(),
+                    change.name
+                ),
+            ));
+        }
+        if change.kind == FileKind::Plugins
+            && let Some(content) = &change.content
+            && !content.starts_with(b"\0asm")
+        {
+            return Err(ChangeRefused::new(
+                422,
+                format!(
+                    "{} is not a WebAssembly file (it does not start with \\0asm)",
+                    change.name
+                ),
+            ));
+        }
+        // The tenant as it would be, in a folder of its own, loaded as it would run.
+        let trial = tempfile::Builder::new()
+            .prefix(".trial-")
+            .tempdir_in(&self.file.state_dir)
+            .map_err(|e| ChangeRefused::new(500, format!("cannot try the change: {e}")))?;
+        let trial_dir = trial.path().join(tenant);
+        let copied = copy_tenant(&dir, &trial_dir).and_then(|()| {
+            let trial_target = trial_dir.join(change.kind.folder()).join(&change.name);
+            match &change.content {
+                Some(content) => std::fs::write(&trial_target, content),
+                None => std::fs::remove_file(&trial_target),
+            }
+        });
+        copied.map_err(|e| ChangeRefused::new(500, format!("cannot try the change: {e}")))?;
+        let shown = |reason: String| {
+            reason.replace(&trial_dir.display().to_string(), &dir.display().to_string())
+        };
+        let folder =
+            TenantFolder::read(&trial_dir).map_err(|e| ChangeRefused::new(422, shown(e)))?;
+        let span = tracing::info_span!("tenant", tenant = tenant.as_str());
+        if let Err(reason) = self.prepare(&folder).instrument(span).await {
+            return Err(ChangeRefused::new(422, shown(reason)));
+        }
+        write_or_remove(&target, change.content.as_deref()).map_err(|e| {
+            ChangeRefused::new(500, format!("cannot write {}: {e}", target.display()))
+        })?;
+        tracing::info!(
+            "Tenant {tenant}: {} {} {} through the API",
+            change.kind.folder(),
+            change.name,
+            if change.content.is_some() {
+                "put"
+            } else {
+                "deleted"
+            }
+        );
+        let current = match self.aviso.current_revision(store, stop).await {
+            Ok(Some(current)) => current,
+            Ok(None) => return Err(ChangeRefused::new(503, "the service is stopping")),
+            Err(error) => return Err(ChangeRefused::new(503, error.to_string())),
+        };
+        self.apply(hub, store, current, running)
+            .await
+            .map_err(|e| ChangeRefused::new(500, e))?;
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|status| status.name == *tenant)
+            .cloned()
+            .ok_or_else(|| ChangeRefused::new(500, format!("tenant {tenant} is gone")))
     }
 
     /// Brings the running tenants in line with the tenants folder, one tenant at a time.
@@ -402,6 +563,67 @@ impl Service {
     }
 }
 
+/// A listener file's or plugin's name as the API takes it: one file name of its folder's kind.
+fn check_file_name(kind: FileKind, name: &str) -> Result<(), String> {
+    let extensions: &[&str] = match kind {
+        FileKind::Listeners => &[".yaml", ".yml"],
+        FileKind::Plugins => &[".wasm"],
+    };
+    let plain = !name.is_empty()
+        && !name.starts_with('.')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if plain
+        && extensions
+            .iter()
+            .any(|e| name.ends_with(e) && name.len() > e.len())
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{name}' is not a name for a file of {}/: letters, digits, '.', '_' and '-', ending in {}",
+            kind.folder(),
+            extensions.join(" or ")
+        ))
+    }
+}
+
+/// Copies a tenant's folder (tenant.yaml, listeners/, plugins/) to `to`.
+fn copy_tenant(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to.join("listeners"))?;
+    std::fs::create_dir_all(to.join("plugins"))?;
+    if from.join("tenant.yaml").exists() {
+        std::fs::copy(from.join("tenant.yaml"), to.join("tenant.yaml"))?;
+    }
+    for folder in ["listeners", "plugins"] {
+        let Ok(entries) = std::fs::read_dir(from.join(folder)) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.path().is_file() {
+                std::fs::copy(entry.path(), to.join(folder).join(entry.file_name()))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes `content` to `path` through a file next to it and a rename, so that the folder
+/// never holds half a file; or removes `path`.
+fn write_or_remove(path: &std::path::Path, content: Option<&[u8]>) -> std::io::Result<()> {
+    let Some(content) = content else {
+        return std::fs::remove_file(path);
+    };
+    let folder = path.parent().unwrap_or(std::path::Path::new("."));
+    std::fs::create_dir_all(folder)?;
+    let mut file = tempfile::NamedTempFile::new_in(folder)?;
+    std::io::Write::write_all(&mut file, content)?;
+    file.as_file().sync_all()?;
+    file.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// How often the tenants folder is looked at for changes.
 const FILE_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -515,6 +737,7 @@ impl Service {
             statuses: self.statuses.clone(),
             ready: self.ready.clone(),
             quotas: self.quotas.clone(),
+            changes: self.changes.0.clone(),
             state_dir: self.file.state_dir.clone(),
         });
         tokio::spawn(async move {

@@ -840,3 +840,141 @@ fn a_stop_waits_for_running_triggers_up_to_its_timeout() {
     served.wait_for_log("(revision 1)");
     assert_eq!(served.stop(), Some(0));
 }
+
+/// `METHOD path` with a token and a body: the status and the JSON answer.
+fn request(
+    address: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let authorization = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .unwrap();
+    stream.write_all(body).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer[9..12].parse().unwrap();
+    let body = answer.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+#[test]
+fn listeners_and_plugins_change_through_the_api() {
+    let root = tempfile::tempdir().unwrap();
+    let file = service(root.path());
+    let tenants = root.path().join("tenants");
+    let mut command = aviso(root.path());
+    command.args(["serve", "--config", file.to_str().unwrap()]);
+    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let address = api_address(&served);
+    let token = Some("alpha-token");
+    let put =
+        |path: &str, token: Option<&str>, body: &[u8]| request(&address, "PUT", path, token, body);
+
+    // A new listener file, applied at once: the answer is the tenant's new status.
+    let listener = b"listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: api.log\n";
+    let (status, body) = put("/v1/tenants/alpha/listeners/api.yaml", token, listener);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (body["state"].clone(), body["listeners"].clone()),
+        ("running".into(), 2.into())
+    );
+    assert!(tenants.join("alpha/listeners/api.yaml").exists());
+    notify_flight(root.path(), "Italy", 1);
+    let api_log = root.path().join("state/tenants/alpha/logs/api.log");
+    wait_until(
+        Duration::from_secs(60),
+        || std::fs::read_to_string(&api_log).is_ok_and(|t| t.contains("N1")),
+        || served.log(),
+    );
+
+    // A broken one is refused with why, and not written: the running version goes on.
+    let (status, body) = put(
+        "/v1/tenants/alpha/listeners/bad.yaml",
+        token,
+        b"listeners: [broken\n",
+    );
+    assert_eq!(status, 422, "{body}");
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.contains(
+            &tenants
+                .join("alpha/listeners/bad.yaml")
+                .display()
+                .to_string()
+        ),
+        "{error}"
+    );
+    assert!(!tenants.join("alpha/listeners/bad.yaml").exists());
+    // A listener reaching for what the tenant may not have: refused the same way.
+    let (status, body) = put(
+        "/v1/tenants/alpha/listeners/evil.yaml",
+        token,
+        b"listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: ../../beta/logs/x.log\n",
+    );
+    assert_eq!(status, 422, "{body}");
+
+    // Plugins: a WebAssembly file is taken, anything else is not.
+    let noop = std::fs::read(test_plugin("noop")).unwrap();
+    let (status, body) = put("/v1/tenants/alpha/plugins/other.wasm", token, &noop);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = put("/v1/tenants/alpha/plugins/junk.wasm", token, b"#!/bin/sh\n");
+    assert_eq!(status, 422, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a WebAssembly file"),
+        "{body}"
+    );
+
+    // Names, kinds, tokens.
+    let (status, body) = put("/v1/tenants/alpha/listeners/x.txt", token, listener);
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = put("/v1/tenants/alpha/secrets/x.yaml", token, listener);
+    assert_eq!(status, 404);
+    let (status, body) = put("/v1/tenants/beta/listeners/x.yaml", token, listener);
+    assert_eq!(status, 403, "{body}");
+    let (status, _) = put("/v1/tenants/alpha/listeners/x.yaml", None, listener);
+    assert_eq!(status, 401);
+    let (status, _) = put(
+        "/v1/tenants/nobody/listeners/x.yaml",
+        Some("admin-token"),
+        listener,
+    );
+    assert_eq!(status, 404);
+
+    // Deleting: the administrator may too; a file that is not there is a 404.
+    let (status, body) = request(
+        &address,
+        "DELETE",
+        "/v1/tenants/alpha/listeners/api.yaml",
+        Some("admin-token"),
+        b"",
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["listeners"], 1, "{body}");
+    assert!(!tenants.join("alpha/listeners/api.yaml").exists());
+    let (status, _) = request(
+        &address,
+        "DELETE",
+        "/v1/tenants/alpha/listeners/api.yaml",
+        token,
+        b"",
+    );
+    assert_eq!(status, 404);
+    assert_eq!(served.stop(), Some(0));
+}
