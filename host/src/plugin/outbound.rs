@@ -21,15 +21,17 @@ type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 /// per process for each `verify`, shared by every plugin: a thousand listeners with a `post`
 /// trigger held a thousand clients (a third of `aviso serve`'s memory with 1,000 listeners).
 pub fn client(verify: bool) -> Result<reqwest::Client, String> {
-    static CLIENTS: std::sync::Mutex<[Option<reqwest::Client>; 2]> =
-        std::sync::Mutex::new([None, None]);
+    type Clients = std::collections::HashMap<(bool, Vec<std::path::PathBuf>), reqwest::Client>;
+    static CLIENTS: std::sync::LazyLock<std::sync::Mutex<Clients>> =
+        std::sync::LazyLock::new(Default::default);
+    // Keyed by the CA bundles trusted now (SSL_CERT_FILE and the like), read when made.
+    let key = (verify, crate::tls::trusted_bundles());
     let mut clients = CLIENTS.lock().unwrap_or_else(|p| p.into_inner());
-    let slot = &mut clients[usize::from(verify)];
-    if let Some(client) = slot {
+    if let Some(client) = clients.get(&key) {
         return Ok(client.clone());
     }
     let client = new_client(verify)?;
-    *slot = Some(client.clone());
+    clients.insert(key, client.clone());
     Ok(client)
 }
 

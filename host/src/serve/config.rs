@@ -39,6 +39,15 @@ pub struct ApiSettings {
     pub listen: SocketAddr,
     /// SHA-256 of the administrator's token; without it, only tenants' tokens are accepted.
     pub admin_token_sha256: Option<TokenHash>,
+    /// `tls: {certificate, key}`: PEM files; the API answers over HTTPS only.
+    pub tls: Option<ApiTls>,
+}
+
+/// The management API's certificate chain and private key (PEM files).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTls {
+    pub certificate: PathBuf,
+    pub key: PathBuf,
 }
 
 /// A token's SHA-256, as the files hold it (64 hex digits): the token itself is never stored.
@@ -146,7 +155,8 @@ const SERVICE_SETTINGS: &[&str] = &[
     "plugins",
     "stop_timeout",
 ];
-const API_SETTINGS: &[&str] = &["listen", "admin_token_sha256"];
+const API_SETTINGS: &[&str] = &["listen", "admin_token_sha256", "tls"];
+const TLS_SETTINGS: &[&str] = &["certificate", "key"];
 const TENANT_SETTINGS: &[&str] = &["token_sha256", "plugins", "quotas"];
 
 impl ServiceFile {
@@ -196,6 +206,30 @@ impl ServiceFile {
             .map(TokenHash::parse)
             .transpose()
             .map_err(|e| wrong(format!("api.admin_token_sha256: {e}")))?;
+        let tls = match api.get("tls") {
+            None | Some(YamlValue::Null) => None,
+            Some(tls) => {
+                let entries = tls.as_map().ok_or_else(|| {
+                    wrong(format!(
+                        "api.tls must be a mapping {{certificate: FILE, key: FILE}}, found {}",
+                        tls.kind()
+                    ))
+                })?;
+                known_keys(entries, TLS_SETTINGS, "api.tls.").map_err(wrong)?;
+                let file = |key: &str| -> Result<PathBuf, String> {
+                    let text = tls.get(key).and_then(YamlValue::as_scalar).ok_or_else(|| {
+                        wrong(format!("api.tls.{key} is a mandatory setting (a PEM file)"))
+                    })?;
+                    let expanded = crate::config::expand_user_path(text)
+                        .map_err(|e| wrong(format!("api.tls.{key}: {e}")))?;
+                    Ok(base.join(expanded))
+                };
+                Some(ApiTls {
+                    certificate: file("certificate")?,
+                    key: file("key")?,
+                })
+            }
+        };
         let log_json = match document.get("log_format").and_then(YamlValue::as_scalar) {
             None | Some("text") => false,
             Some("json") => true,
@@ -228,6 +262,7 @@ impl ServiceFile {
             api: ApiSettings {
                 listen,
                 admin_token_sha256,
+                tls,
             },
             plugins: document.get("plugins").cloned(),
         })
@@ -546,6 +581,7 @@ mod tests {
             api: ApiSettings {
                 listen: "127.0.0.1:0".parse().unwrap(),
                 admin_token_sha256: None,
+                tls: None,
             },
             plugins: None,
             log_json: false,

@@ -268,6 +268,9 @@ impl Service {
 
     /// Checks every tenant folder without running anything: `aviso serve --check`.
     pub async fn check(&self) -> Result<Vec<TenantStatus>, String> {
+        if let Some(tls) = &self.file.api.tls {
+            super::https::server_config(&tls.certificate, &tls.key)?;
+        }
         let scan = self.file.tenants()?;
         let mut statuses: Vec<TenantStatus> = scan
             .refused
@@ -720,9 +723,13 @@ fn fingerprint(tenant: &TenantFolder) -> Result<Vec<u8>, String> {
 }
 
 impl Service {
-    /// Serves the management API on `api.listen` until `stop`.
+    /// Serves the management API on `api.listen` until `stop`, over HTTPS with `api.tls`.
     async fn start_api(&self, mut stop: tokio::sync::watch::Receiver<bool>) -> Result<(), String> {
         let address = self.file.api.listen;
+        let tls = match &self.file.api.tls {
+            Some(tls) => Some(super::https::server_config(&tls.certificate, &tls.key)?),
+            None => None,
+        };
         let listener = tokio::net::TcpListener::bind(address).await.map_err(|e| {
             format!(
                 "cannot listen on {address} (api.listen): {}",
@@ -730,7 +737,8 @@ impl Service {
             )
         })?;
         let bound = listener.local_addr().map_err(|e| e.to_string())?;
-        tracing::info!("Management API on http://{bound}");
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        tracing::info!("Management API on {scheme}://{bound}");
         let router = super::api::router(super::api::ApiState {
             admin_token: self.file.api.admin_token_sha256,
             tokens: self.tokens.clone(),
@@ -740,14 +748,27 @@ impl Service {
             changes: self.changes.0.clone(),
             state_dir: self.file.state_dir.clone(),
         });
+        let stopped = async move {
+            let _ = stop.wait_for(|stopped| *stopped).await;
+        };
+        let serving = match tls {
+            None => tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            }),
+            Some(config) => {
+                let listener = super::https::HttpsListener::new(listener, config)
+                    .map_err(|e| e.to_string())?;
+                tokio::spawn(async move {
+                    axum::serve(listener, router)
+                        .with_graceful_shutdown(stopped)
+                        .await
+                })
+            }
+        };
         tokio::spawn(async move {
-            let stopped = async move {
-                let _ = stop.wait_for(|stopped| *stopped).await;
-            };
-            if let Err(error) = axum::serve(listener, router)
-                .with_graceful_shutdown(stopped)
-                .await
-            {
+            if let Ok(Err(error)) = serving.await {
                 tracing::error!("The management API stopped: {error}");
             }
         });

@@ -978,3 +978,93 @@ fn listeners_and_plugins_change_through_the_api() {
     assert_eq!(status, 404);
     assert_eq!(served.stop(), Some(0));
 }
+
+#[test]
+fn the_api_answers_over_https_with_api_tls() {
+    let root = tempfile::tempdir().unwrap();
+    let certificates = root.path().join("certs");
+    std::fs::create_dir_all(&certificates).unwrap();
+    common::certificates::make_certificates(&certificates);
+    let serve_yaml = |key: &str| {
+        format!(
+            "notification_engine: {{type: file_based}}\nstate_dir: state\ntenants_dir: tenants\napi: {{listen: \"127.0.0.1:0\", admin_token_sha256: {}, tls: {{certificate: certs/server.pem, key: {key}}}}}\n",
+            sha256("admin-token")
+        )
+    };
+    write(
+        &root.path().join("serve.yaml"),
+        &serve_yaml("certs/server.key"),
+    );
+    write(
+        &root.path().join("tenants/alpha/listeners/flights.yaml"),
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n",
+    );
+    let mut command = aviso(root.path());
+    command
+        .args(["serve", "--config", "serve.yaml"])
+        .current_dir(root.path());
+    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let address = served
+        .log()
+        .lines()
+        .find_map(|l| l.strip_prefix("Management API on https://"))
+        .unwrap_or_else(|| panic!("no https address in {}", served.log()))
+        .to_string();
+    // Over TLS, trusting the test CA: the API answers.
+    let https_get = |path: &str, token: Option<&str>| -> String {
+        use std::io::{Read, Write};
+        let tcp = std::net::TcpStream::connect(&address).unwrap();
+        let mut stream = rustls::StreamOwned::new(
+            common::certificates::trusting(&certificates.join("ca.pem")),
+            tcp,
+        );
+        let authorization = token
+            .map(|t| format!("Authorization: Bearer {t}\r\n"))
+            .unwrap_or_default();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {address}\r\n{authorization}Connection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = stream.read_to_string(&mut answer);
+        answer
+    };
+    let health = https_get("/health", None);
+    assert!(health.starts_with("HTTP/1.1 200"), "{health}");
+    assert!(health.contains("{\"status\":\"alive\"}"), "{health}");
+    let tenant = https_get("/v1/tenants/alpha", Some("admin-token"));
+    assert!(tenant.starts_with("HTTP/1.1 200"), "{tenant}");
+    // Plain HTTP gets no answer from it.
+    let (status, _) = {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(&address).unwrap();
+        write!(
+            stream,
+            "GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        (String::from_utf8_lossy(&answer).contains("200 OK"), ())
+    };
+    assert!(!status, "plain HTTP was answered");
+    assert_eq!(served.stop(), Some(0));
+
+    // A key that cannot be read: the service does not start, and says which setting.
+    write(
+        &root.path().join("serve.yaml"),
+        &serve_yaml("certs/missing.key"),
+    );
+    let out = aviso(root.path())
+        .args(["serve", "--config", "serve.yaml"])
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot read the private key") && stderr.contains("(api.tls.key)"),
+        "{stderr}"
+    );
+}

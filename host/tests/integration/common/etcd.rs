@@ -4,7 +4,6 @@
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub struct Etcd {
@@ -188,7 +187,7 @@ fn answers(port: u16, tls: Option<&Path>) -> bool {
     let mut stream: Box<dyn ReadWrite> = match tls {
         None => Box::new(tcp),
         Some(certificates) => Box::new(rustls::StreamOwned::new(
-            trusting(&certificates.join("ca.pem")),
+            super::certificates::trusting(&certificates.join("ca.pem")),
             tcp,
         )),
     };
@@ -205,25 +204,6 @@ fn answers(port: u16, tls: Option<&Path>) -> bool {
 
 trait ReadWrite: std::io::Read + std::io::Write {}
 impl<T: std::io::Read + std::io::Write> ReadWrite for T {}
-
-/// A TLS client connection to 127.0.0.1 that trusts only the CA in `ca`.
-fn trusting(ca: &Path) -> rustls::ClientConnection {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    for certificate in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(certificate.unwrap()).unwrap();
-    }
-    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
-    rustls::ClientConnection::new(Arc::new(config), name).unwrap()
-}
 
 impl Drop for Etcd {
     fn drop(&mut self) {
