@@ -591,14 +591,52 @@ fn notify_flight(root: &Path, country: &str, number: usize) {
 
 #[test]
 fn a_hostile_tenant_does_not_hold_up_a_quiet_one() {
+    hostile_next_to_quiet(None);
+}
+
+#[test]
+fn a_hostile_tenant_does_not_hold_up_a_quiet_one_on_etcd() {
+    let etcd = common::etcd::Etcd::start();
+    hostile_next_to_quiet(Some(etcd.port));
+}
+
+/// The service on the embedded store, or on the etcd of `etcd_port`.
+fn hostile_next_to_quiet(etcd_port: Option<u16>) {
     // Eight sandboxes for everyone. For a burst of notifications, the hostile tenant loops
     // and holds sandboxes with slow commands from a dozen listeners; the noisy one bombs its
     // memory and floods its log; the quiet one logs each of its flights.
     let root = tempfile::tempdir().unwrap();
+    let engine = match etcd_port {
+        Some(port) => format!("{{type: etcd_rest, host: 127.0.0.1, port: {port}}}"),
+        None => "{type: file_based}".to_string(),
+    };
+    let notify = |country: &str, number: usize| match etcd_port {
+        Some(port) => {
+            let out = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")))
+                .env("HOME", root.path())
+                .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")
+                .env("AVISO_NOTIFICATION_PORT", port.to_string())
+                .args([
+                    "notify",
+                    &format!(
+                        "event=flight,country={country},airport=xxx,date=20210101,number=N{number}"
+                    ),
+                ])
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        None => notify_flight(root.path(), country, number),
+    };
     write(
         &root.path().join("serve.yaml"),
         &format!(
-            "notification_engine: {{type: file_based}}\nstate_dir: state\ntenants_dir: tenants\napi: {{listen: \"127.0.0.1:0\", admin_token_sha256: {}}}\nplugins: {{concurrent_calls: 8, allow: {{command: true, http: [\"http://127.0.0.1:1\"]}}}}\n",
+            "notification_engine: {engine}\nstate_dir: state\ntenants_dir: tenants\napi: {{listen: \"127.0.0.1:0\", admin_token_sha256: {}}}\nplugins: {{concurrent_calls: 8, allow: {{command: true, http: [\"http://127.0.0.1:1\"]}}}}\n",
             sha256("admin-token")
         ),
     );
@@ -659,10 +697,10 @@ fn a_hostile_tenant_does_not_hold_up_a_quiet_one() {
     );
     let address = api_address(&served);
     for number in 0..30 {
-        notify_flight(root.path(), "Germany", number);
+        notify("Germany", number);
     }
     for number in 0..5 {
-        notify_flight(root.path(), "Italy", number);
+        notify("Italy", number);
     }
     // The slow commands alone are 30 × 12 × 10 s of work: were the quiet tenant's calls
     // queued behind them, its flights would take most of an hour.
