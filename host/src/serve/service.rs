@@ -19,7 +19,7 @@ use crate::trigger::{PluginPolicy, TriggerRuntime};
 use crate::yaml::YamlValue;
 
 use super::config::{ServiceFile, TenantFolder};
-use super::tenant::{Confinement, closed_site_policy, tenant_policy};
+use super::tenant::{Confinement, OutOfReach, closed_site_policy, tenant_policy};
 
 /// What became of one tenant folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -174,6 +174,7 @@ impl Service {
             tenant.plugins.as_ref().map(YamlValue::to_json).as_ref(),
             &origin,
         )?;
+        self.out_of_reach().check(&policy)?;
         if let Some(mib) = tenant.quotas.memory_per_call_mib {
             if let Some(total) = tenant.quotas.memory_total_mib
                 && mib > total
@@ -233,6 +234,30 @@ impl Service {
             runtime,
             quota,
         })
+    }
+
+    /// The service's own files, which no tenant's plugin may reach.
+    fn out_of_reach(&self) -> OutOfReach {
+        let settings = self.aviso.settings();
+        let mut paths = vec![
+            (
+                self.file.state_dir.clone(),
+                "the service's state (every tenant's positions, dead letters and logs)",
+            ),
+            (
+                self.file.tenants_dir.clone(),
+                "the tenants folder (every tenant's files and token hashes)",
+            ),
+            (self.file.path.clone(), "the service file"),
+            (settings.key_file.clone(), "the service's key file"),
+        ];
+        if let Some(file) = &settings.username_file {
+            paths.push((file.clone(), "the service's username file"));
+        }
+        if let Some(tls) = &self.file.api.tls {
+            paths.push((tls.key.clone(), "the management API's private key"));
+        }
+        OutOfReach { paths }
     }
 
     /// The tenant's quotas: the same as before while they are unchanged, so that a reload

@@ -209,3 +209,39 @@ impl Confinement<'_> {
         format!("it has {}", names.join(", "))
     }
 }
+
+/// What a tenant's plugins may never reach, whatever the policies grant: the service's state
+/// (every tenant's positions, dead letters and logs), the tenants folder (every tenant's files
+/// and token hashes), the service file, and the service's own credentials.
+pub struct OutOfReach {
+    pub paths: Vec<(PathBuf, &'static str)>,
+}
+
+impl OutOfReach {
+    /// Refuses a policy granting a folder that holds one of those paths or lies inside one.
+    pub fn check(&self, policy: &PluginPolicy) -> Result<(), String> {
+        let granted = [("read", &policy.read), ("write", &policy.write)];
+        for (kind, folders) in granted {
+            for folder in folders.iter().flatten() {
+                let folder_seen = resolved(folder);
+                for (path, what) in &self.paths {
+                    let path_seen = resolved(path);
+                    if path_seen.starts_with(&folder_seen) || folder_seen.starts_with(&path_seen) {
+                        return Err(format!(
+                            "plugins.allow.{kind} grants {}, which reaches {what} ({}): a tenant's plugins may not; grant a folder beside it",
+                            folder.display(),
+                            path.display()
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The path with its links followed where it exists, else as written (made absolute).
+fn resolved(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()))
+}

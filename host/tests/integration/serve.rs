@@ -1106,3 +1106,67 @@ fn the_api_answers_over_https_with_api_tls() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_tenant_s_folders_never_reach_the_service_s_own_files() {
+    // The site grants a folder holding the service's state, tenants and key file; a tenant
+    // asking for it is refused, one asking for a folder beside them runs.
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(root.path().join("data")).unwrap();
+    std::fs::create_dir_all(root.path().join("state/tenants")).unwrap();
+    write(
+        &root.path().join("serve.yaml"),
+        &format!(
+            "notification_engine: {{type: file_based}}\nstate_dir: state\ntenants_dir: tenants\napi: {{listen: \"127.0.0.1:0\"}}\nplugins: {{allow: {{read: [\"{}\"]}}}}\n",
+            root.path().display()
+        ),
+    );
+    let listener = |folder: &Path| {
+        format!(
+            "listeners:\n  - event: flight\n    request: {{country: italy}}\n    triggers:\n      - type: plugin\n        path: noop.wasm\n        allow: {{read: [\"{}\"]}}\n",
+            folder.display()
+        )
+    };
+    for (tenant, folder) in [
+        ("nosy", root.path().to_path_buf()),
+        ("peeking", root.path().join("state/tenants")),
+        ("tidy", root.path().join("data")),
+    ] {
+        let dir = root.path().join("tenants").join(tenant);
+        std::fs::create_dir_all(dir.join("plugins")).unwrap();
+        std::fs::copy(test_plugin("noop"), dir.join("plugins/noop.wasm")).unwrap();
+        write(
+            &dir.join("tenant.yaml"),
+            &format!("plugins: {{allow: {{read: [\"{}\"]}}}}\n", folder.display()),
+        );
+        write(&dir.join("listeners/x.yaml"), &listener(&folder));
+    }
+    let out = aviso(root.path())
+        .args(["serve", "--config", "serve.yaml", "--check"])
+        .current_dir(root.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_ne!(out.status.code(), Some(0), "{stdout}");
+    let line = |tenant: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{tenant}: ")))
+            .unwrap_or_else(|| panic!("no line for {tenant} in {stdout}"))
+            .to_string()
+    };
+    assert!(
+        line("nosy").contains(&format!(
+            "plugins.allow.read grants {}, which reaches the service's state",
+            root.path().display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        line("peeking").contains(
+            "which reaches the service's state (every tenant's positions, dead letters and logs)"
+        ),
+        "{stdout}"
+    );
+    assert!(line("tidy").starts_with("tidy: ready"), "{stdout}");
+}
