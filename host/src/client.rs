@@ -413,6 +413,7 @@ impl Aviso {
                         dead_letters: DeadLetters::in_dir(&self.settings.state_dir()?),
                         tenant: None,
                         quota: None,
+                        recent_errors: None,
                     });
                     if let Some((from, to)) = replay {
                         let path = Cursor::path_for(&cursor_dir, &identity);

@@ -41,6 +41,25 @@ struct Joining {
 pub struct Group {
     halt: watch::Sender<bool>,
     tasks: tokio::task::JoinSet<()>,
+    positions: Vec<ListenerPosition>,
+}
+
+/// Where one listener of a group is, next to its feed.
+#[derive(Clone)]
+pub struct ListenerPosition {
+    /// What it listens to (its cursor's name).
+    pub listener: String,
+    finished: Arc<std::sync::atomic::AtomicU64>,
+    newest: Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl ListenerPosition {
+    /// The last revision it finished, and how many revisions its feed read beyond it.
+    pub fn now(&self) -> (u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let finished = self.finished.load(Relaxed);
+        (finished, self.newest.load(Relaxed).saturating_sub(finished))
+    }
 }
 
 impl Group {
@@ -63,6 +82,11 @@ impl Group {
     /// How many of its listeners still run.
     pub fn running(&self) -> usize {
         self.tasks.len()
+    }
+
+    /// Where each of its listeners is.
+    pub fn positions(&self) -> Vec<ListenerPosition> {
+        self.positions.clone()
     }
 }
 
@@ -88,6 +112,7 @@ impl Hub {
     pub async fn start(self: &Arc<Self>, listeners: Vec<ActiveListener>) -> Group {
         let (halt, halted) = watch::channel(false);
         let mut tasks = tokio::task::JoinSet::new();
+        let mut positions = Vec::new();
         // A base key's new feed starts at the group's earliest cursor on it.
         let mut earliest: HashMap<&str, u64> = HashMap::new();
         for active in &listeners {
@@ -101,6 +126,11 @@ impl Hub {
         for active in listeners {
             let (queue, revisions) = mpsc::channel(QUEUED_REVISIONS);
             let (lag, seen) = Lag::pair(&active);
+            positions.push(ListenerPosition {
+                listener: active.identity.clone(),
+                finished: lag.finished.clone(),
+                newest: lag.newest.clone(),
+            });
             let from = active.cursor.revision();
             let joins = self.feed_of(&active.base, earliest[&active.base]);
             let (reply, replied) = oneshot::channel();
@@ -144,7 +174,11 @@ impl Hub {
                 }
             });
         }
-        Group { halt, tasks }
+        Group {
+            halt,
+            tasks,
+            positions,
+        }
     }
 
     /// The feed of `base`, started from `from` when there is none yet.

@@ -16,7 +16,7 @@ mod cursor;
 pub mod dead_letter;
 mod hub;
 
-pub use hub::{Group, Hub};
+pub use hub::{Group, Hub, ListenerPosition};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -58,6 +58,33 @@ pub struct ActiveListener {
     pub tenant: Option<String>,
     /// That tenant's quotas: its deliveries per minute.
     pub quota: Option<Arc<crate::quota::TenantQuota>>,
+    /// That tenant's last trigger failures, for its status.
+    pub recent_errors: Option<Arc<RecentErrors>>,
+}
+
+/// The last trigger failures of a group of listeners (a tenant's), newest last.
+#[derive(Default)]
+pub struct RecentErrors {
+    kept: std::sync::Mutex<std::collections::VecDeque<serde_json::Value>>,
+}
+
+/// How many failures a tenant's status shows.
+const RECENT_ERRORS: usize = 20;
+
+impl RecentErrors {
+    fn record(&self, failure: serde_json::Value) {
+        let mut kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        if kept.len() == RECENT_ERRORS {
+            kept.pop_front();
+        }
+        kept.push_back(failure);
+    }
+
+    /// The failures kept, oldest first: time, listener, key, revision, trigger, error.
+    pub fn list(&self) -> Vec<serde_json::Value> {
+        let kept = self.kept.lock().unwrap_or_else(|p| p.into_inner());
+        kept.iter().cloned().collect()
+    }
 }
 
 /// Revisions a listener may have waiting before its feed waits for it. Revisions are shared
@@ -624,6 +651,20 @@ fn log_outcome(active: &ActiveListener, kv: &KeyValue, outcome: &Outcome, attemp
         .iter()
         .filter(|t| t.result.is_err())
         .count();
+    if let Some(recent) = &active.recent_errors {
+        for trigger in &outcome.triggers {
+            if let Err(error) = &trigger.result {
+                recent.record(serde_json::json!({
+                    "time": now_rfc3339(),
+                    "listener": active.identity,
+                    "key": kv.key,
+                    "revision": kv.mod_revision,
+                    "trigger": trigger.trigger,
+                    "error": error,
+                }));
+            }
+        }
+    }
     let again = if attempt > 1 {
         format!(" (attempt {attempt})")
     } else {

@@ -25,6 +25,16 @@ pub type TenantTokens = Arc<Mutex<Vec<(String, Option<TokenHash>)>>>;
 pub type TenantQuotas =
     Arc<Mutex<std::collections::HashMap<String, Arc<crate::quota::TenantQuota>>>>;
 
+/// What each running tenant's listeners are doing, by name; shared with the running service.
+pub type TenantActivity = Arc<Mutex<std::collections::HashMap<String, Activity>>>;
+
+/// Where a tenant's listeners are, and its last trigger failures.
+#[derive(Default)]
+pub struct Activity {
+    pub positions: Vec<crate::delivery::ListenerPosition>,
+    pub errors: Arc<crate::delivery::RecentErrors>,
+}
+
 /// What the API answers from: shared with the running service.
 #[derive(Clone)]
 pub struct ApiState {
@@ -35,6 +45,7 @@ pub struct ApiState {
     /// Whether the store answered when last asked, and the tenants were loaded.
     pub ready: Arc<Mutex<Result<(), String>>>,
     pub quotas: TenantQuotas,
+    pub activity: TenantActivity,
     /// Where listener files and plugins put or deleted through the API go.
     pub changes: tokio::sync::mpsc::Sender<FileChange>,
     /// Where each tenant's dead letters are, to count them.
@@ -199,6 +210,18 @@ async fn tenant(
             .cloned();
         if let Some(quota) = quota {
             answer["quota_use"] = json!(quota.usage());
+        }
+        let activity = state.activity.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(activity) = activity.get(&name) {
+            answer["positions"] = activity
+                .positions
+                .iter()
+                .map(|position| {
+                    let (revision, behind) = position.now();
+                    json!({"listener": position.listener, "revision": revision, "behind": behind})
+                })
+                .collect();
+            answer["last_errors"] = json!(activity.errors.list());
         }
     }
     Json(answer).into_response()

@@ -72,6 +72,8 @@ pub struct Service {
     ready: Arc<Mutex<Result<(), String>>>,
     /// Each tenant's quotas and what it used, kept across reloads.
     quotas: super::api::TenantQuotas,
+    /// Each running tenant's listeners' positions and its last trigger failures.
+    activity: super::api::TenantActivity,
     /// Listener files and plugins put or deleted through the API, applied by the run loop.
     changes: (
         tokio::sync::mpsc::Sender<FileChange>,
@@ -147,6 +149,7 @@ impl Service {
             tokens: Arc::default(),
             ready: Arc::new(Mutex::new(Err("the tenants are being loaded".into()))),
             quotas: Arc::default(),
+            activity: Arc::default(),
             changes: {
                 let (sender, receiver) = tokio::sync::mpsc::channel(16);
                 (sender, Mutex::new(Some(receiver)))
@@ -535,6 +538,12 @@ impl Service {
             {
                 Ok((status, active)) => {
                     let group = hub.start(active).await;
+                    self.activity
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .entry(name.clone())
+                        .or_default()
+                        .positions = group.positions();
                     statuses.push(status.clone());
                     running.insert(
                         name,
@@ -567,6 +576,10 @@ impl Service {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|name, _| present.contains(name));
+        self.activity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|name, _| running.contains_key(name));
         statuses.sort_by(|a, b| a.name.cmp(&b.name));
         let serving = statuses
             .iter()
@@ -770,6 +783,7 @@ impl Service {
             statuses: self.statuses.clone(),
             ready: self.ready.clone(),
             quotas: self.quotas.clone(),
+            activity: self.activity.clone(),
             changes: self.changes.0.clone(),
             state_dir: self.file.state_dir.clone(),
         });
@@ -872,9 +886,18 @@ impl Service {
             .active_listeners(store, &runtime, sets, true, None, current)
             .await
             .map_err(|e| e.to_string())?;
+        let recent_errors = self
+            .activity
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(name.to_string())
+            .or_default()
+            .errors
+            .clone();
         for listener in &mut active {
             listener.tenant = Some(name.to_string());
             listener.quota = Some(quota.clone());
+            listener.recent_errors = Some(recent_errors.clone());
         }
         tracing::info!(
             "{} listener(s) on {}",

@@ -736,6 +736,36 @@ fn hostile_next_to_quiet(etcd_port: Option<u16>) {
     let (_, quiet) = get(&address, "/v1/tenants/quiet", Some("admin-token"));
     assert_eq!(quiet["quota_use"]["state"], "normal", "{quiet}");
     assert_eq!(quiet["quota_use"]["suspensions"], 0, "{quiet}");
+    assert_eq!(quiet["last_errors"], serde_json::json!([]), "{quiet}");
+    assert_eq!(
+        quiet["positions"].as_array().map(Vec::len),
+        Some(1),
+        "{quiet}"
+    );
+    assert!(
+        quiet["positions"][0]["revision"].as_u64() > Some(30),
+        "{quiet}"
+    );
+    // The hostile tenant's status shows its last failures, with why.
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            let (_, hostile) = get(&address, "/v1/tenants/hostile", Some("admin-token"));
+            hostile["last_errors"].as_array().is_some_and(|errors| {
+                errors.iter().any(|e| {
+                    e["error"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("the tenant is suspended"))
+                        && e["key"].as_str().is_some_and(|k| k.contains("germany"))
+                })
+            })
+        },
+        || {
+            get(&address, "/v1/tenants/hostile", Some("admin-token"))
+                .1
+                .to_string()
+        },
+    );
     assert_eq!(get(&address, "/health", None).0, 200);
     served.stop();
 }
