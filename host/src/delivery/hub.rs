@@ -3,7 +3,9 @@
 //! a group joins the feeds of its base keys and leaves them when it stops, without a pause for
 //! anyone else. A listener that joins a feed which has already handed out revisions after its
 //! cursor reads those on its own first (a feed of its own, up to where the shared one was),
-//! then takes the shared one's: nothing is missed, nothing is delivered twice.
+//! then takes the shared one's: nothing is missed, nothing is delivered twice. A listener that
+//! falls a whole queue behind is let go by the shared feed and reads on its own from then on,
+//! so that it never holds back the others on its base key.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tracing::Instrument;
 
 use super::{
-    ActiveListener, CatchUp, DeliveryError, Lag, QUEUED_REVISIONS, RetryPolicy, Subscriber, listen,
+    ActiveListener, DeliveryError, Lag, OwnFeed, QUEUED_REVISIONS, RetryPolicy, Subscriber, listen,
     panic_message, tenant_span,
 };
 use crate::store::Store;
@@ -24,6 +26,8 @@ pub struct Hub {
     feed: FeedSettings,
     policy: RetryPolicy,
     bases: Mutex<HashMap<String, mpsc::UnboundedSender<Joining>>>,
+    /// Revisions a listener may have waiting; one that falls further behind is let go.
+    queued: usize,
     /// A feed that cannot go on (credentials refused) or a listener that crashed.
     failures: mpsc::UnboundedSender<DeliveryError>,
 }
@@ -97,12 +101,23 @@ impl Hub {
         feed: FeedSettings,
         policy: RetryPolicy,
     ) -> (Arc<Hub>, mpsc::UnboundedReceiver<DeliveryError>) {
+        Hub::letting_go_at(store, feed, policy, QUEUED_REVISIONS)
+    }
+
+    /// A hub that lets go of a listener once `queued` revisions wait for it.
+    pub fn letting_go_at(
+        store: Arc<Store>,
+        feed: FeedSettings,
+        policy: RetryPolicy,
+        queued: usize,
+    ) -> (Arc<Hub>, mpsc::UnboundedReceiver<DeliveryError>) {
         let (failures, failed) = mpsc::unbounded_channel();
         let hub = Hub {
             store,
             feed,
             policy,
             bases: Mutex::default(),
+            queued: queued.max(1),
             failures,
         };
         (Arc::new(hub), failed)
@@ -124,7 +139,7 @@ impl Hub {
             .map(|(base, from)| (base.to_string(), from))
             .collect();
         for active in listeners {
-            let (queue, revisions) = mpsc::channel(QUEUED_REVISIONS);
+            let (queue, revisions) = mpsc::channel(self.queued);
             let (lag, seen) = Lag::pair(&active);
             positions.push(ListenerPosition {
                 listener: active.identity.clone(),
@@ -143,10 +158,11 @@ impl Hub {
                 Ok(()) => replied.await.ok().flatten(),
                 Err(_) => None,
             };
-            let catch_up = until.map(|until| CatchUp {
-                feed: Feed::new(self.store.clone(), &active.base, from, self.feed),
-                until,
-            });
+            let own = OwnFeed {
+                store: self.store.clone(),
+                settings: self.feed,
+                catch_up_until: until,
+            };
             let span = tenant_span(&active);
             let failures = self.failures.clone();
             let name = format!("{} (event {})", active.base, active.listener.event);
@@ -156,7 +172,7 @@ impl Hub {
                 lag,
                 self.policy.clone(),
                 halted.clone(),
-                catch_up,
+                Some(own),
             )
             .instrument(span);
             // A listener that crashes is a bug: reported, and the service stops with it.
@@ -245,13 +261,14 @@ async fn share(
             revision = revisions.recv() => {
                 let Some(revision) = revision else { break };
                 let number = revision[0].mod_revision;
-                for subscriber in &subscribers {
+                // A listener with a full queue is let go (its queue closes once drained, and it
+                // reads on its own from its cursor), so that one far behind never holds back
+                // the others on its base key; one that has stopped is dropped.
+                subscribers.retain(|subscriber| {
                     subscriber.lag.newest.fetch_max(number, std::sync::atomic::Ordering::Relaxed);
                     subscriber.lag.update();
-                    // A listener that has stopped takes nothing; it is dropped below.
-                    let _ = subscriber.queue.send(revision.clone()).await;
-                }
-                subscribers.retain(|subscriber| !subscriber.queue.is_closed());
+                    subscriber.queue.try_send(revision.clone()).is_ok()
+                });
                 handed_out = handed_out.max(number);
             }
         }

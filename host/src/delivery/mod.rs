@@ -320,7 +320,7 @@ async fn listen(
     lag: Lag,
     policy: RetryPolicy,
     mut stop: watch::Receiver<bool>,
-    catch_up: Option<CatchUp>,
+    own: Option<OwnFeed>,
 ) {
     let mut progress = active.catching_up_to.map(|target| {
         crate::progress::Progress::start(
@@ -336,35 +336,32 @@ async fn listen(
         policy: &policy,
         progress: &mut progress,
     };
-    if let Some(CatchUp { mut feed, until }) = catch_up {
+    if let Some(own) = &own
+        && let Some(until) = own.catch_up_until
+    {
         // What its base key's shared feed handed out before it joined, read on its own.
-        while listening.active.cursor.revision() < until {
-            let revision = tokio::select! {
-                revision = feed.next() => match revision {
-                    Ok(revision) => revision,
-                    Err(error) => {
-                        tracing::error!(
-                            "Catching up on {} stopped at revision {}: {error}",
-                            listening.active.base,
-                            listening.active.cursor.revision()
-                        );
-                        return;
-                    }
-                },
-                _ = stop.changed() => return,
-            };
-            if !listening.take(revision, false, &mut stop).await {
-                return;
-            }
+        if !listening.follow(own, Some(until), &mut stop).await {
+            return;
         }
     }
     loop {
         let revision = tokio::select! {
-            revision = revisions.recv() => match revision {
-                Some(revision) => revision,
-                None => return,
-            },
+            revision = revisions.recv() => revision,
             _ = stop.changed() => return,
+        };
+        let Some(revision) = revision else {
+            // The shared feed let go of it: it fell too far behind (see `hub`).
+            if let Some(own) = &own
+                && !*stop.borrow()
+            {
+                tracing::warn!(
+                    "The listener to {} fell a full queue of revisions behind its base key's shared feed; it reads on its own from revision {} on",
+                    listening.active.base,
+                    listening.active.cursor.revision()
+                );
+                listening.follow(own, None, &mut stop).await;
+            }
+            return;
         };
         if !listening
             .take(revision, revisions.is_empty(), &mut stop)
@@ -375,11 +372,12 @@ async fn listen(
     }
 }
 
-/// Revisions a listener joining a running feed reads on its own first: those after its cursor
-/// up to `until`, the last one the shared feed handed out before it joined.
-pub(crate) struct CatchUp {
-    pub feed: Feed,
-    pub until: u64,
+/// A listener's own feed of its base key, from its cursor: to catch up on what a shared feed
+/// handed out before it joined (`catch_up_until`), or for good once it fell behind one.
+pub(crate) struct OwnFeed {
+    pub store: Arc<Store>,
+    pub settings: FeedSettings,
+    pub catch_up_until: Option<u64>,
 }
 
 /// One listener at work: what it needs for each revision it takes.
@@ -391,6 +389,42 @@ struct Listening<'a> {
 }
 
 impl Listening<'_> {
+    /// Takes revisions from a feed of its own from its cursor on, up to `until` or for good;
+    /// false once stopped (or the store refused for good, which is logged).
+    async fn follow(
+        &mut self,
+        own: &OwnFeed,
+        until: Option<u64>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        let base = self.active.base.clone();
+        let mut feed = Feed::new(
+            own.store.clone(),
+            &base,
+            self.active.cursor.revision(),
+            own.settings,
+        );
+        while until.is_none_or(|until| self.active.cursor.revision() < until) {
+            let revision = tokio::select! {
+                revision = feed.next() => match revision {
+                    Ok(revision) => revision,
+                    Err(error) => {
+                        tracing::error!(
+                            "Reading {base} stopped at revision {}: {error}",
+                            self.active.cursor.revision()
+                        );
+                        return false;
+                    }
+                },
+                _ = stop.changed() => return false,
+            };
+            if !self.take(revision, false, stop).await {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Delivers one revision (unless it was delivered already); false once stopped.
     async fn take(
         &mut self,

@@ -1200,3 +1200,89 @@ fn a_tenant_s_folders_never_reach_the_service_s_own_files() {
     );
     assert!(line("tidy").starts_with("tidy: ready"), "{stdout}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_listener_far_behind_is_let_go_and_holds_no_one_back() {
+    use aviso::config::{CliOverrides, ConfigSources, Program, Settings};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let root = tempfile::tempdir().unwrap();
+    write(
+        &root.path().join("config.yaml"),
+        "notification_engine: {type: file_based, polling_interval: 1}\n",
+    );
+    let sources = ConfigSources {
+        system_file: PathBuf::from("/nonexistent/aviso/config.yaml"),
+        home_dir: None,
+        config_file: Some(root.path().join("config.yaml")),
+        env: Box::new(|_| None),
+        cli: CliOverrides::default(),
+        program: Program::Aviso,
+    };
+    let mut settings = Settings::load(&sources).unwrap().0;
+    settings.state_dir = Some(root.path().join("state"));
+    let aviso = aviso::Aviso::with_schema(settings, aviso::schema::Schema::default_schema());
+    let store = Arc::new(aviso.open_store().unwrap());
+    // Two listeners on one base key: one quick, one stuck until the gate opens.
+    let document = aviso::yaml::parse(
+        "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n  - event: flight\n    request: {country: italy, airport: fco}\n    triggers: [{type: echo}]\n",
+    )
+    .unwrap();
+    let mut set =
+        aviso::listener::parse_listeners(&document, "test", aviso.schema(), "file_based").unwrap();
+    let (quick, slow): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>) = Default::default();
+    let gate = Arc::new(AtomicBool::new(false));
+    let record = |into: Arc<Mutex<Vec<String>>>, gate: Option<Arc<AtomicBool>>| {
+        aviso::listener::TriggerSpec::function(move |n| {
+            while gate.as_ref().is_some_and(|g| !g.load(Ordering::SeqCst)) {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            into.lock().unwrap().push(n.request["number"].clone());
+            Ok(())
+        })
+    };
+    set.listeners[0].triggers = vec![record(quick.clone(), None)];
+    set.listeners[1].triggers = vec![record(slow.clone(), Some(gate.clone()))];
+    let runtime = aviso.trigger_runtime().unwrap();
+    let (_stopping, stop) = tokio::sync::watch::channel(false);
+    let current = aviso
+        .current_revision(&store, &stop)
+        .await
+        .unwrap()
+        .unwrap();
+    let active = aviso
+        .active_listeners(&store, &runtime, vec![set], false, None, current)
+        .await
+        .unwrap();
+    // A queue of four revisions per listener, instead of thousands.
+    let (hub, _failures) = aviso::delivery::Hub::letting_go_at(
+        store.clone(),
+        aviso.feed_settings(),
+        aviso.retry_policy(),
+        4,
+    );
+    let group = hub.start(active).await;
+    let numbers: Vec<String> = (0..20).map(|i| format!("N{i}")).collect();
+    for number in &numbers {
+        let parameters = aviso::notification::parse_parameters(&format!(
+            "event=flight,country=italy,airport=fco,date=20210101,number={number}"
+        ))
+        .unwrap();
+        aviso.notify(&parameters).await.unwrap();
+    }
+    // The quick listener has every notification while the stuck one still waits on its first.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while quick.lock().unwrap().len() < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*quick.lock().unwrap(), numbers);
+    assert!(slow.lock().unwrap().is_empty());
+    // Let go by the shared feed, the stuck one then reads on its own: all, once, in order.
+    gate.store(true, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while slow.lock().unwrap().len() < 20 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(*slow.lock().unwrap(), numbers);
+    group.stop().await;
+}
