@@ -1230,9 +1230,10 @@ async fn a_listener_far_behind_is_let_go_and_holds_no_one_back() {
     .unwrap();
     let mut set =
         aviso::listener::parse_listeners(&document, "test", aviso.schema(), "file_based").unwrap();
-    let (quick, slow): (Arc<Mutex<Vec<String>>>, Arc<Mutex<Vec<String>>>) = Default::default();
+    type Received = Arc<Mutex<Vec<String>>>;
+    let (quick, slow): (Received, Received) = Default::default();
     let gate = Arc::new(AtomicBool::new(false));
-    let record = |into: Arc<Mutex<Vec<String>>>, gate: Option<Arc<AtomicBool>>| {
+    let record = |into: Received, gate: Option<Arc<AtomicBool>>| {
         aviso::listener::TriggerSpec::function(move |n| {
             while gate.as_ref().is_some_and(|g| !g.load(Ordering::SeqCst)) {
                 std::thread::sleep(Duration::from_millis(5));
