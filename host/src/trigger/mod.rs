@@ -437,30 +437,36 @@ impl CommonSettings {
             TriggerKind::Post | TriggerKind::Plugin => Duration::from_secs(120),
             TriggerKind::Echo | TriggerKind::Log | TriggerKind::Function => Duration::from_secs(30),
         };
+        // Every wrong setting is named at once, not the first only.
         let timeout = match settings.get("timeout") {
-            None | Some(Value::Null) => default_timeout,
-            Some(value) => timeout_setting(value, "timeout")?,
+            None | Some(Value::Null) => Ok(default_timeout),
+            Some(value) => timeout_setting(value, "timeout"),
         };
         let retries = match settings.get("retries") {
-            None | Some(Value::Null) => 0,
+            None | Some(Value::Null) => Ok(0),
             Some(v) => v
                 .as_u64()
                 .and_then(|r| u32::try_from(r).ok())
                 .filter(|r| *r <= 100)
-                .ok_or_else(|| {
-                    format!("retries must be a whole number from 0 to 100, found {v}")
-                })?,
+                .ok_or_else(|| format!("retries must be a whole number from 0 to 100, found {v}")),
         };
         let required = match settings.get("required") {
-            None | Some(Value::Null) => false,
-            Some(Value::Bool(b)) => *b,
-            Some(other) => return Err(format!("required must be true or false, found {other}")),
+            None | Some(Value::Null) => Ok(false),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(format!("required must be true or false, found {other}")),
         };
-        Ok(CommonSettings {
-            timeout,
-            retries,
-            required,
-        })
+        match (timeout, retries, required) {
+            (Ok(timeout), Ok(retries), Ok(required)) => Ok(CommonSettings {
+                timeout,
+                retries,
+                required,
+            }),
+            (timeout, retries, required) => Err([timeout.err(), retries.err(), required.err()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join("; ")),
+        }
     }
 
     fn limits(&self) -> Limits {

@@ -402,6 +402,21 @@ async fn post_reports_errors_and_mandatory_fields() {
         let error = runtime.load(&specs(yaml)).await.unwrap_err();
         assert!(error.to_string().contains(message), "{yaml}: {error}");
     }
+    // Every wrong one at once.
+    let error = runtime
+        .load(&specs(
+            "      - type: echo\n        timeout: 0\n        retries: -2\n        required: yes please\n",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    for message in [
+        "timeout must be a positive number of seconds",
+        "; retries must be a whole number from 0 to 100, found -2",
+        "; required must be true or false, found \"yes please\"",
+    ] {
+        assert!(error.contains(message), "{message}: {error}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -471,6 +486,21 @@ async fn trigger_settings_are_checked_at_load() {
     ] {
         let error = runtime.load(&specs(yaml)).await.unwrap_err();
         assert!(error.to_string().contains(message), "{yaml}: {error}");
+    }
+    // Every wrong one at once.
+    let error = runtime
+        .load(&specs(
+            "      - type: echo\n        timeout: 0\n        retries: -2\n        required: yes please\n",
+        ))
+        .await
+        .unwrap_err()
+        .to_string();
+    for message in [
+        "timeout must be a positive number of seconds",
+        "; retries must be a whole number from 0 to 100, found -2",
+        "; required must be true or false, found \"yes please\"",
+    ] {
+        assert!(error.contains(message), "{message}: {error}");
     }
 }
 
