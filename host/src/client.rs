@@ -255,6 +255,16 @@ impl Aviso {
                 store.describe()
             ),
         }
+        let mut without_history: Vec<&str> = active
+            .iter()
+            .filter(|listener| listener.cursor.revision() == u64::MAX)
+            .map(|listener| listener.base.as_str())
+            .collect();
+        without_history.sort_unstable();
+        without_history.dedup();
+        for base in without_history {
+            tracing::warn!("No history available in the time period selected for {base}");
+        }
         if let Some((_, Some(_))) = replay {
             // A bounded replay: each listener receives its window once, then aviso ends.
             for mut listener in active {
@@ -423,12 +433,8 @@ impl Aviso {
                                 Cursor::starting_at(path, window.first - 1).described(&identity)
                             }
                             Some(window) => Cursor::unsaved(window.first - 1),
-                            None => {
-                                tracing::warn!(
-                                    "No history available in the time period selected for {base}"
-                                );
-                                Cursor::unsaved(u64::MAX)
-                            }
+                            // Said once the replay is announced (`listen_to`).
+                            None => Cursor::unsaved(u64::MAX),
                         };
                     } else {
                         // The base key's status record was written with its newest notification.

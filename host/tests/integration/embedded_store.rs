@@ -439,9 +439,16 @@ fn replay_from_to_on_the_embedded_store() {
         ],
     );
     assert_eq!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let said = |text: &str| {
+        stderr
+            .find(text)
+            .unwrap_or_else(|| panic!("no {text:?} in {stderr}"))
+    };
+    // Announced first, then found empty.
     assert!(
-        String::from_utf8_lossy(&out.stderr)
-            .contains("No history available in the time period selected")
+        said("Replaying ") < said("No history available in the time period selected"),
+        "{stderr}"
     );
 }
 
