@@ -513,11 +513,27 @@ impl Aviso {
                 }
             }
         }
+        let ours = store.identity();
         for letter in wanted {
-            results.push((
-                letter,
-                Err("none of the listeners given listens to what it was recorded for".into()),
-            ));
+            // Its listener's identity starts with the store it listened to.
+            let recorded_at = letter
+                .listener
+                .strip_prefix("v2|")
+                .and_then(|rest| rest.split('|').next())
+                .filter(|theirs| *theirs != ours)
+                .map(str::to_string);
+            let reason = match recorded_at {
+                Some(theirs) => format!(
+                    "it was recorded listening to {theirs}, and this command reads {ours}: give the same store options{}",
+                    if theirs.starts_with("file ") {
+                        " (--test for the embedded store)"
+                    } else {
+                        ""
+                    }
+                ),
+                None => "none of the listeners given listens to what it was recorded for".into(),
+            };
+            results.push((letter, Err(reason)));
         }
         Ok(results)
     }

@@ -156,6 +156,19 @@ fn a_poison_notification_ends_in_a_dead_letter_and_the_listener_moves_on() {
     assert!(listed.contains("exit"), "the failure is shown: {listed}");
     assert_eq!(listed.lines().filter(|l| !l.starts_with(' ')).count(), 1);
 
+    // Replayed against another store than it was recorded from: kept, and the hint says why.
+    let elsewhere = aviso(dir)
+        .args(["dead-letters", "replay", file])
+        .output()
+        .unwrap();
+    assert!(!elsewhere.status.success());
+    assert!(
+        stdout(&elsewhere).contains("kept, it was recorded listening to file ")
+            && stdout(&elsewhere)
+                .contains("give the same store options (--test for the embedded store)"),
+        "{}",
+        stdout(&elsewhere)
+    );
     // Still failing: replay keeps it and says so.
     let replay = || {
         aviso(dir)
