@@ -249,10 +249,8 @@ pub fn log_dropped(tenant: &str, bytes: usize) {
 }
 
 /// A plugin call starts waiting for its quota and a sandbox (`waiting`: true), or stops.
-pub fn call_waiting(tenant: Option<&str>, waiting: bool) {
-    let gauge = METRICS
-        .calls_waiting
-        .get_or_create(&labels(tenant.unwrap_or_default()));
+pub fn call_waiting(tenant: &str, waiting: bool) {
+    let gauge = METRICS.calls_waiting.get_or_create(&labels(tenant));
     if waiting {
         gauge.inc();
     } else {
@@ -261,10 +259,10 @@ pub fn call_waiting(tenant: Option<&str>, waiting: bool) {
 }
 
 /// A plugin call waited this long before it ran.
-pub fn call_queued(tenant: Option<&str>, waited: Duration) {
+pub fn call_queued(tenant: &str, waited: Duration) {
     METRICS
         .queue_seconds
-        .get_or_create(&labels(tenant.unwrap_or_default()))
+        .get_or_create(&labels(tenant))
         .observe(waited.as_secs_f64());
 }
 

@@ -563,13 +563,20 @@ impl Sandbox {
         T: Send + 'static,
     {
         let limits = self.limits;
+        // Queue metrics are for the tenants of `aviso serve`, off the path of `aviso listen`.
         let tenant = self.tenant.as_ref().map(|quota| quota.tenant());
         let queued = Instant::now();
-        crate::metrics::call_waiting(tenant, true);
+        if let Some(tenant) = tenant {
+            crate::metrics::call_waiting(tenant, true);
+        }
         let admitted = self.admit(limits).await;
-        crate::metrics::call_waiting(tenant, false);
+        if let Some(tenant) = tenant {
+            crate::metrics::call_waiting(tenant, false);
+        }
         let (_within_quota, _admitted) = admitted.map_err(|error| (error, Output::default()))?;
-        crate::metrics::call_queued(tenant, queued.elapsed());
+        if let Some(tenant) = tenant {
+            crate::metrics::call_queued(tenant, queued.elapsed());
+        }
         let _in_flight = CallGuard::new(&self.calls);
         let (state, pipes) = HostState::new(
             &self.name,

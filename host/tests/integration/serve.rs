@@ -368,22 +368,11 @@ fn a_killed_service_loses_nothing_on_etcd() {
         ),
     );
     let notify = |number: usize| {
-        let out = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")))
-            .env("HOME", root.path())
-            .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")
-            .env("AVISO_NOTIFICATION_PORT", etcd.port.to_string())
-            .args([
-                "notify",
-                &format!("event=flight,country=Italy,airport=fco,date=20210101,number=N{number}"),
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        notify_on_etcd(
+            root.path(),
+            etcd.port,
+            &format!("event=flight,country=Italy,airport=fco,date=20210101,number=N{number}"),
+        )
     };
     let start = |name: &str| {
         let mut command = aviso(root.path());
@@ -571,6 +560,32 @@ fn api_address(served: &Listening) -> String {
         .to_string()
 }
 
+/// `aviso notify` of `flight` to the etcd on `port`.
+fn notify_on_etcd(root: &Path, port: u16, flight: &str) {
+    let out = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")))
+        .env("HOME", root)
+        .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")
+        .env("AVISO_NOTIFICATION_PORT", port.to_string())
+        .args(["notify", flight])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `aviso serve` on `root/serve.yaml`, once it serves; its log in `root/serve.out`.
+fn serve_in(root: &Path) -> Listening {
+    let mut command = aviso(root);
+    command
+        .args(["serve", "--config", "serve.yaml"])
+        .current_dir(root);
+    Listening::spawn(command, root.join("serve.out"), "Serving ")
+}
+
 /// Notifies one flight into the service's embedded store.
 fn notify_flight(root: &Path, country: &str, number: usize) {
     let out = aviso(root)
@@ -611,26 +626,11 @@ fn hostile_next_to_quiet(etcd_port: Option<u16>) {
         None => "{type: file_based}".to_string(),
     };
     let notify = |country: &str, number: usize| match etcd_port {
-        Some(port) => {
-            let out = common::clean_command(Path::new(env!("CARGO_BIN_EXE_aviso")))
-                .env("HOME", root.path())
-                .env("AVISO_NOTIFICATION_HOST", "127.0.0.1")
-                .env("AVISO_NOTIFICATION_PORT", port.to_string())
-                .args([
-                    "notify",
-                    &format!(
-                        "event=flight,country={country},airport=xxx,date=20210101,number=N{number}"
-                    ),
-                ])
-                .output()
-                .unwrap();
-            assert_eq!(
-                out.status.code(),
-                Some(0),
-                "{}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-        }
+        Some(port) => notify_on_etcd(
+            root.path(),
+            port,
+            &format!("event=flight,country={country},airport=xxx,date=20210101,number=N{number}"),
+        ),
         None => notify_flight(root.path(), country, number),
     };
     write(
@@ -683,11 +683,7 @@ fn hostile_next_to_quiet(etcd_port: Option<u16>) {
         &tenants.join("quiet/listeners/flights.yaml"),
         "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: flights.log\n",
     );
-    let mut command = aviso(root.path());
-    command
-        .args(["serve", "--config", "serve.yaml"])
-        .current_dir(root.path());
-    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let mut served = serve_in(root.path());
     assert!(
         served
             .log()
@@ -797,11 +793,7 @@ fn a_changed_tenant_restarts_alone_noticed_without_a_signal() {
         &tenants.join("steady/listeners/flights.yaml"),
         "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers:\n      - type: log\n        path: flights.log\n",
     );
-    let mut command = aviso(root.path());
-    command
-        .args(["serve", "--config", "serve.yaml"])
-        .current_dir(root.path());
-    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let mut served = serve_in(root.path());
     notify_flight(root.path(), "Germany", 1);
     wait_until(
         Duration::from_secs(60),
@@ -877,13 +869,7 @@ fn a_stop_waits_for_running_triggers_up_to_its_timeout() {
             gate.display()
         ),
     );
-    let start = || {
-        let mut command = aviso(root.path());
-        command
-            .args(["serve", "--config", "serve.yaml"])
-            .current_dir(root.path());
-        Listening::spawn(command, root.path().join("serve.out"), "Serving ")
-    };
+    let start = || serve_in(root.path());
     let mut served = start();
     notify_flight(root.path(), "Germany", 1);
     wait_until(Duration::from_secs(60), || runs.exists(), || served.log());
@@ -1067,11 +1053,7 @@ fn the_api_answers_over_https_with_api_tls() {
         &root.path().join("tenants/alpha/listeners/flights.yaml"),
         "listeners:\n  - event: flight\n    request: {country: italy}\n    triggers: [{type: echo}]\n",
     );
-    let mut command = aviso(root.path());
-    command
-        .args(["serve", "--config", "serve.yaml"])
-        .current_dir(root.path());
-    let mut served = Listening::spawn(command, root.path().join("serve.out"), "Serving ");
+    let mut served = serve_in(root.path());
     let address = served
         .log()
         .lines()
