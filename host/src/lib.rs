@@ -4,7 +4,7 @@
 //! The library mirrors pyaviso's `NotificationManager` through [`Aviso`]; the `aviso` binary is
 //! a thin layer over it.
 
-mod cause;
+pub mod cause;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -21,7 +21,7 @@ pub mod serve;
 pub mod service_config;
 pub mod store;
 mod suggest;
-mod tls;
+pub mod tls;
 pub mod trigger;
 pub mod yaml;
 

@@ -14,6 +14,7 @@ pub(crate) mod status;
 pub use etcd_grpc::{EtcdGrpc, GrpcWatch};
 pub use etcd_rest::{EtcdAuth, EtcdRest, Watch, WatchUpdate};
 pub use file_based::FileStore;
+pub use status::hostname;
 
 /// A store of one of the supported engines.
 #[derive(Debug)]

@@ -171,7 +171,8 @@ fn unix_user() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn hostname() -> String {
+/// This machine's name (for status records and telemetry).
+pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|h| h.trim().to_string())
         .ok()

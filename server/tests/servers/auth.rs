@@ -1,0 +1,1 @@
+//! aviso-auth end-to-end tests (written next).

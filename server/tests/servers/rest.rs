@@ -1,0 +1,1 @@
+//! aviso-rest end-to-end tests (written next).
