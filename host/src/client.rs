@@ -157,6 +157,12 @@ impl Aviso {
         Ok(self.store.get_or_init(|| opened).clone())
     }
 
+    /// The store's current revision, through the connection notifications are written on (a
+    /// readiness probe for servers).
+    pub async fn store_revision(&self) -> Result<u64, AvisoError> {
+        Ok(self.store()?.revision().await?)
+    }
+
     /// A new connection to the store of the configured engine.
     pub fn open_store(&self) -> Result<Store, AvisoError> {
         Ok(store::open::notification_store(&self.settings)?)

@@ -5,7 +5,9 @@
 //! (../shared/reference/pyaviso-behaviour.md §12), with its bugs fixed (docs/decisions.md).
 
 pub mod admin;
+pub mod auth;
 pub mod gateway;
 pub mod http;
+pub mod rest;
 pub mod settings;
 pub mod telemetry;

@@ -1,0 +1,1 @@
+//! aviso-auth (being written).
