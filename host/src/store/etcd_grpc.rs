@@ -269,18 +269,22 @@ impl EtcdGrpc {
         &self,
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
-        key: &str,
-        mod_revision: u64,
+        unchanged: &[(String, u64)],
     ) -> Result<Option<u64>, StoreError> {
         let client = self.client().await?;
         let operations = Self::puts(&client, pairs, ttl_seconds).await?;
         // etcd compares an absent key as revision 0.
-        let unchanged = etcd_client::Compare::mod_revision(
-            key,
-            etcd_client::CompareOp::Equal,
-            mod_revision as i64,
-        );
-        let transaction = Txn::new().when([unchanged]).and_then(operations);
+        let compares: Vec<etcd_client::Compare> = unchanged
+            .iter()
+            .map(|(key, mod_revision)| {
+                etcd_client::Compare::mod_revision(
+                    key.as_str(),
+                    etcd_client::CompareOp::Equal,
+                    *mod_revision as i64,
+                )
+            })
+            .collect();
+        let transaction = Txn::new().when(compares).and_then(operations);
         let answer = retrying(|| {
             let (mut client, transaction) = (client.clone(), transaction.clone());
             async move { client.txn(transaction).await }

@@ -449,17 +449,21 @@ impl EtcdRest {
         &self,
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
-        key: &str,
-        mod_revision: u64,
+        unchanged: &[(String, u64)],
     ) -> Result<Option<u64>, StoreError> {
         let operations = self.puts(pairs, ttl_seconds).await?;
         // etcd compares an absent key as revision 0.
-        let compare = json!([{
-            "key": BASE64.encode(key),
-            "target": "MOD",
-            "result": "EQUAL",
-            "mod_revision": mod_revision,
-        }]);
+        let compare: Vec<Value> = unchanged
+            .iter()
+            .map(|(key, mod_revision)| {
+                json!({
+                    "key": BASE64.encode(key),
+                    "target": "MOD",
+                    "result": "EQUAL",
+                    "mod_revision": mod_revision,
+                })
+            })
+            .collect();
         let body = json!({"compare": compare, "success": operations});
         let answer = self.call("kv/txn", &body).await?;
         // The gateway leaves `succeeded` out when it is false.

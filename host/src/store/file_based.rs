@@ -199,7 +199,7 @@ impl FileStore {
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
     ) -> Result<u64, StoreError> {
-        let written = self.write(pairs, ttl_seconds, None)?;
+        let written = self.write(pairs, ttl_seconds, &[])?;
         Ok(written.expect("an unconditional write is never refused"))
     }
 
@@ -210,17 +210,16 @@ impl FileStore {
         &self,
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
-        key: &str,
-        mod_revision: u64,
+        unchanged: &[(String, u64)],
     ) -> Result<Option<u64>, StoreError> {
-        self.write(pairs, ttl_seconds, Some((key, mod_revision)))
+        self.write(pairs, ttl_seconds, unchanged)
     }
 
     fn write(
         &self,
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
-        condition: Option<(&str, u64)>,
+        unchanged: &[(String, u64)],
     ) -> Result<Option<u64>, StoreError> {
         let mut connection = self.connection();
         // IMMEDIATE takes the write lock first: nobody writes between the check and the write.
@@ -234,7 +233,7 @@ impl FileStore {
                 params![now],
             )
             .map_err(|e| error("cannot write", &self.path, e))?;
-        if let Some((key, expected)) = condition {
+        for (key, expected) in unchanged {
             let current: Option<i64> = transaction
                 .query_row(
                     "SELECT mod_revision FROM kv WHERE key = ?1",
@@ -243,7 +242,7 @@ impl FileStore {
                 )
                 .optional()
                 .map_err(|e| error("cannot read", &self.path, e))?;
-            if current.unwrap_or(0) as u64 != expected {
+            if current.unwrap_or(0) as u64 != *expected {
                 return Ok(None); // dropping the transaction rolls it back
             }
         }
@@ -432,21 +431,29 @@ mod tests {
         let store = FileStore::open(&dir.path().join("s.sqlite")).unwrap();
         // 0: only while the key does not exist.
         assert_eq!(
-            store.put_all_if(&[pair("/b/", "s1")], None, "/b/", 0),
+            store.put_all_if(&[pair("/b/", "s1")], None, &[("/b/".into(), 0)]),
             Ok(Some(1))
         );
         assert_eq!(
-            store.put_all_if(&[pair("/b/", "s2")], None, "/b/", 0),
+            store.put_all_if(&[pair("/b/", "s2")], None, &[("/b/".into(), 0)]),
             Ok(None)
         );
         assert_eq!(
-            store.put_all_if(&[pair("/b/1", "x"), pair("/b/", "s2")], None, "/b/", 1),
+            store.put_all_if(
+                &[pair("/b/1", "x"), pair("/b/", "s2")],
+                None,
+                &[("/b/".into(), 1)]
+            ),
             Ok(Some(2))
         );
         // A second writer that read revision 1 too is refused, and nothing of it is written:
         // not even a revision.
         assert_eq!(
-            store.put_all_if(&[pair("/b/2", "y"), pair("/b/", "s3")], None, "/b/", 1),
+            store.put_all_if(
+                &[pair("/b/2", "y"), pair("/b/", "s3")],
+                None,
+                &[("/b/".into(), 1)]
+            ),
             Ok(None)
         );
         assert_eq!(store.revision().unwrap(), 2);

@@ -107,28 +107,19 @@ impl Store {
         }
     }
 
-    /// [`Store::put_all`] only if `key` was last written at `mod_revision` (0: only if it does
-    /// not exist), checked in the same transaction: `Ok(Some(revision))` when written, `Ok(None)`
-    /// when `key` had changed and nothing was written.
+    /// [`Store::put_all`] only if each key of `unchanged` was last written at its revision (0:
+    /// only if it does not exist), checked in the same transaction: `Ok(Some(revision))` when
+    /// written, `Ok(None)` when one of them had changed and nothing was written.
     pub async fn put_all_if(
         &self,
         pairs: &[(String, Vec<u8>)],
         ttl_seconds: Option<u64>,
-        key: &str,
-        mod_revision: u64,
+        unchanged: &[(String, u64)],
     ) -> Result<Option<u64>, StoreError> {
         match self {
-            Store::File(store) => store.put_all_if(pairs, ttl_seconds, key, mod_revision),
-            Store::EtcdRest(store) => {
-                store
-                    .put_all_if(pairs, ttl_seconds, key, mod_revision)
-                    .await
-            }
-            Store::EtcdGrpc(store) => {
-                store
-                    .put_all_if(pairs, ttl_seconds, key, mod_revision)
-                    .await
-            }
+            Store::File(store) => store.put_all_if(pairs, ttl_seconds, unchanged),
+            Store::EtcdRest(store) => store.put_all_if(pairs, ttl_seconds, unchanged).await,
+            Store::EtcdGrpc(store) => store.put_all_if(pairs, ttl_seconds, unchanged).await,
         }
     }
 

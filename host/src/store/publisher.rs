@@ -1,16 +1,23 @@
-//! Writing notifications with group commit: notifications of one base key that are sent while a
-//! write of that base is in flight are written together, in one transaction with one status
-//! record, instead of one transaction each. A store commits (and fsyncs) per transaction, so
-//! under load this multiplies what one client can notify; alone, a notification is written as
-//! soon as it comes, exactly as pyaviso writes it.
+//! Writing notifications with group commit: notifications sent while a write is in flight are
+//! written together, in one transaction, instead of one transaction each, whatever their base
+//! keys: each base key in the transaction gets its new status record, and the transaction
+//! applies only if every one of those statuses is still the one it links to. A store commits
+//! (and fsyncs) per transaction, so under load this multiplies what one client can notify, on
+//! one base key or spread over many; alone, a notification is written as soon as it comes,
+//! exactly as pyaviso writes it.
+//!
+//! A few writes may be in flight at once, on different base keys: the notifications of a base
+//! key being written wait for that write, so each base's statuses stay one chain, in order.
+//! The status this client wrote last for each base key is remembered, so the next write of that
+//! base needs no read first; a status changed by someone else fails the compare, and is read.
 //!
 //! Every notification still gets its own key at the transaction's revision, so listeners,
 //! catch-up and `--from/--to` (which work on revisions) see each of them, pyaviso's included.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, Semaphore, oneshot};
 
 use super::{KeyValue, Store, StoreError, StoreErrorClass, status};
 use crate::notification::NotificationKeys;
@@ -19,6 +26,10 @@ use crate::notification::NotificationKeys;
 const MAX_OPERATIONS: usize = 128;
 /// Values per transaction, well below etcd's 1.5 MiB request limit once base64-encoded.
 const MAX_BYTES: usize = 1024 * 1024;
+/// Transactions in flight at once (on different base keys).
+const WRITERS: usize = 4;
+/// Base keys whose last status is remembered; beyond, the memory is started afresh.
+const REMEMBERED_STATUSES: usize = 10_000;
 
 /// One notification to write.
 #[derive(Debug, Clone)]
@@ -32,17 +43,31 @@ pub struct Publication {
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
 
-/// The notifications of one base key waiting to be written, and the turn to write them.
 #[derive(Default)]
-struct BaseQueue {
-    waiting: Mutex<Vec<(Publication, Reply)>>,
-    turn: tokio::sync::Mutex<()>,
+struct Queue {
+    waiting: Vec<(Publication, Reply)>,
+    /// Base keys a transaction in flight writes: their notifications wait for it.
+    writing: HashSet<String>,
+    /// The status this client last wrote for each base key.
+    statuses: HashMap<String, KeyValue>,
 }
 
-/// Group commit per base key; shared by the clones of one client.
-#[derive(Default)]
+/// Group commit; shared by the clones of one client.
 pub struct Publisher {
-    bases: Mutex<HashMap<String, Arc<BaseQueue>>>,
+    queue: Mutex<Queue>,
+    writers: Semaphore,
+    /// A transaction ended: the base keys it wrote may be written again.
+    finished: Notify,
+}
+
+impl Default for Publisher {
+    fn default() -> Self {
+        Publisher {
+            queue: Mutex::default(),
+            writers: Semaphore::new(WRITERS),
+            finished: Notify::new(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Publisher {
@@ -52,46 +77,97 @@ impl std::fmt::Debug for Publisher {
 }
 
 impl Publisher {
-    /// Writes `publication` (with the notifications of its base key that arrive meanwhile) and
-    /// returns when it is stored.
+    /// Writes `publication` (with the notifications that arrive meanwhile) and returns when it
+    /// is stored.
     pub async fn publish(
         &self,
         store: &Store,
         writer: &status::Writer,
         publication: Publication,
     ) -> Result<(), StoreError> {
-        let queue = self
-            .bases
-            .lock()
-            .expect("publisher lock")
-            .entry(publication.keys.base.clone())
-            .or_default()
-            .clone();
         let (reply, mut written) = oneshot::channel();
-        queue
-            .waiting
-            .lock()
-            .expect("queue lock")
-            .push((publication, reply));
-        tokio::select! {
-            biased;
-            // Written by whoever had the turn: no need to wait for a turn of our own.
-            result = &mut written => return flatten(result),
-            turn = queue.turn.lock() => {
-                // Let notifications sent at the same moment join this transaction.
-                tokio::task::yield_now().await;
-                let waiting = std::mem::take(&mut *queue.waiting.lock().expect("queue lock"));
-                for batch in batches(waiting) {
-                    let (publications, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    let result = write_batch(store, writer, &publications).await;
-                    for reply in replies {
-                        let _ = reply.send(result.clone());
+        self.lock().waiting.push((publication, reply));
+        loop {
+            tokio::select! {
+                biased;
+                // Written by another writer: no need to write ourselves.
+                result = &mut written => return flatten(result),
+                permit = self.writers.acquire() => {
+                    let _permit = permit.expect("the writers' semaphore is never closed");
+                    // Let notifications sent at the same moment join this transaction.
+                    tokio::task::yield_now().await;
+                    let finished = self.finished.notified();
+                    tokio::pin!(finished);
+                    finished.as_mut().enable();
+                    let batch = self.take_batch();
+                    if batch.is_empty() {
+                        // What waits is of base keys being written: wait for one to end.
+                        drop(_permit);
+                        tokio::select! {
+                            result = &mut written => return flatten(result),
+                            _ = finished => continue,
+                        }
                     }
+                    self.write(store, writer, batch).await;
                 }
-                drop(turn);
             }
         }
-        flatten(written.await)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes the waiting notifications of one transaction, in order, from base keys no
+    /// transaction in flight writes, and marks those base keys as written.
+    fn take_batch(&self) -> Vec<(Publication, Reply)> {
+        let mut queue = self.lock();
+        let waiting = std::mem::take(&mut queue.waiting);
+        let (batch, rest) = split_batch(waiting, &queue.writing);
+        queue.waiting = rest;
+        for (publication, _) in &batch {
+            queue.writing.insert(publication.keys.base.clone());
+        }
+        batch
+    }
+
+    /// Writes a batch, answers its notifications, and frees its base keys.
+    async fn write(
+        &self,
+        store: &Store,
+        writer: &status::Writer,
+        batch: Vec<(Publication, Reply)>,
+    ) {
+        let (publications, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        let bases = bases_of(&publications);
+        let known: Vec<Option<KeyValue>> = {
+            let queue = self.lock();
+            bases
+                .iter()
+                .map(|b| queue.statuses.get(*b).cloned())
+                .collect()
+        };
+        let result = write_batch(store, writer, &publications, &bases, known).await;
+        {
+            let mut queue = self.lock();
+            if queue.statuses.len() > REMEMBERED_STATUSES {
+                queue.statuses.clear();
+            }
+            for base in &bases {
+                queue.writing.remove(*base);
+                queue.statuses.remove(*base);
+            }
+            if let Ok(Some(statuses)) = &result {
+                for status in statuses {
+                    queue.statuses.insert(status.key.clone(), status.clone());
+                }
+            }
+        }
+        self.finished.notify_waiters();
+        let result = result.map(drop);
+        for reply in replies {
+            let _ = reply.send(result.clone());
+        }
     }
 }
 
@@ -105,45 +181,66 @@ fn flatten(
     })
 }
 
-/// Splits waiting notifications, in order, into transactions etcd accepts: the same TTL (one
-/// lease), no key twice (a key notified twice is written twice, in order), bounded size.
-fn batches(waiting: Vec<(Publication, Reply)>) -> Vec<Vec<(Publication, Reply)>> {
-    let mut batches: Vec<Vec<(Publication, Reply)>> = Vec::new();
+/// The base keys of a batch, in order of first appearance.
+fn bases_of(publications: &[Publication]) -> Vec<&str> {
+    let mut seen = HashSet::new();
+    publications
+        .iter()
+        .map(|p| p.keys.base.as_str())
+        .filter(|base| seen.insert(*base))
+        .collect()
+}
+
+/// Splits waiting notifications, in order, into one transaction etcd accepts and the rest: one
+/// TTL (one lease), no key twice (a key notified twice is written twice, in order), bounded
+/// operations and size, no base key that `writing` holds. A base key with a notification left
+/// out has its later ones left out too, so each base's notifications are written in order.
+fn split_batch(
+    waiting: Vec<(Publication, Reply)>,
+    writing: &HashSet<String>,
+) -> (Vec<(Publication, Reply)>, Vec<(Publication, Reply)>) {
+    let (mut batch, mut rest) = (Vec::new(), Vec::new());
+    let mut held: HashSet<String> = HashSet::new();
     let mut keys = HashSet::new();
-    let (mut operations, mut bytes) = (1, 0); // the status put
+    let mut bases = HashSet::new();
+    let (mut operations, mut bytes) = (0, 0);
+    let mut ttl = None;
     for (publication, reply) in waiting {
-        let adds = 1 + usize::from(
-            publication
-                .keys
-                .admin
-                .as_ref()
-                .is_some_and(|admin| !keys.contains(admin)),
-        );
-        let fits = batches.last().is_some_and(|batch| {
-            batch[0].0.ttl == publication.ttl
+        let base = &publication.keys.base;
+        if writing.contains(base) || held.contains(base) {
+            rest.push((publication, reply));
+            continue;
+        }
+        let adds = 1
+            + usize::from(!bases.contains(base))
+            + usize::from(
+                publication
+                    .keys
+                    .admin
+                    .as_ref()
+                    .is_some_and(|admin| !keys.contains(admin)),
+            );
+        let fits = batch.is_empty()
+            || (ttl == Some(publication.ttl)
                 && !keys.contains(&publication.keys.key)
                 && operations + adds <= MAX_OPERATIONS
-                && bytes + publication.value.len() <= MAX_BYTES
-        });
+                && bytes + publication.value.len() <= MAX_BYTES);
         if !fits {
-            batches.push(Vec::new());
-            keys.clear();
-            (operations, bytes) = (1, 0);
+            held.insert(base.clone());
+            rest.push((publication, reply));
+            continue;
         }
+        ttl = Some(publication.ttl);
         keys.insert(publication.keys.key.clone());
         if let Some(admin) = &publication.keys.admin {
-            if keys.insert(admin.clone()) {
-                operations += 1;
-            }
+            keys.insert(admin.clone());
         }
-        operations += 1;
+        bases.insert(base.clone());
+        operations += adds;
         bytes += publication.value.len();
-        batches
-            .last_mut()
-            .expect("a batch")
-            .push((publication, reply));
+        batch.push((publication, reply));
     }
-    batches
+    (batch, rest)
 }
 
 /// Tries after the base's status changed between reading and writing it: each is lost only to
@@ -152,72 +249,135 @@ const CHANGED_TRIES: usize = 1000;
 /// Writes tried again after failing (etcd changing leader, a timeout, a lost answer).
 const FAILED_RETRIES: u32 = 3;
 
-/// One transaction: every notification's key, the base's new status (linked to the previous
-/// one, naming the last notification), and each admin key once.
+/// One transaction: every notification's key, each base's new status (linked to its previous
+/// one, naming the base's last notification), and each admin key once. Returns the statuses
+/// written (for the next write of these bases), or `None` when the write is known to have gone
+/// in but not at which revision.
 ///
-/// The transaction applies only if the status is still the one it links to (compare-and-swap):
-/// concurrent notifiers, in other processes too, keep one chain of statuses; the loser reads
-/// the new status and tries again. A write that failed may have been applied all the same (the
-/// answer lost on the way back): the status it carried tells. Its date has microseconds and it
-/// names the user, the host and the notification, so finding it in the chain means the write
-/// went in, and it is not written again. Otherwise trying again is safe: the compare stops a
-/// second application.
+/// The transaction applies only if each base's status is still the one it links to
+/// (compare-and-swap): concurrent notifiers, in other processes too, keep one chain of statuses
+/// per base; the loser reads the statuses again and tries again. A write that failed may have
+/// been applied all the same (the answer lost on the way back): the statuses it carried tell.
+/// Their date has microseconds and they name the user, the host and the notification, so
+/// finding one in its chain means the write went in (all of it: a transaction is atomic), and it
+/// is not written again. Otherwise trying again is safe: the compare stops a second
+/// application.
 async fn write_batch(
     store: &Store,
     writer: &status::Writer,
     publications: &[Publication],
-) -> Result<(), StoreError> {
+    bases: &[&str],
+    known: Vec<Option<KeyValue>>,
+) -> Result<Option<Vec<KeyValue>>, StoreError> {
     let last = publications.last().expect("a batch is not empty");
-    let base = &last.keys.base;
     tracing::debug!(
-        "writing {} notifications of {base} in one transaction",
-        publications.len()
+        "writing {} notifications of {} base keys in one transaction",
+        publications.len(),
+        bases.len()
     );
-    let message = format!("notification to key {}", last.keys.key);
     let mut pairs: Vec<(String, Vec<u8>)> = publications
         .iter()
         .map(|p| (p.keys.key.clone(), p.value.clone()))
         .collect();
-    let status_index = pairs.len();
-    pairs.push((base.clone(), Vec::new()));
+    let first_status = pairs.len();
+    // Each base's status names its last notification, as one pyaviso notify would.
+    let messages: Vec<String> = bases
+        .iter()
+        .map(|base| {
+            let key = publications
+                .iter()
+                .rev()
+                .find(|p| p.keys.base == *base)
+                .map_or("", |p| p.keys.key.as_str());
+            format!("notification to key {key}")
+        })
+        .collect();
+    pairs.extend(bases.iter().map(|base| (base.to_string(), Vec::new())));
     let mut admins = HashSet::new();
     for admin in publications.iter().filter_map(|p| p.keys.admin.as_ref()) {
         if admins.insert(admin) {
             pairs.push((admin.clone(), b"None".to_vec()));
         }
     }
-    let mut previous = store.get(base).await?;
+    let mut previous = Vec::with_capacity(bases.len());
+    for (base, known) in bases.iter().zip(known) {
+        previous.push(match known {
+            Some(status) => Some(status),
+            None => store.get(base).await?,
+        });
+    }
     let mut failures = 0;
     for _ in 0..CHANGED_TRIES {
-        let status = status::next_status(
-            writer,
-            &message,
-            previous.as_ref().map(|kv| (base.as_str(), kv)),
-        )
-        .into_bytes();
-        pairs[status_index].1 = status.clone();
-        let expected = previous.as_ref().map_or(0, |kv| kv.mod_revision);
-        let outcome = store.put_all_if(&pairs, last.ttl, base, expected).await;
-        if let Ok(Some(_)) = outcome {
-            return Ok(());
+        let statuses: Vec<Vec<u8>> = bases
+            .iter()
+            .zip(&previous)
+            .zip(&messages)
+            .map(|((base, previous), message)| {
+                status::next_status(writer, message, previous.as_ref().map(|kv| (*base, kv)))
+                    .into_bytes()
+            })
+            .collect();
+        for (i, status) in statuses.iter().enumerate() {
+            pairs[first_status + i].1 = status.clone();
         }
-        // The status changed, or the write failed: see what is there now. A refused write
-        // can be our own, applied by a retry below us whose first answer was lost.
-        let current = match store.get(base).await {
-            Ok(current) => current,
-            Err(read) => {
-                return Err(match outcome {
-                    Err(write) => StoreError::new(format!(
-                        "the notification to {} may not have been written ({write}), and reading {base} to find out failed: {read}",
-                        last.keys.key
-                    )),
-                    _ => read,
-                });
+        let unchanged: Vec<(String, u64)> = bases
+            .iter()
+            .zip(&previous)
+            .map(|(base, kv)| {
+                (
+                    base.to_string(),
+                    kv.as_ref().map_or(0, |kv| kv.mod_revision),
+                )
+            })
+            .collect();
+        let outcome = store.put_all_if(&pairs, last.ttl, &unchanged).await;
+        if let Ok(Some(revision)) = outcome {
+            let written = bases
+                .iter()
+                .zip(&previous)
+                .zip(statuses)
+                .map(|((base, previous), value)| KeyValue {
+                    key: base.to_string(),
+                    value,
+                    create_revision: previous.as_ref().map_or(revision, |kv| kv.create_revision),
+                    mod_revision: revision,
+                    version: previous.as_ref().map_or(1, |kv| kv.version + 1),
+                })
+                .collect();
+            return Ok(Some(written));
+        }
+        // A status changed, or the write failed: see what is there now. A refused write can
+        // be our own, applied by a retry below us whose first answer was lost; the first base
+        // tells for all.
+        let mut current = Vec::with_capacity(bases.len());
+        for base in bases {
+            match store.get(base).await {
+                Ok(status) => current.push(status),
+                Err(read) => {
+                    return Err(match outcome {
+                        Err(write) => StoreError::new(format!(
+                            "the notification to {} may not have been written ({write}), and reading {base} to find out failed: {read}",
+                            last.keys.key
+                        )),
+                        _ => read,
+                    });
+                }
             }
-        };
-        if went_in(store, base, expected, current.as_ref(), &status).await {
-            tracing::debug!("the write to {base} went in although its answer was lost");
-            return Ok(());
+        }
+        if went_in(
+            store,
+            bases[0],
+            unchanged[0].1,
+            current[0].as_ref(),
+            &statuses[0],
+        )
+        .await
+        {
+            tracing::debug!(
+                "the write to {} went in although its answer was lost",
+                bases[0]
+            );
+            return Ok(None);
         }
         if let Err(error) = outcome {
             if failures == FAILED_RETRIES || is_refusal(&error) {
@@ -230,8 +390,9 @@ async fn write_batch(
         previous = current;
     }
     Err(StoreError::new(format!(
-        "the notification to {} was not written: the status of {base} kept changing ({CHANGED_TRIES} tries, each lost to another notifier)",
-        last.keys.key
+        "the notification to {} was not written: the status of {} kept changing ({CHANGED_TRIES} tries, each lost to another notifier)",
+        last.keys.key,
+        bases.join(", ")
     )))
 }
 
@@ -285,11 +446,16 @@ fn is_refusal(error: &StoreError) -> bool {
 mod tests {
     use super::*;
 
-    fn publication(key: &str, admin: Option<&str>, ttl: Option<u64>) -> (Publication, Reply) {
+    fn publication(
+        base: &str,
+        key: &str,
+        admin: Option<&str>,
+        ttl: Option<u64>,
+    ) -> (Publication, Reply) {
         let publication = Publication {
             keys: NotificationKeys {
                 key: key.into(),
-                base: "/b/".into(),
+                base: base.into(),
                 admin: admin.map(Into::into),
             },
             value: b"None".to_vec(),
@@ -298,41 +464,76 @@ mod tests {
         (publication, oneshot::channel().0)
     }
 
-    fn keys(batches: &[Vec<(Publication, Reply)>]) -> Vec<Vec<&str>> {
+    fn keys(batch: &[(Publication, Reply)]) -> Vec<&str> {
+        batch.iter().map(|(p, _)| p.keys.key.as_str()).collect()
+    }
+
+    /// Every batch taken in turn, as writers one after the other would take them.
+    fn all_batches(mut waiting: Vec<(Publication, Reply)>) -> Vec<Vec<(Publication, Reply)>> {
+        let mut batches = Vec::new();
+        while !waiting.is_empty() {
+            let (batch, rest) = split_batch(waiting, &HashSet::new());
+            batches.push(batch);
+            waiting = rest;
+        }
         batches
-            .iter()
-            .map(|b| b.iter().map(|(p, _)| p.keys.key.as_str()).collect())
-            .collect()
     }
 
     #[test]
-    fn a_key_twice_or_another_ttl_starts_a_new_transaction() {
+    fn a_key_twice_or_another_ttl_waits_for_the_next_transaction_in_order() {
         let waiting = vec![
-            publication("/b/1", None, None),
-            publication("/b/2", None, None),
-            publication("/b/1", None, None),
-            publication("/b/3", None, Some(5)),
-            publication("/b/4", None, Some(5)),
+            publication("/b/", "/b/1", None, None),
+            publication("/b/", "/b/2", None, None),
+            publication("/b/", "/b/1", None, None),
+            publication("/c/", "/c/1", None, None),
+            publication("/b/", "/b/3", None, None),
+            publication("/d/", "/d/1", None, Some(5)),
         ];
+        let batches = all_batches(waiting);
+        let keys: Vec<Vec<&str>> = batches.iter().map(|b| keys(b)).collect();
+        // /b/1 twice: the second, and /b/3 after it, wait; other bases go on.
         assert_eq!(
-            keys(&batches(waiting)),
-            [vec!["/b/1", "/b/2"], vec!["/b/1"], vec!["/b/3", "/b/4"]]
+            keys,
+            [
+                vec!["/b/1", "/b/2", "/c/1"],
+                vec!["/b/1", "/b/3"],
+                vec!["/d/1"]
+            ]
         );
     }
 
     #[test]
-    fn transactions_stay_within_etcds_operation_limit() {
-        // Each notification: its key and its own admin key; plus one status put per batch.
+    fn many_base_keys_share_a_transaction_within_etcds_operation_limit() {
+        // Each notification: its key, its base's status, its own admin key.
         let waiting: Vec<_> = (0..200)
-            .map(|i| publication(&format!("/b/{i}"), Some(&format!("/a/{i}")), None))
+            .map(|i| {
+                publication(
+                    &format!("/b{i}/"),
+                    &format!("/b{i}/k"),
+                    Some(&format!("/a/{i}")),
+                    None,
+                )
+            })
             .collect();
-        let sizes: Vec<usize> = batches(waiting).iter().map(Vec::len).collect();
-        assert_eq!(sizes, [63, 63, 63, 11]);
-        // A shared admin key is written once per transaction and does not count again.
+        let sizes: Vec<usize> = all_batches(waiting).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [42, 42, 42, 42, 32]);
+        // One base: one status, a shared admin key written once.
         let waiting: Vec<_> = (0..200)
-            .map(|i| publication(&format!("/b/{i}"), Some("/a/day"), None))
+            .map(|i| publication("/b/", &format!("/b/{i}"), Some("/a/day"), None))
             .collect();
-        let sizes: Vec<usize> = batches(waiting).iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = all_batches(waiting).iter().map(Vec::len).collect();
         assert_eq!(sizes, [126, 74]);
+    }
+
+    #[test]
+    fn a_base_key_being_written_is_left_for_later() {
+        let waiting = vec![
+            publication("/b/", "/b/1", None, None),
+            publication("/c/", "/c/1", None, None),
+        ];
+        let writing = HashSet::from(["/b/".to_string()]);
+        let (batch, rest) = split_batch(waiting, &writing);
+        assert_eq!(keys(&batch), ["/c/1"]);
+        assert_eq!(keys(&rest), ["/b/1"]);
     }
 }

@@ -329,3 +329,75 @@ fn a_notification_whose_answer_is_lost_is_written_once() {
         assert_eq!(chain.len(), 2, "{loss:?}: {chain:?}");
     }
 }
+
+/// One client notifying many base keys at once (a server such as aviso-rest): notifications of
+/// several base keys share transactions, and each base key still has one chain of statuses
+/// that reaches every one of its notifications.
+#[test]
+fn one_client_writes_many_base_keys_in_shared_transactions_with_one_chain_each() {
+    const BASES: usize = 20;
+    const PER_BASE: usize = 15;
+    let etcd = Etcd::start();
+    let mut settings = aviso::config::Settings::defaults();
+    settings.notification_engine.engine.port = etcd.port;
+    settings.notification_engine.engine.host = "127.0.0.1".into();
+    settings.notification_engine.endpoints = vec![("127.0.0.1".into(), etcd.port)];
+    // ECMWF's dissemination event: a base key per destination.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/fixtures/ecmwf/expanded_event_listener_schema.json");
+    let schema = Schema::from_json(&std::fs::read_to_string(&path).unwrap(), "ecmwf").unwrap();
+    let client = aviso::Aviso::with_schema(settings, schema);
+    let parameters = |base: usize, i: usize| {
+        aviso::notification::parse_parameters(&format!(
+            "event=dissemination,destination=D{base},target=E1,class=od,expver=1,domain=g,time=0,stream=enfo,step={i},date=20210101,location=p{base}-{i}"
+        ))
+        .unwrap()
+    };
+    let runtime = runtime();
+    runtime.block_on(async {
+        let mut tasks = tokio::task::JoinSet::new();
+        for i in 0..PER_BASE {
+            for base in 0..BASES {
+                let (client, parameters) = (client.clone(), parameters(base, i));
+                tasks.spawn(async move { client.notify(&parameters).await });
+            }
+        }
+        while let Some(result) = tasks.join_next().await {
+            result.unwrap().unwrap_or_else(|e| panic!("{e}"));
+        }
+    });
+    let store = etcd_store(etcd.port);
+    let mut revisions_by_base = Vec::new();
+    for base in 0..BASES {
+        let mut without_payload = parameters(base, 0);
+        without_payload.retain(|(name, _)| name != "location");
+        let key = client.key(&without_payload).unwrap();
+        let (newest, statuses, notifications) = runtime.block_on(etcd_history(&store, &key.base));
+        assert_eq!(notifications.len(), PER_BASE, "{}", key.base);
+        let mut written: Vec<u64> = notifications.iter().map(|kv| kv.mod_revision).collect();
+        written.sort();
+        written.dedup();
+        // From the newest status back, every transaction that wrote this base is linked once.
+        let mut chain = vec![newest.mod_revision];
+        let mut link = prev_rev(&newest.value);
+        while let Some(revision) = link {
+            chain.push(revision);
+            link = prev_rev(
+                statuses
+                    .get(&revision)
+                    .unwrap_or_else(|| panic!("{}: a link to {revision}", key.base)),
+            );
+        }
+        chain.reverse();
+        assert_eq!(chain, written, "{}: the chain forked", key.base);
+        revisions_by_base.push(written);
+    }
+    // Transactions were shared: some revision wrote notifications of several base keys.
+    let shared = revisions_by_base[0]
+        .iter()
+        .any(|revision| revisions_by_base[1..].iter().any(|r| r.contains(revision)));
+    assert!(
+        shared,
+        "no transaction wrote two base keys: {revisions_by_base:?}"
+    );
+}
