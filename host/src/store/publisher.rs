@@ -42,6 +42,8 @@ pub struct Publication {
 }
 
 type Reply = oneshot::Sender<Result<(), StoreError>>;
+/// Notifications waiting, each with where its answer goes.
+type Waiting = Vec<(Publication, Reply)>;
 
 #[derive(Default)]
 struct Queue {
@@ -196,9 +198,9 @@ fn bases_of(publications: &[Publication]) -> Vec<&str> {
 /// operations and size, no base key that `writing` holds. A base key with a notification left
 /// out has its later ones left out too, so each base's notifications are written in order.
 fn split_batch(
-    waiting: Vec<(Publication, Reply)>,
+    waiting: Waiting,
     writing: &HashSet<String>,
-) -> (Vec<(Publication, Reply)>, Vec<(Publication, Reply)>) {
+) -> (Waiting, Waiting) {
     let (mut batch, mut rest) = (Vec::new(), Vec::new());
     let mut held: HashSet<String> = HashSet::new();
     let mut keys = HashSet::new();
