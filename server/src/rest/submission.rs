@@ -185,16 +185,19 @@ mod tests {
     }
 
     #[test]
-    fn a_structured_event_is_flattened_request_first() {
+    fn a_structured_event_is_flattened_event_and_request_first() {
         let submission = structured(event()).unwrap();
         assert_eq!(submission.mode, "structured");
+        let mut parameters = submission.parameters().unwrap();
+        assert_eq!(parameters[0], ("event".into(), "dissemination".into()));
+        parameters.sort();
         assert_eq!(
-            submission.parameters().unwrap(),
+            parameters,
             [
-                ("event", "dissemination"),
                 ("destination", "SCL"),
-                ("step", "6"),
+                ("event", "dissemination"),
                 ("location", "s3://b/k"),
+                ("step", "6"),
                 ("ttl", "1"),
             ]
             .map(|(k, v)| (k.to_string(), v.to_string()))
