@@ -77,8 +77,10 @@ pub struct Aviso {
     schema: Schema,
     /// The store, opened on first use and shared (one kept-alive connection for every call).
     store: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<Store>>>,
-    /// Writes notifications, several of one base key together when they come at once.
+    /// Writes notifications, several together when they come at once.
     publisher: std::sync::Arc<Publisher>,
+    /// Who writes status records (user and host, read once: a server notifies many times).
+    status_writer: std::sync::Arc<std::sync::OnceLock<store::status::Writer>>,
 }
 
 impl Aviso {
@@ -123,6 +125,7 @@ impl Aviso {
             schema,
             store: Default::default(),
             publisher: Default::default(),
+            status_writer: Default::default(),
         }
     }
 
@@ -185,7 +188,13 @@ impl Aviso {
             .keys(&self.schema, self.engine_name())
             .map_err(ParameterError::from)?;
         let store = self.store()?;
-        let writer = store::open::status_writer(&self.settings, &store)?;
+        let writer = match self.status_writer.get() {
+            Some(writer) => writer,
+            None => {
+                let writer = store::open::status_writer(&self.settings, &store)?;
+                self.status_writer.get_or_init(|| writer)
+            }
+        };
         let value = notification
             .payload
             .clone()
@@ -197,7 +206,7 @@ impl Aviso {
             value,
             ttl: u64::try_from(ttl).ok(),
         };
-        self.publisher.publish(&store, &writer, publication).await?;
+        self.publisher.publish(&store, writer, publication).await?;
         Ok(keys)
     }
 

@@ -38,7 +38,7 @@ async fn notify(url: String, count: usize, concurrency: usize, bases: usize) {
         .to_string()
     };
     // Warm up: the connections, and each base key's first status.
-    let warm = reqwest::Client::new();
+    let warm = aviso_server::gateway::http_client(None).expect("a client");
     for i in 0..bases {
         post(&warm, &url, body(count + i)).await;
     }
@@ -46,10 +46,7 @@ async fn notify(url: String, count: usize, concurrency: usize, bases: usize) {
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
         let (next, url) = (next.clone(), url.clone());
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1)
-            .build()
-            .expect("a client");
+        let client = aviso_server::gateway::http_client(None).expect("a client");
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
