@@ -178,6 +178,25 @@ class Table:
         if values and len(values) >= 2:
             self.row("`aviso serve`: one notification to 1,000 tenant listeners (100 × 10), s until the last "
                      f"trigger ran ({int(values[0]):,} ran)", number(values[1], 3))
+
+        one = self.get("rest_etcd_grpc_1", 2)
+        many = self.get("rest_etcd_grpc_100", 2)
+        self.row("aviso-rest: notifications/s from 64 HTTP clients on one base key (etcd_grpc engine)",
+                 number(one), "", None, "≥ 10,000/s", one is not None and one >= 10000)
+        share = many / one if many and one else None
+        self.row("the same spread over 100 base keys", number(many), "", None,
+                 f"≥ 80 % of one base key (here {number(share * 100 if share else None)} %)",
+                 share is not None and share >= 0.8)
+        gateway_one, gateway_many = self.get("rest_etcd_rest_1", 2), self.get("rest_etcd_rest_100", 2)
+        self.row("aviso-rest through etcd's JSON gateway (etcd_rest engine): one base key / 100 base keys",
+                 f"{number(gateway_one)} / {number(gateway_many)}")
+        values = self.r.get("auth_latency")
+        if values and len(values) >= 5:
+            n, d50, d99, p50, p99 = values[:5]
+            self.row(f"aviso-auth: a range request's p50 / p99 ms straight to etcd → through aviso-auth "
+                     f"({int(n):,} each, caches warm)",
+                     f"{number(d50, 2)} / {number(d99, 2)} → {number(p50, 2)} / {number(p99, 2)} "
+                     f"(+{number(p50 - d50, 2)} ms at p50)")
         return self.rows
 
 

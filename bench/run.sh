@@ -17,7 +17,7 @@ pick() { if [ "$quick" = 1 ]; then echo "$2"; else echo "$1"; fi; }
 
 AVISO_SETUP_BENCH=1 bash scripts/setup.sh
 cargo build --release --locked --bin aviso --example store_bench --example plugin_dispatch \
-  --example serve_bench >&2
+  --example serve_bench --bin aviso-rest --bin aviso-auth --example server_bench >&2
 pyaviso="$(bash scripts/pyaviso.sh)"
 python="$(dirname "$pyaviso")/python"
 bash examples/plugin-python/build.sh >&2
@@ -164,6 +164,25 @@ count=$(pick 600 150)
 record serve_latency_alone "$($serve_bench "$ours" latency "$count" 20 | cut -d' ' -f2-)"
 record serve_latency_hostile "$($serve_bench "$ours" latency "$count" 20 hostile | cut -d' ' -f2-)"
 record serve_fanout "$($serve_bench "$ours" fanout 100 10 | cut -d' ' -f2-)"
+
+step "servers: aviso-rest notifications/s from 64 HTTP clients, aviso-auth's added latency"
+server_bench="$repo/target/release/examples/server_bench"
+count=$(pick 40000 5000)
+for engine in etcd_grpc etcd_rest; do
+  rest_port=$(free_port)
+  AVISO_REST_PORT=$rest_port AVISO_NOTIFICATION_ENGINE=$engine "$repo/target/release/aviso-rest" 2>"$work/rest.log" &
+  rest_pid=$!
+  pids+=("$rest_pid")
+  for _ in $(seq 1 100); do
+    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$rest_port/ready', timeout=1)" 2>/dev/null && break
+    sleep 0.1
+  done
+  for bases in 1 100; do
+    record "rest_${engine}_${bases}" "$($server_bench notify "http://127.0.0.1:$rest_port" "$count" 64 "$bases" | cut -d' ' -f2-)"
+  done
+  kill "$rest_pid"; wait "$rest_pid" 2>/dev/null || true
+done
+record auth_latency "$($server_bench auth "http://127.0.0.1:$etcd_port" "$repo/target/release/aviso-auth" "$(pick 5000 1000)" | cut -d' ' -f2-)"
 
 python3 bench/report.py "$results" --date "$(date -u +%Y-%m-%d)" --machine "$machine" --versions "$versions" \
   --quick "$quick" $([ "${WRITE:-1}" = 1 ] && echo --write docs/benchmarks.md)
