@@ -247,8 +247,18 @@ impl Aviso {
     ) -> Result<(), AvisoError> {
         let store = self.open_store()?;
         let runtime = self.trigger_runtime()?;
-        // A store that cannot be reached yet is waited for (`automatic_retry_delay`).
-        let Some(current) = self.current_revision(&store, &stop).await? else {
+        // A store that cannot be reached yet is waited for (`automatic_retry_delay`). Asked
+        // through a key listened to, as pyaviso asks: a proxy such as aviso-auth answers that.
+        let through = sets
+            .iter()
+            .flat_map(|set| &set.listeners)
+            .flat_map(|listener| &listener.watch_keys)
+            .next()
+            .cloned();
+        let Some(current) = self
+            .current_revision(&store, through.as_deref(), &stop)
+            .await?
+        else {
             return Ok(());
         };
         let active = self
@@ -326,11 +336,13 @@ impl Aviso {
         }
     }
 
-    /// The store's revision now; while it cannot be reached, tried again every
-    /// `automatic_retry_delay` (unless that is off) until `stop`. `None` when stopped.
+    /// The store's revision now (asked `through` a key when given, for proxies that authorise
+    /// by key); while it cannot be reached, tried again every `automatic_retry_delay` (unless
+    /// that is off) until `stop`. `None` when stopped.
     pub async fn current_revision(
         &self,
         store: &Store,
+        through: Option<&str>,
         stop: &tokio::sync::watch::Receiver<bool>,
     ) -> Result<Option<u64>, AvisoError> {
         let delay = self
@@ -340,7 +352,11 @@ impl Aviso {
             .automatic_retry_delay;
         let mut stop = stop.clone();
         loop {
-            match store.revision().await {
+            let revision = match through {
+                Some(key) => store.revision_through(key).await,
+                None => store.revision().await,
+            };
+            match revision {
                 Ok(revision) => return Ok(Some(revision)),
                 Err(error) if delay.is_some() => {
                     let retry = std::time::Duration::from_secs(delay.unwrap_or(15));

@@ -117,10 +117,14 @@ async fn identity_servers() -> u16 {
         .route(
             "/",
             get(|| async {
-                axum::Json(serde_json::json!({"success": "yes", "destinationList": [{"name": "SCL"}]}))
+                axum::Json(
+                    serde_json::json!({"success": "yes", "destinationList": [{"name": "SCL"}]}),
+                )
             }),
         );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a port");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a port");
     let port = listener.local_addr().expect("an address").port();
     tokio::spawn(async move { axum::serve(listener, router).await });
     port
@@ -131,7 +135,10 @@ async fn auth(etcd: &str, binary: &str, count: usize) {
     let key = aviso_server::gateway::encode("/ec/diss/SCL/date=20210101,step=1");
     client
         .post(format!("{etcd}/v3/kv/put"))
-        .body(serde_json::json!({"key": key, "value": aviso_server::gateway::encode("/data/file")}).to_string())
+        .body(
+            serde_json::json!({"key": key, "value": aviso_server::gateway::encode("/data/file")})
+                .to_string(),
+        )
         .send()
         .await
         .expect("etcd answers");
@@ -179,11 +186,18 @@ async fn auth(etcd: &str, binary: &str, count: usize) {
     };
     let deadline = Instant::now() + std::time::Duration::from_secs(30);
     while !ask(proxied.clone(), true).await.0 {
-        assert!(Instant::now() < deadline, "aviso-auth did not answer on port {port}");
+        assert!(
+            Instant::now() < deadline,
+            "aviso-auth did not answer on port {port}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     let times = |auth: bool| {
-        let url = if auth { proxied.clone() } else { format!("{etcd}/v3/kv/range") };
+        let url = if auth {
+            proxied.clone()
+        } else {
+            format!("{etcd}/v3/kv/range")
+        };
         let ask = &ask;
         async move {
             let mut times = Vec::with_capacity(count);

@@ -218,6 +218,14 @@ pub async fn not_found() -> ApiError {
     }
 }
 
+/// A known route asked with another method: 405, in JSON too.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError {
+        details: Some("The method is not allowed for the requested URL".into()),
+        ..ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Server error occurred")
+    }
+}
+
 /// Logs to stderr at `info`, or `debug` with `debug: true`; `RUST_LOG`-style filters are not
 /// needed by pyaviso's users and are not read.
 pub fn init_logging(debug: bool) {

@@ -347,7 +347,7 @@ impl Service {
         'reading: loop {
             let Some(current) = self
                 .aviso
-                .current_revision(&store, &stop)
+                .current_revision(&store, None, &stop)
                 .await
                 .map_err(|e| e.to_string())?
             else {
@@ -463,7 +463,7 @@ impl Service {
                 "deleted"
             }
         );
-        let current = match self.aviso.current_revision(store, stop).await {
+        let current = match self.aviso.current_revision(store, None, stop).await {
             Ok(Some(current)) => current,
             Ok(None) => return Err(ChangeRefused::new(503, "the service is stopping")),
             Err(error) => return Err(ChangeRefused::new(503, error.to_string())),

@@ -417,10 +417,16 @@ impl EtcdRest {
 
     /// The store's current revision (B2).
     pub async fn revision(&self) -> Result<u64, StoreError> {
+        self.revision_through("/").await
+    }
+
+    /// The store's revision, read with a request for `key` alone (keys only): a proxy that
+    /// authorises by key (aviso-auth) answers it for a key the user may read, as pyaviso asks.
+    pub async fn revision_through(&self, key: &str) -> Result<u64, StoreError> {
         let answer = self
             .call(
                 "kv/range",
-                &json!({"key": BASE64.encode("/"), "keys_only": true}),
+                &json!({"key": BASE64.encode(key), "keys_only": true}),
             )
             .await?;
         revision_of(&answer)

@@ -95,6 +95,15 @@ impl Store {
         }
     }
 
+    /// [`Store::revision`], asked through `key` where a proxy in between authorises by key
+    /// (aviso-auth lets a user read only the keys of their listeners).
+    pub async fn revision_through(&self, key: &str) -> Result<u64, StoreError> {
+        match self {
+            Store::EtcdRest(store) => store.revision_through(key).await,
+            _ => self.revision().await,
+        }
+    }
+
     pub async fn put_all(
         &self,
         pairs: &[(String, Vec<u8>)],

@@ -1229,7 +1229,7 @@ async fn a_listener_far_behind_is_let_go_and_holds_no_one_back() {
     let runtime = aviso.trigger_runtime().unwrap();
     let (_stopping, stop) = tokio::sync::watch::channel(false);
     let current = aviso
-        .current_revision(&store, &stop)
+        .current_revision(&store, None, &stop)
         .await
         .unwrap()
         .unwrap();

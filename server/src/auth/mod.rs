@@ -440,7 +440,7 @@ impl AuthProxy {
         let metrics = self.metrics.clone();
         let router = router
             .fallback(crate::http::not_found)
-            .method_not_allowed_fallback(method_not_allowed)
+            .method_not_allowed_fallback(crate::http::method_not_allowed)
             .with_state(self);
         crate::http::with_common_routes(router, metrics)
     }
@@ -611,13 +611,6 @@ async fn range_handler(State(proxy): State<Arc<AuthProxy>>, request: Request) ->
 
 async fn watch_handler(State(proxy): State<Arc<AuthProxy>>, request: Request) -> Response {
     proxy.handle(Kind::Watch, request).await
-}
-
-async fn method_not_allowed() -> ApiError {
-    ApiError {
-        details: Some("The method is not allowed for the requested URL".into()),
-        ..ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Server error occurred")
-    }
 }
 
 /// Serves until SIGTERM or Ctrl-C; watches in progress end then, so stopping does not wait

@@ -96,6 +96,7 @@ pub async fn run(settings: RestSettings) -> Result<(), String> {
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi))
         .fallback(crate::http::not_found)
+        .method_not_allowed_fallback(crate::http::method_not_allowed)
         .layer(axum::extract::DefaultBodyLimit::max(limit))
         .with_state(rest);
     let router = crate::http::with_common_routes(router, metrics);

@@ -946,6 +946,13 @@ fn auth_listeners_listen_through_the_proxy_to_their_destinations_only() {
     let listener = Listening::spawn(ours, home.join("scl.out"), "Listening to");
     notify(&home, "s3://bucket/from-etcd");
     listener.wait_for_output("s3://bucket/from-etcd");
+    // It asked the store's revision through its own base key, as pyaviso does (so it also
+    // works through a proxy that refuses everything else, as ECMWF's).
+    assert!(
+        !proxy.metrics().contains("outcome=\"revision_only\""),
+        "{}",
+        proxy.metrics()
+    );
     assert!(
         proxy.metrics().contains("aviso_auth_open_watches 1"),
         "{}",
@@ -986,4 +993,60 @@ fn auth_listeners_listen_through_the_proxy_to_their_destinations_only() {
     let mut refused = Listening::spawn(foo, home.join("foo.out"), "403");
     let code = exit_of(&mut refused);
     assert_eq!(code, Some(255), "{}", refused.log());
+}
+
+#[test]
+fn auth_sends_pyavisos_telemetry_when_monitoring_is_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = Etcd::start();
+    let (auth, ecpds) = (auth_o_tron("unused"), ecpds());
+    let receiver = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    receiver
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let extra = format!(
+        "authentication_server:\n  monitor: true\nauthorisation_server:\n  monitor: true\nbackend:\n  monitor: true\nmonitoring:\n  enabled: true\n  transmitter:\n    monitoring_server_port: {}\n    frequency: 0.2\n",
+        receiver.local_addr().unwrap().port()
+    );
+    let proxy = start_proxy(dir.path(), etcd.port, &auth, &ecpds, &extra);
+    for _ in 0..2 {
+        assert_eq!(
+            proxy.range("good-alice", &prefix("/ec/diss/SCL/")).status,
+            200
+        );
+    }
+    // The response times (with authentication, authorisation and backend parts) and the users
+    // arrive, in the form aviso-monitoring's receiver takes.
+    let (mut times, mut parts, mut users) = (0, [0u64; 3], Vec::new());
+    let mut buffer = [0u8; 65536];
+    while times < 2 || users.is_empty() {
+        let size = receiver.recv(&mut buffer).expect("a telemetry datagram");
+        let datagram: Value = serde_json::from_slice(&buffer[..size]).unwrap();
+        assert_eq!(datagram["component_name"], "aviso-auth", "{datagram}");
+        assert!(datagram["time"].as_f64().unwrap() > 0.0);
+        let telemetry = &datagram["telemetry"];
+        match datagram["telemetry_type"].as_str().unwrap() {
+            "auth_resp_time" => {
+                times += telemetry["auth_resp_time_counter"].as_u64().unwrap();
+                for (count, part) in parts.iter_mut().zip(["att", "ats", "be"]) {
+                    *count += telemetry[format!("auth_resp_time_{part}_counter")]
+                        .as_u64()
+                        .unwrap_or(0);
+                }
+            }
+            "auth_users_counter" => {
+                users.extend(
+                    telemetry["auth_users_counter_values"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|u| u.as_str().unwrap().to_string()),
+                );
+            }
+            other => panic!("telemetry of type {other}: {datagram}"),
+        }
+    }
+    assert_eq!(times, 2);
+    assert!(parts.iter().all(|count| *count > 0), "{parts:?}");
+    assert_eq!(users, ["alice"]);
 }
