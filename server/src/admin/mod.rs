@@ -493,14 +493,39 @@ impl Job {
 
 /// How long until the next `time` of day, local time.
 fn next_occurrence(time: NaiveTime) -> Duration {
-    let now = Local::now();
+    next_occurrence_after(Local::now(), time)
+}
+
+/// How long from `now` until the next `time` of day in `now`'s time zone (tomorrow's when
+/// today's has passed; the earlier of a time that comes twice when clocks go back).
+fn next_occurrence_after<Z: TimeZone>(now: chrono::DateTime<Z>, time: NaiveTime) -> Duration {
+    let zone = now.timezone();
     let today = now.date_naive().and_time(time);
     let candidates = [today, today + chrono::Duration::days(1)];
     candidates
         .iter()
-        .filter_map(|naive| Local.from_local_datetime(naive).earliest())
+        .filter_map(|naive| zone.from_local_datetime(naive).earliest())
         .find(|at| *at > now)
         .map_or(Duration::from_secs(60), |at| {
-            (at - now).to_std().unwrap_or(Duration::from_secs(60))
+            (at - now.clone())
+                .to_std()
+                .unwrap_or(Duration::from_secs(60))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_runs_at_its_next_time_of_day() {
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 10, 0, 0).unwrap();
+        let at = |text: &str| next_occurrence_after(now, parse_time(text).unwrap());
+        assert_eq!(at("10:30"), Duration::from_secs(30 * 60));
+        assert_eq!(at("00:00"), Duration::from_secs(14 * 3600));
+        // Now exactly: the next is tomorrow's.
+        assert_eq!(at("10:00"), Duration::from_secs(24 * 3600));
+        assert_eq!(at("10:00:05"), Duration::from_secs(5));
+        assert!(parse_time("24:00").is_err());
+    }
 }

@@ -320,3 +320,39 @@ fn a_wrong_setting_or_an_unreachable_etcd_is_named_and_fails() {
     );
     assert!(text.contains("Cleaner: etcd at"), "{text}");
 }
+
+#[test]
+fn a_scheduled_admin_runs_each_job_at_its_time_of_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = Etcd::start();
+    let port = free_port();
+    // A few seconds from now, local time (as pyaviso's schedule, and the child's time zone).
+    let soon = (chrono::Local::now() + Days::seconds(3)).format("%H:%M:%S");
+    let path = dir.path().join("admin.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "compactor:\n  url: http://127.0.0.1:{e}\n  scheduled_time: \"{soon}\"\ncleaner:\n  url: http://127.0.0.1:{e}\n  scheduled_time: \"{soon}\"\nmetrics:\n  port: {port}\n",
+            e = etcd.port
+        ),
+    )
+    .unwrap();
+    let mut command = server_command("aviso-admin", dir.path());
+    command.arg("--config").arg(&path);
+    let mut server = Server::start(command, dir.path(), "admin", port);
+    wait_until(
+        Duration::from_secs(60),
+        || {
+            let log = server.log();
+            log.contains("Compactor: recorded revision") && log.contains("Cleaner: ")
+        },
+        || server.log(),
+    );
+    assert!(value_of(&etcd, "/ec/admin/history").is_some());
+    let metrics = http(port, "GET", "/metrics", &[], b"").body;
+    for job in ["compactor", "cleaner"] {
+        let line = format!("aviso_admin_runs_total{{job=\"{job}\",outcome=\"success\"}} 1");
+        assert!(metrics.contains(&line), "{line} not in\n{metrics}");
+    }
+    assert_eq!(server.process.stop(), Some(0), "{}", server.log());
+}
