@@ -204,10 +204,12 @@ fn example_files(dir: &Path, found: &mut Vec<String>) {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         if path.is_dir() {
-            // examples/serve is a trigger service's folder, run by serve.rs.
+            // examples/serve is a trigger service's folder, run by serve.rs; examples/server
+            // the servers' example, run by the servers' tests (server/tests/servers/demo.rs).
             if !name.starts_with('.')
                 && !["node_modules", "target", "__pycache__"].contains(&&*name)
                 && path != repository().join("examples/serve")
+                && path != repository().join("examples/server")
             {
                 example_files(&path, found);
             }
