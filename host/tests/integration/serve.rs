@@ -659,9 +659,11 @@ fn hostile_next_to_quiet(etcd_port: Option<u16>) {
         "plugins: {allow: {command: true}}\nquotas: {cpu_seconds_per_minute: 1, concurrent_calls: 6}\n",
     );
     let mut hostile = String::from("listeners:\n");
+    // Its time limit outlasts a slow command: the loop waits for one of the tenant's slots
+    // (which the commands may have taken first), then runs until the CPU quota stops it.
     hostile += &attack(
         "loop",
-        "        limits: {timeout: 5}\n        required: true\n",
+        "        limits: {timeout: 30}\n        required: true\n",
     );
     for _ in 0..12 {
         hostile += "  - event: flight\n    request: {country: germany}\n    triggers:\n      - type: command\n        command: sleep 10\n";
