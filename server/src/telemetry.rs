@@ -44,8 +44,18 @@ impl Default for TransmitterSettings {
 }
 
 impl MonitoringSettings {
+    /// The settings of `sources`' component: the `AVISO_MONITORING_*` variables over the
+    /// file's, and the component's name where the file left pyaviso's placeholder.
+    pub fn for_component(self, sources: &crate::settings::Sources) -> Self {
+        let mut settings = self.with_environment(|name| sources.variable(name));
+        if settings.transmitter.component_name == "TBD" {
+            settings.transmitter.component_name = sources.component.to_string();
+        }
+        settings
+    }
+
     /// The `AVISO_MONITORING_*` variables over the file's settings.
-    pub fn with_environment(mut self, variable: impl Fn(&str) -> Option<String>) -> Self {
+    fn with_environment(mut self, variable: impl Fn(&str) -> Option<String>) -> Self {
         if let Some(enabled) = variable("AVISO_MONITORING_ENABLED") {
             self.enabled = aviso::yaml::parse_yaml_bool(&enabled).unwrap_or(false);
         }

@@ -6,8 +6,6 @@
 //! one base key or spread over many; alone, a notification is written as soon as it comes,
 //! exactly as pyaviso writes it.
 //!
-//! A few writes may be in flight at once, on different base keys: the notifications of a base
-//! key being written wait for that write, so each base's statuses stay one chain, in order.
 //! The status this client wrote last for each base key is remembered, so the next write of that
 //! base needs no read first; a status changed by someone else fails the compare, and is read.
 //!
@@ -17,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
-use tokio::sync::{Notify, Semaphore, oneshot};
+use tokio::sync::oneshot;
 
 use super::{KeyValue, Store, StoreError, StoreErrorClass, status};
 use crate::notification::NotificationKeys;
@@ -26,11 +24,6 @@ use crate::notification::NotificationKeys;
 const MAX_OPERATIONS: usize = 128;
 /// Values per transaction, well below etcd's 1.5 MiB request limit once base64-encoded.
 const MAX_BYTES: usize = 1024 * 1024;
-/// Transactions in flight at once (on different base keys). One: the notifications that come
-/// while it is in flight all go into the next; more writers split them into smaller
-/// transactions, which cost etcd more than they gain (over 100 base keys, 5,500/s with four
-/// against 7,600/s with one; docs/benchmarks.md).
-const WRITERS: usize = 1;
 /// Base keys whose last status is remembered; beyond, the memory is started afresh.
 const REMEMBERED_STATUSES: usize = 10_000;
 
@@ -50,29 +43,19 @@ type Waiting = Vec<(Publication, Reply)>;
 
 #[derive(Default)]
 struct Queue {
-    waiting: Vec<(Publication, Reply)>,
-    /// Base keys a transaction in flight writes: their notifications wait for it.
-    writing: HashSet<String>,
+    waiting: Waiting,
     /// The status this client last wrote for each base key.
     statuses: HashMap<String, KeyValue>,
 }
 
 /// Group commit; shared by the clones of one client.
+#[derive(Default)]
 pub struct Publisher {
     queue: Mutex<Queue>,
-    writers: Semaphore,
-    /// A transaction ended: the base keys it wrote may be written again.
-    finished: Notify,
-}
-
-impl Default for Publisher {
-    fn default() -> Self {
-        Publisher {
-            queue: Mutex::default(),
-            writers: Semaphore::new(WRITERS),
-            finished: Notify::new(),
-        }
-    }
+    /// One transaction in flight at a time: what comes meanwhile all goes into the next. More
+    /// in flight split the queue into smaller transactions, which cost etcd more than they
+    /// gained (over 100 base keys, 5,500/s with four against 7,600/s with one; decisions.md).
+    turn: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Publisher {
@@ -95,25 +78,16 @@ impl Publisher {
         loop {
             tokio::select! {
                 biased;
-                // Written by another writer: no need to write ourselves.
+                // Written by whoever had the turn: no need to write ourselves.
                 result = &mut written => return flatten(result),
-                permit = self.writers.acquire() => {
-                    let _permit = permit.expect("the writers' semaphore is never closed");
+                _turn = self.turn.lock() => {
                     // Let notifications sent at the same moment join this transaction.
                     tokio::task::yield_now().await;
-                    let finished = self.finished.notified();
-                    tokio::pin!(finished);
-                    finished.as_mut().enable();
                     let batch = self.take_batch();
-                    if batch.is_empty() {
-                        // What waits is of base keys being written: wait for one to end.
-                        drop(_permit);
-                        tokio::select! {
-                            result = &mut written => return flatten(result),
-                            _ = finished => continue,
-                        }
+                    // Empty when ours went in the turn before: its answer is there.
+                    if !batch.is_empty() {
+                        self.write(store, writer, batch).await;
                     }
-                    self.write(store, writer, batch).await;
                 }
             }
         }
@@ -123,26 +97,16 @@ impl Publisher {
         self.queue.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Takes the waiting notifications of one transaction, in order, from base keys no
-    /// transaction in flight writes, and marks those base keys as written.
-    fn take_batch(&self) -> Vec<(Publication, Reply)> {
+    /// Takes the waiting notifications of one transaction, in order.
+    fn take_batch(&self) -> Waiting {
         let mut queue = self.lock();
-        let waiting = std::mem::take(&mut queue.waiting);
-        let (batch, rest) = split_batch(waiting, &queue.writing);
+        let (batch, rest) = split_batch(std::mem::take(&mut queue.waiting));
         queue.waiting = rest;
-        for (publication, _) in &batch {
-            queue.writing.insert(publication.keys.base.clone());
-        }
         batch
     }
 
-    /// Writes a batch, answers its notifications, and frees its base keys.
-    async fn write(
-        &self,
-        store: &Store,
-        writer: &status::Writer,
-        batch: Vec<(Publication, Reply)>,
-    ) {
+    /// Writes a batch, answers its notifications, and remembers the statuses it wrote.
+    async fn write(&self, store: &Store, writer: &status::Writer, batch: Waiting) {
         let (publications, replies): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
         let bases = bases_of(&publications);
         let known: Vec<Option<KeyValue>> = {
@@ -159,7 +123,6 @@ impl Publisher {
                 queue.statuses.clear();
             }
             for base in &bases {
-                queue.writing.remove(*base);
                 queue.statuses.remove(*base);
             }
             if let Ok(Some(statuses)) = &result {
@@ -168,7 +131,6 @@ impl Publisher {
                 }
             }
         }
-        self.finished.notify_waiters();
         let result = result.map(drop);
         for reply in replies {
             let _ = reply.send(result.clone());
@@ -200,7 +162,7 @@ fn bases_of(publications: &[Publication]) -> Vec<&str> {
 /// TTL (one lease), no key twice (a key notified twice is written twice, in order), bounded
 /// operations and size, no base key that `writing` holds. A base key with a notification left
 /// out has its later ones left out too, so each base's notifications are written in order.
-fn split_batch(waiting: Waiting, writing: &HashSet<String>) -> (Waiting, Waiting) {
+fn split_batch(waiting: Waiting) -> (Waiting, Waiting) {
     let (mut batch, mut rest) = (Vec::new(), Vec::new());
     let mut held: HashSet<String> = HashSet::new();
     let mut keys = HashSet::new();
@@ -209,7 +171,7 @@ fn split_batch(waiting: Waiting, writing: &HashSet<String>) -> (Waiting, Waiting
     let mut ttl = None;
     for (publication, reply) in waiting {
         let base = &publication.keys.base;
-        if writing.contains(base) || held.contains(base) {
+        if held.contains(base) {
             rest.push((publication, reply));
             continue;
         }
@@ -474,7 +436,7 @@ mod tests {
     fn all_batches(mut waiting: Vec<(Publication, Reply)>) -> Vec<Vec<(Publication, Reply)>> {
         let mut batches = Vec::new();
         while !waiting.is_empty() {
-            let (batch, rest) = split_batch(waiting, &HashSet::new());
+            let (batch, rest) = split_batch(waiting);
             batches.push(batch);
             waiting = rest;
         }
@@ -525,17 +487,5 @@ mod tests {
             .collect();
         let sizes: Vec<usize> = all_batches(waiting).iter().map(Vec::len).collect();
         assert_eq!(sizes, [126, 74]);
-    }
-
-    #[test]
-    fn a_base_key_being_written_is_left_for_later() {
-        let waiting = vec![
-            publication("/b/", "/b/1", None, None),
-            publication("/c/", "/c/1", None, None),
-        ];
-        let writing = HashSet::from(["/b/".to_string()]);
-        let (batch, rest) = split_batch(waiting, &writing);
-        assert_eq!(keys(&batch), ["/c/1"]);
-        assert_eq!(keys(&rest), ["/b/1"]);
     }
 }

@@ -173,12 +173,7 @@ impl AuthSettings {
     pub fn load(sources: &Sources) -> Result<AuthSettings, SettingsError> {
         let (document, _) = sources.load(defaults(), ENVIRONMENT)?;
         let mut settings: AuthSettings = typed(document, "aviso-auth")?;
-        settings.monitoring = settings
-            .monitoring
-            .with_environment(|name| sources.variable(name));
-        if settings.monitoring.transmitter.component_name == "TBD" {
-            settings.monitoring.transmitter.component_name = "aviso-auth".into();
-        }
+        settings.monitoring = settings.monitoring.for_component(sources);
         settings.check()?;
         Ok(settings)
     }

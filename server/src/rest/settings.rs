@@ -47,12 +47,7 @@ impl RestSettings {
     pub fn load(sources: &Sources) -> Result<RestSettings, SettingsError> {
         let (document, _) = sources.load(defaults(), ENVIRONMENT)?;
         let mut settings: RestSettings = typed(document, "aviso-rest")?;
-        settings.monitoring = settings
-            .monitoring
-            .with_environment(|name| sources.variable(name));
-        if settings.monitoring.transmitter.component_name == "TBD" {
-            settings.monitoring.transmitter.component_name = "aviso-rest".into();
-        }
+        settings.monitoring = settings.monitoring.for_component(sources);
         Ok(settings)
     }
 
