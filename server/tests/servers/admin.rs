@@ -356,3 +356,40 @@ fn a_scheduled_admin_runs_each_job_at_its_time_of_day() {
     }
     assert_eq!(server.process.stop(), Some(0), "{}", server.log());
 }
+
+#[test]
+fn a_corrupt_history_or_progress_record_is_said_and_started_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let etcd = Etcd::start();
+    put(&etcd, "/ec/admin/history", "{not a list");
+    put(&etcd, "/ec/admin/cleaner/progress", "\u{0}garbage");
+    notifications_of(&etcd, &day(-20), &["SCL"]);
+    let path = dir.path().join("admin.yaml");
+    std::fs::write(
+        &path,
+        format!(
+            "compactor:\n  url: http://127.0.0.1:{e}\ncleaner:\n  url: http://127.0.0.1:{e}\n",
+            e = etcd.port
+        ),
+    )
+    .unwrap();
+    let once = admin(dir.path(), &path, &["--once"]);
+    let log = String::from_utf8_lossy(&once.stderr);
+    assert!(once.status.success(), "{log}");
+    assert!(
+        log.contains("The compaction history at /ec/admin/history cannot be read"),
+        "{log}"
+    );
+    assert!(
+        log.contains("The cleaner's progress record at /ec/admin/cleaner/progress cannot be read"),
+        "{log}"
+    );
+    // Both are written again, readable; the old day was cleaned from the oldest admin key.
+    let history: serde_json::Value =
+        serde_json::from_str(&value_of(&etcd, "/ec/admin/history").unwrap()).unwrap();
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    let progress: serde_json::Value =
+        serde_json::from_str(&value_of(&etcd, "/ec/admin/cleaner/progress").unwrap()).unwrap();
+    assert_eq!(progress["cleaned_through"], day(-15).as_str());
+    assert!(keys_under(&etcd, &format!("/ec/diss/SCL/date={}", day(-20))).is_empty());
+}
