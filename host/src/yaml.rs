@@ -91,6 +91,25 @@ impl YamlValue {
         }
     }
 
+    /// The tree of a JSON value (for example a Python program's dict): strings stay strings,
+    /// numbers and booleans become plain scalars typed as YAML types them.
+    pub fn from_json(value: &serde_json::Value) -> YamlValue {
+        use serde_json::Value;
+        match value {
+            Value::Null => YamlValue::Null,
+            Value::Bool(b) => YamlValue::plain(b.to_string()),
+            Value::Number(n) => YamlValue::plain(n.to_string()),
+            Value::String(s) => YamlValue::string(s.clone()),
+            Value::Array(items) => YamlValue::Seq(items.iter().map(YamlValue::from_json).collect()),
+            Value::Object(entries) => YamlValue::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (k.clone(), YamlValue::from_json(v)))
+                    .collect(),
+            ),
+        }
+    }
+
     /// JSON with YAML typing of plain scalars (PyYAML's booleans, decimal/hex/octal integers,
     /// floats); used where a value is handed on as structured data, such as trigger settings.
     pub fn to_json(&self) -> serde_json::Value {

@@ -161,6 +161,23 @@ impl Layers {
         self.values.get(setting)
     }
 
+    /// Sets a setting named by its path (`notification_engine.port`), as a program does;
+    /// `Err` names a setting there is not.
+    pub fn set_by_path(
+        &mut self,
+        setting: &str,
+        value: YamlValue,
+        origin: Origin,
+    ) -> Result<(), String> {
+        match KNOWN_SETTINGS.iter().find(|known| **known == setting) {
+            Some(known) => {
+                self.set(known, value, origin);
+                Ok(())
+            }
+            None => Err(format!("{setting} is not a setting")),
+        }
+    }
+
     /// Merges a configuration file's document (already parsed) into the layers.
     pub fn merge_document(
         &mut self,

@@ -403,20 +403,7 @@ impl Settings {
 
     /// Reads every layer and resolves the settings.
     pub fn load(sources: &ConfigSources) -> Result<(Settings, Layers), ConfigError> {
-        let mut layers = Layers::default();
-        layers.merge_file(&sources.system_file, true)?;
-        layers.close_site_layer();
-        if let Some(home) = &sources.home_dir {
-            layers.merge_file(&home.join(".aviso").join("config.yaml"), true)?;
-        }
-        if let Some(path) = (sources.env)("AVISO_CONFIG").filter(|p| !p.is_empty()) {
-            layers.merge_file(&expand_home(&path, sources.home_dir.as_deref()), false)?;
-        }
-        if let Some(path) = &sources.config_file {
-            layers.merge_file(path, false)?;
-        }
-        layers.merge_environment(&*sources.env);
-        apply_cli(&mut layers, &sources.cli, sources.program);
+        let layers = read_layers(sources, None)?;
         let settings = Settings::resolve(&layers, sources.home_dir.as_deref())?;
         Ok((settings, layers))
     }
@@ -565,6 +552,35 @@ impl Settings {
     pub fn defaults() -> Settings {
         Settings::resolve(&Layers::default(), None).expect("the defaults are valid")
     }
+}
+
+/// Every layer of `sources`, in pyaviso's order. With `in_place_of_files` (pyaviso's
+/// `UserConfig(conf_from_file=...)`), that document stands for every configuration file, and
+/// its `plugins:` section is the site's.
+pub fn read_layers(
+    sources: &ConfigSources,
+    in_place_of_files: Option<&YamlValue>,
+) -> Result<Layers, ConfigError> {
+    let mut layers = Layers::default();
+    if let Some(document) = in_place_of_files {
+        layers.merge_document(document, &Origin::Api)?;
+        layers.close_site_layer();
+    } else {
+        layers.merge_file(&sources.system_file, true)?;
+        layers.close_site_layer();
+        if let Some(home) = &sources.home_dir {
+            layers.merge_file(&home.join(".aviso").join("config.yaml"), true)?;
+        }
+        if let Some(path) = (sources.env)("AVISO_CONFIG").filter(|p| !p.is_empty()) {
+            layers.merge_file(&expand_home(&path, sources.home_dir.as_deref()), false)?;
+        }
+        if let Some(path) = &sources.config_file {
+            layers.merge_file(path, false)?;
+        }
+    }
+    layers.merge_environment(&*sources.env);
+    apply_cli(&mut layers, &sources.cli, sources.program);
+    Ok(layers)
 }
 
 fn apply_cli(layers: &mut Layers, cli: &CliOverrides, program: Program) {

@@ -140,7 +140,7 @@ impl TriggerSpec {
         TriggerSpec {
             kind: TriggerKind::Function,
             settings: serde_json::json!({"type": "function"}),
-            function: Some(FunctionTrigger(std::sync::Arc::new(f))),
+            function: Some(FunctionTrigger::new(f)),
         }
     }
 }
@@ -153,6 +153,12 @@ pub type TriggerFunction = dyn Fn(&Notification) -> Result<(), String> + Send + 
 pub struct FunctionTrigger(std::sync::Arc<TriggerFunction>);
 
 impl FunctionTrigger {
+    pub fn new(
+        f: impl Fn(&Notification) -> Result<(), String> + Send + Sync + 'static,
+    ) -> FunctionTrigger {
+        FunctionTrigger(std::sync::Arc::new(f))
+    }
+
     pub fn call(&self, notification: &Notification) -> Result<(), String> {
         (self.0)(notification)
     }
@@ -256,7 +262,8 @@ pub fn check_listener_file(path: &Path, schema: &Schema, engine: &str) -> Checke
         Ok(items) => items,
         Err(error) => return failed(error.message),
     };
-    let (listeners, problems) = parse_each_listener(items, &source, schema, engine, Some(&lines));
+    let (listeners, problems) =
+        parse_each_listener(items, &source, schema, engine, Some(&lines), &no_functions);
     CheckedFile {
         source,
         listeners,
@@ -312,7 +319,29 @@ pub fn parse_listener_list(
     schema: &Schema,
     engine: &str,
 ) -> Result<ListenerSet, ListenerError> {
-    let (listeners, mut problems) = parse_each_listener(items, source, schema, engine, None);
+    parse_listener_list_with_functions(items, source, schema, engine, &no_functions)
+}
+
+/// Finds the function of a `function` trigger from its `function:` setting (for example, the
+/// Python package names each callable by a number); `Err` says why there is none.
+pub type FunctionLookup<'a> = dyn Fn(Option<&YamlValue>) -> Result<FunctionTrigger, String> + 'a;
+
+/// Listener files name no functions: only programs can.
+fn no_functions(_: Option<&YamlValue>) -> Result<FunctionTrigger, String> {
+    Err("Trigger type function can only be used from the Rust or Python API".into())
+}
+
+/// Like [`parse_listener_list`], for listeners built by a program: `function` triggers are
+/// allowed, their functions found by `functions`.
+pub fn parse_listener_list_with_functions(
+    items: &[YamlValue],
+    source: &str,
+    schema: &Schema,
+    engine: &str,
+    functions: &FunctionLookup<'_>,
+) -> Result<ListenerSet, ListenerError> {
+    let (listeners, mut problems) =
+        parse_each_listener(items, source, schema, engine, None, functions);
     if !problems.is_empty() {
         return Err(problems.remove(0));
     }
@@ -331,6 +360,7 @@ fn parse_each_listener(
     schema: &Schema,
     engine: &str,
     lines: Option<&yaml::Lines>,
+    functions: &FunctionLookup<'_>,
 ) -> (Vec<(usize, Listener)>, Vec<ListenerError>) {
     if items.is_empty() {
         let empty = ListenerError::new(source, None, "Event listeners definition cannot be empty");
@@ -345,7 +375,7 @@ fn parse_each_listener(
     let mut listeners = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let unknown = unknown_settings(item);
-        let parsed = parse_listener(item, schema, engine);
+        let parsed = parse_listener(item, schema, engine, functions);
         for (path, message) in unknown {
             let mut at = vec![Segment::Index(i)];
             at.extend(path);
@@ -454,7 +484,12 @@ fn unknown_settings(item: &YamlValue) -> Vec<(Vec<Segment>, String)> {
     unknown
 }
 
-fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Listener, Problems> {
+fn parse_listener(
+    item: &YamlValue,
+    schema: &Schema,
+    engine: &str,
+    functions: &FunctionLookup<'_>,
+) -> Result<Listener, Problems> {
     if item.as_map().is_none() {
         return Err("Wrong file structure".into());
     }
@@ -503,7 +538,7 @@ fn parse_listener(item: &YamlValue, schema: &Schema, engine: &str) -> Result<Lis
             }
             other => Problem::from(other.to_string()),
         })?;
-    let triggers = parse_triggers(item.get("triggers"))?;
+    let triggers = parse_triggers(item.get("triggers"), functions)?;
     let mut unknown_placeholders = Vec::new();
     for (index, trigger) in triggers.iter().enumerate() {
         if let Some(name) = unknown_request_placeholder(trigger, event_schema) {
@@ -662,7 +697,10 @@ fn request_values(node: &YamlValue) -> Result<Vec<(String, Vec<String>)>, String
     Ok(values)
 }
 
-fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problems> {
+fn parse_triggers(
+    node: Option<&YamlValue>,
+    functions: &FunctionLookup<'_>,
+) -> Result<Vec<TriggerSpec>, Problems> {
     let items = match node {
         None => return Err("'triggers' is a mandatory field".into()),
         Some(YamlValue::Null) => return Err("At least one trigger must be defined".into()),
@@ -697,9 +735,16 @@ fn parse_triggers(node: Option<&YamlValue>) -> Result<Vec<TriggerSpec>, Problems
                     .unwrap_or_else(|| t.to_string()),
             };
             if kind == "function" {
-                return Err(at(
-                    "Trigger type function can only be used from the Rust API".into(),
-                ));
+                let function = functions(trigger.get("function")).map_err(at)?;
+                let mut settings = trigger.to_json();
+                if let Some(map) = settings.as_object_mut() {
+                    map.remove("function");
+                }
+                return Ok(TriggerSpec {
+                    kind: TriggerKind::Function,
+                    settings,
+                    function: Some(function),
+                });
             }
             let Some(kind) = TriggerKind::from_listener_file(&kind) else {
                 let types = ["echo", "log", "command", "post", "plugin"];

@@ -1,0 +1,50 @@
+"""``import pyaviso`` gives this package where no other ``pyaviso`` is installed.
+
+A ``.pth`` file installed with the package imports this module at start-up (it imports
+nothing of the package until ``pyaviso`` is asked for). The finder it adds
+comes after every other one, so an installed ``pyaviso`` (ECMWF's 1.x, or its 2.x client,
+which took the name on PyPI) is always found first; this package stays importable as
+``aviso`` beside it.
+"""
+
+import importlib
+import importlib.abc
+import importlib.util
+import sys
+
+ALIAS = "pyaviso"
+PACKAGE = "aviso"
+
+
+class _AliasLoader(importlib.abc.Loader):
+    def __init__(self, target: str):
+        self.target = target
+
+    def create_module(self, spec):
+        return importlib.import_module(self.target)
+
+    def exec_module(self, module):
+        pass
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder):
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != ALIAS and not fullname.startswith(ALIAS + "."):
+            return None
+        real = PACKAGE + fullname[len(ALIAS):]
+        try:
+            found = importlib.util.find_spec(real)
+        except ImportError:
+            return None
+        if found is None:
+            return None
+        package = found.submodule_search_locations is not None
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(real), is_package=package)
+
+
+def install() -> None:
+    if not any(isinstance(finder, _AliasFinder) for finder in sys.meta_path):
+        sys.meta_path.append(_AliasFinder())
+
+
+install()

@@ -1,0 +1,5 @@
+"""Where pyaviso's scripts and tests also import ``EngineType`` from."""
+
+from . import EngineType
+
+__all__ = ["EngineType"]
