@@ -70,11 +70,14 @@ pub fn validation_error(error: &ValidationError, message: String) -> PyErr {
         ValidationError::MissingEvent | ValidationError::UnknownEvent(_) => {
             InvalidInputError::new_err(message)
         }
-        ValidationError::MissingParameter(_) => PyKeyError::new_err(message),
+        // A `required` key left out: pyaviso raised KeyError for any key its key lacked.
+        ValidationError::MissingParameter(_) | ValidationError::MandatoryKey(_) => {
+            PyKeyError::new_err(message)
+        }
         ValidationError::KeyNotAllowed { .. } => PyAssertionError::new_err(message),
-        ValidationError::MandatoryKey(_)
-        | ValidationError::InvalidValue { .. }
-        | ValidationError::NoEndpoint { .. } => PyValueError::new_err(message),
+        ValidationError::InvalidValue { .. } | ValidationError::NoEndpoint { .. } => {
+            PyValueError::new_err(message)
+        }
     }
 }
 
