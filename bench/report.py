@@ -88,6 +88,16 @@ class Table:
         self.row("library notify, 64 in flight (`etcd_grpc`), notifications/s", number(ours), "", None,
                  "≥ 5,000/s", ours is not None and ours >= 5000)
 
+        # The Python API: bench/pyaviso_bench.py unchanged, under our package and under pyaviso.
+        ours, theirs = get("python_sequential"), get("lib_sequential", 1)
+        ratio = times(ours, theirs)
+        self.row("Python API notify one after the other (`pyaviso_bench.py throughput N 1`), notifications/s",
+                 number(ours), number(theirs), ratio, "≥ 10× pyaviso", ratio is not None and ratio >= 10)
+        ours, theirs = get("python_threads"), get("lib_concurrent", 1)
+        ratio = times(ours, theirs)
+        self.row("Python API notify from 8 threads, notifications/s", number(ours), number(theirs), ratio,
+                 "≥ 10× pyaviso", ratio is not None and ratio >= 10)
+
         text, p99 = self.latency("latency_ours")
         self.row("notify→trigger latency p50 / p95 / p99 / max ms (count), ours `etcd_rest` watch", text, "",
                  None, "p99 ≤ 10 ms", p99 is not None and p99 <= 10)
@@ -126,6 +136,13 @@ class Table:
             their_text, their_seconds = self.catchup(f"catchup_{n}_pyaviso_function", n)
             self.row(f"catch-up of {n:,}, `function` triggers (Rust closure / Python function)", ours_text,
                      their_text, times(ours_seconds, their_seconds, False))
+            python_text, _ = self.catchup(f"catchup_{n}_ours_python", n)
+            # pyaviso stops after 10,000: compared by rate over what each delivered.
+            ours_rate, their_rate = get(f"catchup_{n}_ours_python", 2), get(f"catchup_{n}_pyaviso_function", 2)
+            ratio = times(ours_rate, their_rate)
+            self.row(f"catch-up of {n:,} through a Python `function` trigger, Python API, ours / pyaviso "
+                     "(ratio of rates)", python_text, their_text, ratio, "≥ 10× pyaviso" if big else "",
+                     (ratio is not None and ratio >= 10) if big else None)
         values = self.r.get("catchup_onecore")
         if values and len(values) >= 3:
             self.row(f"catch-up of {int(values[0]):,} through a Rust plugin, ours pinned to one core, notifications/s",

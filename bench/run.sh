@@ -20,6 +20,9 @@ cargo build --release --locked --bin aviso --example store_bench --example plugi
   --example serve_bench --bin aviso-rest --bin aviso-auth --example server_bench >&2
 pyaviso="$(bash scripts/pyaviso.sh)"
 python="$(dirname "$pyaviso")/python"
+# Our Python package (python/), built as pip builds it (release), in a venv of its own: it runs
+# bench/pyaviso_bench.py unchanged, as `import pyaviso`.
+ours_python="$(AVISO_PYTHON_PROFILE=release bash scripts/python-package.sh)"
 bash examples/plugin-python/build.sh >&2
 
 # Before HOME moves to the work folder (rustup finds its toolchains through HOME).
@@ -77,6 +80,10 @@ record lib_concurrent "$($bench throughput "$(pick 20000 3000)" 64 | awk '{print
   "$("$python" bench/pyaviso_bench.py throughput "$(pick 1000 200)" 8 2>/dev/null | awk '{print $4}')"
 record lib_concurrent_grpc "$(AVISO_NOTIFICATION_ENGINE=etcd_grpc $bench throughput "$(pick 20000 3000)" 64 | awk '{print $4}')"
 
+step "Python API: bench/pyaviso_bench.py under our package"
+record python_sequential "$("$ours_python" bench/pyaviso_bench.py throughput "$(pick 3000 500)" 1 2>/dev/null | awk '{print $4}')"
+record python_threads "$("$ours_python" bench/pyaviso_bench.py throughput "$(pick 20000 3000)" 8 2>/dev/null | awk '{print $4}')"
+
 step "notify -> trigger latency"
 count=$(pick 1000 200)
 record latency_ours "$($bench latency "$count" 5 | cut -d' ' -f2-)"
@@ -106,6 +113,10 @@ for n in 5000 $(pick 100000 20000); do
   $bench throughput "$n" 64 > /dev/null
   record "catchup_${n}_pyaviso_function" "$(AVISO_POLLING_INTERVAL=1 "$python" bench/pyaviso_bench.py \
     catchup "$n" 600 2>/dev/null | cut -d' ' -f2-)"
+  fresh_home
+  "$ours_python" bench/pyaviso_bench.py prime > /dev/null 2>&1
+  $bench throughput "$n" 64 > /dev/null
+  record "catchup_${n}_ours_python" "$("$ours_python" bench/pyaviso_bench.py catchup "$n" 600 2>/dev/null | cut -d' ' -f2-)"
 done
 fresh_home
 record catchup_onecore "$(taskset -c 0 $bench catchup "$(pick 100000 20000)" plugin 2>/dev/null | cut -d' ' -f2-)"

@@ -39,5 +39,11 @@ trap 'rm -f "$log"' EXIT
 cargo test --workspace --all-targets --locked 2>&1 | tee "$log"
 # The SDK and the command trigger's script translation have unit tests of their own (host target).
 (cd plugins && cargo test --locked --target-dir ../target/plugin-tests -p aviso-sdk -p aviso-plugin-command-bridge -p aviso-plugin-post) 2>&1 | tee -a "$log"
-# One closing line for the whole run, summing every test binary's result line.
-awk '/^test result:/ { passed += $4; failed += $6 } END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"
+# The Python package (python/): built and installed as `pip install ./python` does, then its
+# tests with pyaviso 1.0.1 beside it.
+echo "== Python package" >&2
+bash scripts/python-tests.sh -q 2>&1 | tee -a "$log"
+# One closing line for the whole run, summing every test binary's result line and pytest's.
+awk '/^test result:/ { passed += $4; failed += $6 }
+     /^[0-9]+ (passed|failed)/ { for (i = 2; i <= NF; i++) { if ($i ~ /^passed/) passed += $(i-1); if ($i ~ /^failed/) failed += $(i-1) } }
+     END { printf "tests: %d passed, %d failed\n", passed, failed }' "$log"

@@ -25,6 +25,10 @@ KEY_FILE = "key"
 
 _ENUMS = (EngineType, AuthType, ListenerSchemaParserType)
 
+# Clients by the settings they were made for (see UserConfig._client).
+_CLIENTS: Dict[str, Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
 
 def _setting_value(value):
     """A value as the core reads it: enums by their names, paths as text."""
@@ -124,7 +128,6 @@ class UserConfig:
         remote_schema: Optional[bool] = None,
         listeners: Optional[Any] = None,
     ):
-        self._lock = threading.Lock()
         self._client_cache = None
         self._listeners = None
         self._cached_values = None
@@ -176,14 +179,22 @@ class UserConfig:
         self._cached_values = None
 
     def _client(self, listener_schema: Optional[Dict[str, Any]] = None):
-        """A client for these settings; made once, until the settings change."""
+        """A client for these settings, shared by every configuration with the same settings
+        (one connection and one publisher: notifications sent from many threads are written
+        together); made again when the settings change."""
         if listener_schema:
             return _native.Client(self._native, json.dumps(listener_schema))
-        with self._lock:
-            generation = self._native.generation
-            if self._client_cache is None or self._client_cache[0] != generation:
-                self._client_cache = (generation, _native.Client(self._native))
-            return self._client_cache[1]
+        generation = self._native.generation
+        cached = self._client_cache
+        if cached is not None and cached[0] == generation:
+            return cached[1]
+        fingerprint = self._native.fingerprint()
+        with _CLIENTS_LOCK:
+            client = _CLIENTS.get(fingerprint)
+            if client is None:
+                client = _CLIENTS[fingerprint] = _native.Client(self._native)
+        self._client_cache = (generation, client)
+        return client
 
     @staticmethod
     def _read_file(path: str, what: str) -> str:

@@ -81,6 +81,13 @@ impl Configuration {
         self.generation
     }
 
+    /// Equal for equal settings: clients are shared by configurations that are alike, so
+    /// notifications from many threads are written together (one publisher per store).
+    fn fingerprint(&self) -> String {
+        // The home too: the schema, the positions and the embedded store are found there.
+        format!("{:?} {:?}", self.settings, aviso::config::home_dir())
+    }
+
     /// The settings in pyaviso's shape, as JSON.
     fn values(&self) -> String {
         settings_view(&self.settings).to_string()
