@@ -28,8 +28,31 @@ class _AliasLoader(importlib.abc.Loader):
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder):
+    """``pyaviso`` itself: asked last, so that a real pyaviso is found first."""
+
     def find_spec(self, fullname, path=None, target=None):
-        if fullname != ALIAS and not fullname.startswith(ALIAS + "."):
+        if fullname != ALIAS:
+            return None
+        try:
+            found = importlib.util.find_spec(PACKAGE)
+        except ImportError:
+            return None
+        if found is None:
+            return None
+        # From now on ``pyaviso.x`` is ``aviso.x``: asked first, since the standard finder
+        # would load a second copy of each module from the package's folder.
+        if not any(isinstance(finder, _SubmoduleFinder) for finder in sys.meta_path):
+            sys.meta_path.insert(0, _SubmoduleFinder())
+        return importlib.util.spec_from_loader(fullname, _AliasLoader(PACKAGE), is_package=True)
+
+
+class _SubmoduleFinder(importlib.abc.MetaPathFinder):
+    """``pyaviso.x`` as ``aviso.x``, once ``pyaviso`` is this package."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if not fullname.startswith(ALIAS + "."):
+            return None
+        if getattr(sys.modules.get(ALIAS), "__name__", None) != PACKAGE:
             return None
         real = PACKAGE + fullname[len(ALIAS):]
         try:
