@@ -6,7 +6,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 profile="${AVISO_PYTHON_PROFILE:-dev}"
-venv="$(dirname "$(bash scripts/venv-tool.sh python-api maturin 'maturin>=1.7,<2' 'pytest>=8,<9')")/.."
+# One environment per profile: the benchmarks' release build never replaces the tests' build.
+name="python-api"
+[ "$profile" = dev ] || name="python-api-$profile"
+venv="$(dirname "$(bash scripts/venv-tool.sh "$name" maturin 'maturin>=1.7,<2' 'pytest>=8,<9')")/.."
 venv="$(cd "$venv" && pwd)"
 echo "setup: building the Python package (profile $profile) into $venv" >&2
 # maturin is the build backend: from the environment itself, so pip fetches nothing more.

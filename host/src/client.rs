@@ -31,6 +31,22 @@ async fn replay_end(
 }
 use crate::trigger::{PluginPolicy, TriggerRuntime};
 
+/// A listener's triggers, loaded; an error names the listener (`index` from 0) and the trigger.
+async fn load_triggers(
+    runtime: &TriggerRuntime,
+    source: &str,
+    index: usize,
+    listener: &listener::Listener,
+) -> Result<crate::trigger::TriggerSet, AvisoError> {
+    Ok(runtime.load(&listener.triggers).await.map_err(|error| {
+        ListenerError::new(
+            source,
+            Some(index + 1),
+            format!("trigger {}: {error}", error.position),
+        )
+    })?)
+}
+
 /// Any error of the library API.
 #[derive(Debug, thiserror::Error)]
 pub enum AvisoError {
@@ -391,13 +407,7 @@ impl Aviso {
         let mut same_request = std::collections::HashMap::new();
         for set in sets {
             for (index, listener) in set.listeners.into_iter().enumerate() {
-                let triggers = runtime.load(&listener.triggers).await.map_err(|error| {
-                    ListenerError::new(
-                        &set.source,
-                        Some(index + 1),
-                        format!("trigger {}: {error}", error.position),
-                    )
-                })?;
+                let triggers = load_triggers(runtime, &set.source, index, &listener).await?;
                 let event = self
                     .schema
                     .event(&listener.event)
@@ -632,6 +642,19 @@ impl Aviso {
             tracing::warn!("{warning}");
         }
         Ok(policy)
+    }
+
+    /// Loads the triggers of every listener of `sets` as listening would (settings, grants
+    /// within the site policy, plugins), to refuse a listener that cannot run before anything
+    /// starts.
+    pub async fn check_triggers(&self, sets: &[ListenerSet]) -> Result<(), AvisoError> {
+        let runtime = self.trigger_runtime()?;
+        for set in sets {
+            for (index, listener) in set.listeners.iter().enumerate() {
+                load_triggers(&runtime, &set.source, index, listener).await?;
+            }
+        }
+        Ok(())
     }
 
     /// The plugin host for this configuration's triggers: site policy, and compiled plugins

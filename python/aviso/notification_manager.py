@@ -151,8 +151,10 @@ class NotificationManager:
         from_date: datetime = None,
         to_date: datetime = None,
     ) -> int:
-        """Starts the listeners and returns at once: how many were started."""
-        return self._start(self._config(config), listeners_file_paths, listeners, from_date, to_date).listeners
+        """Starts the listeners and returns at once: as pyaviso's, how many listeners this
+        manager runs (those of earlier calls included, until ``cancel_listeners``)."""
+        self._start(self._config(config), listeners_file_paths, listeners, from_date, to_date)
+        return sum(listening.listeners for listening in self.listener_manager.listeners)
 
     def listen(
         self,

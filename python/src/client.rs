@@ -82,8 +82,10 @@ impl Client {
     /// `function` is the index of its callable in `functions`; `files` are listener files.
     /// Dates are UTC, `%Y-%m-%dT%H:%M:%S.%f`.
     #[pyo3(signature = (documents, files, functions, catchup, from_date=None, to_date=None))]
+    #[allow(clippy::too_many_arguments)]
     fn listen(
         &self,
+        py: Python<'_>,
         documents: Vec<(String, String)>,
         files: Vec<String>,
         functions: Vec<Py<PyAny>>,
@@ -117,6 +119,11 @@ impl Client {
             (Some(from), to) => Some((from, to)),
             (None, _) => None,
         };
+        // A trigger that cannot be used is refused here, not later on the listening thread
+        // (which `_listen` does not wait for).
+        let aviso = &self.aviso;
+        py.detach(|| runtime().block_on(aviso.check_triggers(&sets)))
+            .map_err(errors::to_python)?;
         Ok(Listening::start(self.aviso.clone(), sets, catchup, replay))
     }
 }

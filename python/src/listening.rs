@@ -40,9 +40,12 @@ impl Listening {
         std::thread::Builder::new()
             .name("aviso-listen".into())
             .spawn(move || {
-                let result = runtime()
-                    .block_on(aviso.listen_to(sets, catchup, replay, stopped))
-                    .map_err(errors::to_python);
+                let result = runtime().block_on(aviso.listen_to(sets, catchup, replay, stopped));
+                // Said here too: a program that started with `_listen` may never wait.
+                if let Err(error) = &result {
+                    tracing::error!("Listening stopped: {error}");
+                }
+                let result = result.map_err(errors::to_python);
                 *reported.ended.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
                 reported.changed.notify_all();
             })
