@@ -144,6 +144,13 @@ def pyaviso_python() -> str:
     return str(Path(script).parent / "python")
 
 
+def with_ctrl_c():
+    """For a child process: Ctrl-C (SIGINT) as a terminal delivers it. A shell that runs the
+    tests in the background (`nohup ... &`, some CI runners) starts them with SIGINT ignored,
+    the children inherit that, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Script:
     """A Python program running in the background, its output collected line by line."""
 
@@ -156,6 +163,7 @@ class Script:
             cwd=cwd,
             stdout=self.output,
             stderr=subprocess.STDOUT,
+            preexec_fn=with_ctrl_c,
         )
 
     def text(self) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPOSITORY, pyaviso_python
+from conftest import REPOSITORY, pyaviso_python, with_ctrl_c
 
 PYAVISO_NAMES = textwrap.dedent(
     """
@@ -113,6 +113,7 @@ def test_the_demo_runs_the_seed_examples_and_stops_on_ctrl_c():
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=with_ctrl_c,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     printed = done.stdout.split("--- what the listener printed:")[-1]
