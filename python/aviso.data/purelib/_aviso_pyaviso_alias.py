@@ -27,23 +27,32 @@ class _AliasLoader(importlib.abc.Loader):
         pass
 
 
+def _alias_spec(fullname: str, real: str):
+    """A spec that loads ``real`` under ``fullname``; None when ``real`` is not installed."""
+    try:
+        found = importlib.util.find_spec(real)
+    except ImportError:
+        return None
+    if found is None:
+        return None
+    package = found.submodule_search_locations is not None
+    return importlib.util.spec_from_loader(fullname, _AliasLoader(real), is_package=package)
+
+
 class _AliasFinder(importlib.abc.MetaPathFinder):
     """``pyaviso`` itself: asked last, so that a real pyaviso is found first."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != ALIAS:
             return None
-        try:
-            found = importlib.util.find_spec(PACKAGE)
-        except ImportError:
-            return None
-        if found is None:
+        spec = _alias_spec(fullname, PACKAGE)
+        if spec is None:
             return None
         # From now on ``pyaviso.x`` is ``aviso.x``: asked first, since the standard finder
         # would load a second copy of each module from the package's folder.
         if not any(isinstance(finder, _SubmoduleFinder) for finder in sys.meta_path):
             sys.meta_path.insert(0, _SubmoduleFinder())
-        return importlib.util.spec_from_loader(fullname, _AliasLoader(PACKAGE), is_package=True)
+        return spec
 
 
 class _SubmoduleFinder(importlib.abc.MetaPathFinder):
@@ -54,15 +63,7 @@ class _SubmoduleFinder(importlib.abc.MetaPathFinder):
             return None
         if getattr(sys.modules.get(ALIAS), "__name__", None) != PACKAGE:
             return None
-        real = PACKAGE + fullname[len(ALIAS):]
-        try:
-            found = importlib.util.find_spec(real)
-        except ImportError:
-            return None
-        if found is None:
-            return None
-        package = found.submodule_search_locations is not None
-        return importlib.util.spec_from_loader(fullname, _AliasLoader(real), is_package=package)
+        return _alias_spec(fullname, PACKAGE + fullname[len(ALIAS):])
 
 
 def install() -> None:
